@@ -1,0 +1,120 @@
+//! The one table from kinds of quantity to units and Home Assistant classes.
+//!
+//! Every entity the bridge publishes gets its unit, device class and state class from here, so
+//! the rules Home Assistant enforces (a unit must fit its device class, energy must be a total)
+//! are kept in one place and checked by one test.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A counter that only grows (meter registers 1.8.x, 2.8.x).
+    Energy,
+    /// An energy total that may go down.
+    EnergySigned,
+    /// Energy over a sliding window (Holley's last-day register): no long-term statistics.
+    EnergyWindow,
+    Power,
+    ApparentPower,
+    ReactivePower,
+    Voltage,
+    Current,
+    Frequency,
+    Angle,
+    /// A plain number with no physical unit (counters of frames, errors).
+    Count,
+    Timestamp,
+    Text,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindInfo {
+    pub unit: Option<&'static str>,
+    pub device_class: Option<&'static str>,
+    pub state_class: Option<&'static str>,
+    pub precision: Option<u8>,
+}
+
+const fn row(
+    unit: Option<&'static str>,
+    device_class: Option<&'static str>,
+    state_class: Option<&'static str>,
+    precision: Option<u8>,
+) -> KindInfo {
+    KindInfo {
+        unit,
+        device_class,
+        state_class,
+        precision,
+    }
+}
+
+impl Kind {
+    pub const ALL: [Kind; 13] = [
+        Kind::Energy,
+        Kind::EnergySigned,
+        Kind::EnergyWindow,
+        Kind::Power,
+        Kind::ApparentPower,
+        Kind::ReactivePower,
+        Kind::Voltage,
+        Kind::Current,
+        Kind::Frequency,
+        Kind::Angle,
+        Kind::Count,
+        Kind::Timestamp,
+        Kind::Text,
+    ];
+
+    pub const fn info(self) -> KindInfo {
+        match self {
+            Kind::Energy => row(Some("kWh"), Some("energy"), Some("total_increasing"), Some(3)),
+            Kind::EnergySigned => row(Some("kWh"), Some("energy"), Some("total"), Some(3)),
+            Kind::EnergyWindow => row(Some("kWh"), Some("energy"), None, Some(3)),
+            Kind::Power => row(Some("W"), Some("power"), Some("measurement"), Some(0)),
+            Kind::ApparentPower => {
+                row(Some("VA"), Some("apparent_power"), Some("measurement"), Some(0))
+            }
+            Kind::ReactivePower => {
+                row(Some("var"), Some("reactive_power"), Some("measurement"), Some(0))
+            }
+            Kind::Voltage => row(Some("V"), Some("voltage"), Some("measurement"), Some(1)),
+            Kind::Current => row(Some("A"), Some("current"), Some("measurement"), Some(2)),
+            Kind::Frequency => row(Some("Hz"), Some("frequency"), Some("measurement"), Some(2)),
+            // Home Assistant has no device class for phase angles; "measurement_angle" is meant
+            // for wind directions, so these stay plain measurements in degrees.
+            Kind::Angle => row(Some("°"), None, Some("measurement"), Some(0)),
+            Kind::Count => row(None, None, Some("total_increasing"), None),
+            Kind::Timestamp => row(None, Some("timestamp"), None, None),
+            Kind::Text => row(None, None, None, None),
+        }
+    }
+
+    pub fn is_numeric(self) -> bool {
+        !matches!(self, Kind::Timestamp | Kind::Text)
+    }
+}
+
+/// A named quantity with a stable key; the key is part of topics and unique ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Quantity {
+    pub key: Cow<'static, str>,
+    pub name: Cow<'static, str>,
+    pub kind: Kind,
+    /// Unmapped or rarely useful values start disabled in Home Assistant.
+    pub enabled_by_default: bool,
+}
+
+impl Quantity {
+    pub const fn known(key: &'static str, name: &'static str, kind: Kind) -> Self {
+        Self {
+            key: Cow::Borrowed(key),
+            name: Cow::Borrowed(name),
+            kind,
+            enabled_by_default: true,
+        }
+    }
+}
