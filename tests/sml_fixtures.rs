@@ -64,7 +64,8 @@ const DOCUMENTED: &[(&str, &[(&str, f64)])] = &[
         ("energy_import", 450.09189911), ("energy_import_t1", 449.07489911), ("energy_import_t2", 1.017),
         ("energy_export", 2.198), ("power", 352.89), ("power_l1", 82.26), ("power_l2", 27.06), ("power_l3", 243.57),
     ]),
-    ("ebz-dd3-3", &[("energy_import", 461.7826), ("power", 1156.07), ("power_l1", 68.54), ("power_l2", 25.8), ("power_l3", 1061.73)]),
+    // Rounded in the source; the raw register is 46178257063 × 10^-5 Wh.
+    ("ebz-dd3-3", &[("energy_import", 461.78257063), ("power", 1156.07), ("power_l1", 68.54), ("power_l2", 25.8), ("power_l3", 1061.73)]),
     ("drneuhaus-smartyix130-1", &[("energy_export", 4.373), ("power_absolute", 0.0)]),
     ("landisgyr-unknown-1", &[("energy_import", 5171.9237), ("energy_export", 0.0), ("power", 251.0)]),
 ];
