@@ -1,8 +1,10 @@
 //! Stromwart: a local energy bridge from German electricity meters and Modbus devices to Home
 //! Assistant and openHAB over MQTT.
 //!
-//! Sources decode bytes into readings, the pure [`core`] turns events into effects, and the edges
-//! do the I/O. See `docs/architecture.md`.
+//! Sources decode bytes into readings, the pure [`core`] turns events into messages, and the
+//! edges do the I/O. See `docs/architecture.md`.
 
+pub mod core;
+pub mod ha;
 pub mod quantity;
 pub mod sml;

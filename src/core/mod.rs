@@ -1,0 +1,136 @@
+//! The pure core: all state, no I/O, no clock of its own.
+//!
+//! Edges feed it [`Event`]s with the current time and carry out the [`Message`]s it returns. Every
+//! rule (what to publish, when, in which form) is therefore a plain function call in tests, with
+//! time simulated by the caller. Controllers (PV surplus, §14a) are meant to slot in here as
+//! further pure functions over the same state.
+
+mod meter;
+pub mod throttle;
+pub mod time;
+
+pub use meter::{Meter, MeterSettings};
+pub use throttle::Policy;
+pub use time::Now;
+
+use crate::ha::DiscoveryMode;
+use crate::sml::Telegram;
+
+/// After Home Assistant announces itself it subscribes to state topics only once it has read
+/// the discovery configs, so states are sent a second time after this delay.
+pub const HA_SETTLE_MS: u64 = 2_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub topic: String,
+    pub payload: String,
+    pub retain: bool,
+    pub qos: u8,
+}
+
+impl Message {
+    /// Discovery and availability: retained, at least once.
+    pub fn retained(topic: String, payload: String) -> Self {
+        Self { topic, payload, retain: true, qos: 1 }
+    }
+
+    /// A state value: retained so Home Assistant and openHAB get it on subscribe, QoS 0 because
+    /// every reconnect republishes all states anyway.
+    pub fn state(topic: String, payload: String) -> Self {
+        Self { topic, payload, retain: true, qos: 0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreConfig {
+    pub base_topic: String,
+    pub discovery_prefix: String,
+    pub discovery_mode: DiscoveryMode,
+    pub meters: Vec<MeterSettings>,
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Telegram { meter: usize, telegram: Box<Telegram> },
+    FrameError { meter: usize },
+    /// The broker accepted our connection (first time or again).
+    MqttConnected,
+    /// Home Assistant published its birth message.
+    HaOnline,
+    /// Periodic wake-up from the edge, about once a second.
+    Tick,
+}
+
+#[derive(Debug)]
+pub struct Core {
+    cfg: CoreConfig,
+    meters: Vec<Meter>,
+    availability: String,
+    republish_states_at: Option<u64>,
+}
+
+impl Core {
+    pub fn new(cfg: CoreConfig) -> Self {
+        let meters = cfg.meters.iter().cloned().map(Meter::new).collect();
+        let availability = availability_topic(&cfg.base_topic);
+        Self { cfg, meters, availability, republish_states_at: None }
+    }
+
+    pub fn availability_topic(&self) -> &str {
+        &self.availability
+    }
+
+    pub fn handle(&mut self, event: Event, now: Now, out: &mut Vec<Message>) {
+        let base = self.cfg.base_topic.as_str();
+        match event {
+            Event::Telegram { meter, telegram } => {
+                let Some(m) = self.meters.get_mut(meter) else { return };
+                let mut states = Vec::new();
+                m.on_telegram(&telegram, now, base, &mut states);
+                // New entities are announced before their first state.
+                let (prefix, mode) = (&self.cfg.discovery_prefix, self.cfg.discovery_mode);
+                if let Some(d) = m.take_discovery(prefix, mode, &self.availability) {
+                    out.extend(d);
+                }
+                out.extend(states);
+            }
+            Event::FrameError { meter } => {
+                if let Some(m) = self.meters.get_mut(meter) {
+                    m.on_frame_error(now, base, out);
+                }
+            }
+            Event::MqttConnected => self.republish_all(now, out),
+            Event::HaOnline => {
+                self.republish_all(now, out);
+                self.republish_states_at = Some(now.mono_ms + HA_SETTLE_MS);
+            }
+            Event::Tick => {
+                if self.republish_states_at.is_some_and(|at| now.mono_ms >= at) {
+                    self.republish_states_at = None;
+                    for m in &mut self.meters {
+                        m.republish_states(now, out);
+                    }
+                }
+                for m in &mut self.meters {
+                    m.flush(now, out);
+                }
+            }
+        }
+    }
+
+    fn republish_all(&mut self, now: Now, out: &mut Vec<Message>) {
+        let (prefix, mode) = (&self.cfg.discovery_prefix, self.cfg.discovery_mode);
+        for m in &mut self.meters {
+            if let Some(d) = m.discovery(prefix, mode, &self.availability) {
+                out.extend(d);
+            }
+        }
+        for m in &mut self.meters {
+            m.republish_states(now, out);
+        }
+    }
+}
+
+pub fn availability_topic(base: &str) -> String {
+    format!("{base}/status")
+}

@@ -1,0 +1,108 @@
+//! When a state is worth publishing: on change, at most every `min_interval`, and again after
+//! `heartbeat` so consumers see the value is still current.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub min_interval_ms: u64,
+    pub heartbeat_ms: u64,
+}
+
+/// The publish history of one state topic.
+#[derive(Debug, Clone, Default)]
+pub struct Throttle {
+    last: Option<(String, u64)>,
+    /// A changed value held back by the minimum interval, published by a later tick.
+    pending: Option<String>,
+}
+
+impl Throttle {
+    /// Offers a fresh value; returns the payload to publish now, if any.
+    pub fn offer(&mut self, payload: String, now_ms: u64, policy: Policy) -> Option<String> {
+        let due = match &self.last {
+            None => true,
+            Some((last, at)) => {
+                let since = now_ms.saturating_sub(*at);
+                if *last != payload {
+                    since >= policy.min_interval_ms
+                } else {
+                    since >= policy.heartbeat_ms
+                }
+            }
+        };
+        if due {
+            self.pending = None;
+            self.last = Some((payload.clone(), now_ms));
+            Some(payload)
+        } else {
+            let changed = self.last.as_ref().is_some_and(|(last, _)| *last != payload);
+            self.pending = changed.then_some(payload);
+            None
+        }
+    }
+
+    /// A held-back value whose minimum interval has passed, so the last change is never lost.
+    pub fn flush(&mut self, now_ms: u64, policy: Policy) -> Option<String> {
+        let (_, at) = self.last.as_ref()?;
+        if now_ms.saturating_sub(*at) < policy.min_interval_ms {
+            return None;
+        }
+        let payload = self.pending.take()?;
+        self.last = Some((payload.clone(), now_ms));
+        Some(payload)
+    }
+
+    /// The latest value, published or held back, for republishing after a reconnect.
+    pub fn current(&self) -> Option<&str> {
+        self.pending
+            .as_deref()
+            .or(self.last.as_ref().map(|(p, _)| p.as_str()))
+    }
+
+    /// Marks the current value as published at `now_ms` (after a full republish).
+    pub fn republished(&mut self, now_ms: u64) {
+        if let Some(p) = self.pending.take() {
+            self.last = Some((p, now_ms));
+        } else if let Some((_, at)) = self.last.as_mut() {
+            *at = now_ms;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Policy = Policy {
+        min_interval_ms: 1_000,
+        heartbeat_ms: 60_000,
+    };
+
+    #[test]
+    fn changes_are_rate_limited_but_never_lost() {
+        let mut t = Throttle::default();
+        assert_eq!(t.offer("1".into(), 0, P).as_deref(), Some("1"));
+        assert_eq!(t.offer("2".into(), 400, P), None);
+        assert_eq!(t.offer("3".into(), 800, P), None);
+        assert_eq!(t.flush(900, P), None);
+        assert_eq!(t.flush(1_000, P).as_deref(), Some("3"));
+        assert_eq!(t.flush(5_000, P), None);
+    }
+
+    #[test]
+    fn unchanged_values_wait_for_the_heartbeat() {
+        let mut t = Throttle::default();
+        t.offer("7".into(), 0, P);
+        assert_eq!(t.offer("7".into(), 59_999, P), None);
+        assert_eq!(t.offer("7".into(), 60_000, P).as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn returning_to_the_published_value_cancels_the_pending_one() {
+        let mut t = Throttle::default();
+        t.offer("1".into(), 0, P);
+        t.offer("2".into(), 100, P);
+        t.offer("1".into(), 200, P);
+        assert_eq!(t.flush(2_000, P), None);
+        assert_eq!(t.current(), Some("1"));
+    }
+}

@@ -1,0 +1,233 @@
+//! Home Assistant MQTT discovery payloads, as typed structs rendered from entity specs.
+//!
+//! The core describes what exists ([`DeviceSpec`], [`EntitySpec`]); this module decides how it
+//! looks on the wire, in device-based form (one retained config per device, Home Assistant
+//! 2024.12 and later) or per-component form (one config per entity, for openHAB).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::core::Message;
+use crate::quantity::Kind;
+
+pub const ORIGIN_NAME: &str = "Stromwart";
+pub const SUPPORT_URL: &str = "https://github.com/stromwart/stromwart";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DiscoveryMode {
+    #[default]
+    Device,
+    Component,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Sensor,
+    BinarySensor,
+}
+
+impl Platform {
+    pub fn domain(self) -> &'static str {
+        match self {
+            Platform::Sensor => "sensor",
+            Platform::BinarySensor => "binary_sensor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Diagnostic,
+    Config,
+}
+
+/// A Home Assistant device: a meter, an inverter, or the bridge itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSpec {
+    /// Stable id for topics and unique ids, e.g. `stromwart_0a01445a47000282225e`.
+    pub id: String,
+    pub name: String,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub sw_version: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntitySpec {
+    /// Unique within the device; becomes part of the unique id.
+    pub key: String,
+    pub name: String,
+    pub platform: Platform,
+    pub kind: Kind,
+    pub state_topic: String,
+    pub category: Option<Category>,
+    pub enabled_by_default: bool,
+    /// For enum sensors: the allowed states.
+    pub options: Option<Vec<String>>,
+    pub expire_after: Option<u32>,
+    pub icon: Option<&'static str>,
+    /// Prefix of the suggested entity id (without domain), e.g. `stromwart_grid`.
+    pub entity_prefix: String,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Device<'a> {
+    pub identifiers: [&'a str; 1],
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manufacturer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serial_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sw_version: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Origin {
+    pub name: &'static str,
+    pub sw_version: &'static str,
+    pub support_url: &'static str,
+}
+
+pub const ORIGIN: Origin = Origin {
+    name: ORIGIN_NAME,
+    sw_version: env!("CARGO_PKG_VERSION"),
+    support_url: SUPPORT_URL,
+};
+
+/// One entity's configuration. Key names are the long forms, which both Home Assistant and
+/// openHAB read; the payload size limit is raised at the MQTT edge instead.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Component<'a> {
+    pub platform: Platform,
+    pub unique_id: String,
+    /// Home Assistant 2025.10 and later read `default_entity_id`, older ones `object_id`.
+    pub default_entity_id: String,
+    pub object_id: String,
+    pub name: &'a str,
+    pub state_topic: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit_of_measurement: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_display_precision: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_category: Option<Category>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled_by_default: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_after: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+struct DevicePayload<'a> {
+    device: Device<'a>,
+    origin: &'a Origin,
+    availability_topic: &'a str,
+    components: BTreeMap<&'a str, Component<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct ComponentPayload<'a> {
+    #[serde(flatten)]
+    component: Component<'a>,
+    device: Device<'a>,
+    origin: &'a Origin,
+    availability_topic: &'a str,
+}
+
+pub fn device<'a>(d: &'a DeviceSpec) -> Device<'a> {
+    Device {
+        identifiers: [&d.id],
+        name: &d.name,
+        manufacturer: d.manufacturer.as_deref(),
+        model: d.model.as_deref(),
+        serial_number: d.serial_number.as_deref(),
+        sw_version: d.sw_version.as_deref(),
+    }
+}
+
+pub fn component<'a>(d: &DeviceSpec, e: &'a EntitySpec) -> Component<'a> {
+    let info = e.kind.info();
+    let object_id = format!("{}_{}", e.entity_prefix, e.key);
+    // Enum sensors take no unit or state class (Home Assistant rejects them together).
+    let is_enum = e.options.is_some();
+    Component {
+        platform: e.platform,
+        unique_id: format!("{}_{}", d.id, e.key),
+        default_entity_id: format!("{}.{object_id}", e.platform.domain()),
+        object_id,
+        name: &e.name,
+        state_topic: &e.state_topic,
+        device_class: if is_enum { Some("enum") } else { info.device_class },
+        state_class: if is_enum { None } else { info.state_class },
+        unit_of_measurement: if is_enum { None } else { info.unit },
+        suggested_display_precision: if is_enum { None } else { info.precision },
+        entity_category: e.category,
+        enabled_by_default: (!e.enabled_by_default).then_some(false),
+        options: e.options.as_deref(),
+        expire_after: e.expire_after,
+        icon: e.icon,
+    }
+}
+
+/// Topic of the device-based config of `device`.
+pub fn device_topic(prefix: &str, device: &DeviceSpec) -> String {
+    format!("{prefix}/device/{}/config", device.id)
+}
+
+/// Topic of one entity's config in per-component mode.
+pub fn component_topic(prefix: &str, device: &DeviceSpec, e: &EntitySpec) -> String {
+    format!("{prefix}/{}/{}/{}/config", e.platform.domain(), device.id, e.key)
+}
+
+/// The retained discovery messages for a device and its entities.
+pub fn discovery(
+    prefix: &str,
+    mode: DiscoveryMode,
+    availability_topic: &str,
+    d: &DeviceSpec,
+    entities: &[EntitySpec],
+) -> Vec<Message> {
+    match mode {
+        DiscoveryMode::Device => {
+            let payload = DevicePayload {
+                device: device(d),
+                origin: &ORIGIN,
+                availability_topic,
+                components: entities.iter().map(|e| (e.key.as_str(), component(d, e))).collect(),
+            };
+            vec![Message::retained(device_topic(prefix, d), to_json(&payload))]
+        }
+        DiscoveryMode::Component => entities
+            .iter()
+            .map(|e| {
+                let payload = ComponentPayload {
+                    component: component(d, e),
+                    device: device(d),
+                    origin: &ORIGIN,
+                    availability_topic,
+                };
+                Message::retained(component_topic(prefix, d, e), to_json(&payload))
+            })
+            .collect(),
+    }
+}
+
+fn to_json(value: &impl Serialize) -> String {
+    // Serialising these plain structs cannot fail: all keys are strings, no maps with other keys.
+    serde_json::to_string(value).unwrap_or_default()
+}
