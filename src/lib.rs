@@ -4,6 +4,7 @@
 //! Sources decode bytes into readings, the pure [`core`] turns events into messages, and the
 //! edges do the I/O. See `docs/architecture.md`.
 
+pub mod config;
 pub mod core;
 pub mod ha;
 pub mod quantity;

@@ -71,16 +71,27 @@ impl Kind {
 
     pub const fn info(self) -> KindInfo {
         match self {
-            Kind::Energy => row(Some("kWh"), Some("energy"), Some("total_increasing"), Some(3)),
+            Kind::Energy => row(
+                Some("kWh"),
+                Some("energy"),
+                Some("total_increasing"),
+                Some(3),
+            ),
             Kind::EnergySigned => row(Some("kWh"), Some("energy"), Some("total"), Some(3)),
             Kind::EnergyWindow => row(Some("kWh"), Some("energy"), None, Some(3)),
             Kind::Power => row(Some("W"), Some("power"), Some("measurement"), Some(0)),
-            Kind::ApparentPower => {
-                row(Some("VA"), Some("apparent_power"), Some("measurement"), Some(0))
-            }
-            Kind::ReactivePower => {
-                row(Some("var"), Some("reactive_power"), Some("measurement"), Some(0))
-            }
+            Kind::ApparentPower => row(
+                Some("VA"),
+                Some("apparent_power"),
+                Some("measurement"),
+                Some(0),
+            ),
+            Kind::ReactivePower => row(
+                Some("var"),
+                Some("reactive_power"),
+                Some("measurement"),
+                Some(0),
+            ),
             Kind::Voltage => row(Some("V"), Some("voltage"), Some("measurement"), Some(1)),
             Kind::Current => row(Some("A"), Some("current"), Some("measurement"), Some(2)),
             Kind::Frequency => row(Some("Hz"), Some("frequency"), Some("measurement"), Some(2)),

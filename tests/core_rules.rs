@@ -15,7 +15,10 @@ fn core(mode: DiscoveryMode) -> Core {
             id: "grid".into(),
             name: "Grid meter".into(),
             model: Some("DTZ541".into()),
-            policy: Policy { min_interval_ms: 5_000, heartbeat_ms: 60_000 },
+            policy: Policy {
+                min_interval_ms: 5_000,
+                heartbeat_ms: 60_000,
+            },
             expire_after_s: 180,
             generic_obis: false,
         }],
@@ -23,18 +26,30 @@ fn core(mode: DiscoveryMode) -> Core {
 }
 
 fn at(secs: u64) -> Now {
-    Now { mono_ms: secs * 1000, unix_ms: 1_795_333_500_000 + secs as i64 * 1000 }
+    Now {
+        mono_ms: secs * 1000,
+        unix_ms: 1_795_333_500_000 + secs as i64 * 1000,
+    }
 }
 
 fn feed(core: &mut Core, name: &str, now: Now) -> Vec<Message> {
     let mut out = Vec::new();
     let t = telegrams(name).into_iter().next().expect("telegram");
-    core.handle(Event::Telegram { meter: 0, telegram: Box::new(t) }, now, &mut out);
+    core.handle(
+        Event::Telegram {
+            meter: 0,
+            telegram: Box::new(t),
+        },
+        now,
+        &mut out,
+    );
     out
 }
 
 fn payload<'a>(out: &'a [Message], topic: &str) -> Option<&'a str> {
-    out.iter().find(|m| m.topic == topic).map(|m| m.payload.as_str())
+    out.iter()
+        .find(|m| m.topic == topic)
+        .map(|m| m.payload.as_str())
 }
 
 #[test]
@@ -42,7 +57,10 @@ fn first_telegram_announces_the_device_then_publishes_states() {
     let mut c = core(DiscoveryMode::Device);
     let out = feed(&mut c, "holley-dtz541-1", at(0));
     let disco = &out[0];
-    assert_eq!(disco.topic, "homeassistant/device/stromwart_0a01484c5902000159bb/config");
+    assert_eq!(
+        disco.topic,
+        "homeassistant/device/stromwart_0a01484c5902000159bb/config"
+    );
     assert!(disco.retain && disco.qos == 1);
     let json: serde_json::Value = serde_json::from_str(&disco.payload).unwrap();
     assert_eq!(
@@ -74,15 +92,34 @@ fn first_telegram_announces_the_device_then_publishes_states() {
             "expire_after": 180
         })
     );
-    assert_eq!(json["components"]["energy_import"]["state_class"], "total_increasing");
-    assert_eq!(json["components"]["energy_import"]["unit_of_measurement"], "kWh");
-    assert_eq!(json["components"]["frame_errors"]["entity_category"], "diagnostic");
+    assert_eq!(
+        json["components"]["energy_import"]["state_class"],
+        "total_increasing"
+    );
+    assert_eq!(
+        json["components"]["energy_import"]["unit_of_measurement"],
+        "kWh"
+    );
+    assert_eq!(
+        json["components"]["frame_errors"]["entity_category"],
+        "diagnostic"
+    );
     assert_eq!(json["components"]["checksum"]["device_class"], "enum");
     assert_eq!(payload(&out, "stromwart/grid/power"), Some("188"));
-    assert_eq!(payload(&out, "stromwart/grid/energy_import"), Some("10793.8987"));
+    assert_eq!(
+        payload(&out, "stromwart/grid/energy_import"),
+        Some("10793.8987")
+    );
     assert_eq!(payload(&out, "stromwart/grid/checksum"), Some("kermit"));
-    assert_eq!(payload(&out, "stromwart/grid/last_telegram"), Some("2026-11-22T07:45:00+00:00"));
-    assert!(out[1..].iter().all(|m| m.retain && m.qos == 0 && !m.topic.starts_with("homeassistant")));
+    assert_eq!(
+        payload(&out, "stromwart/grid/last_telegram"),
+        Some("2026-11-22T07:45:00+00:00")
+    );
+    assert!(
+        out[1..]
+            .iter()
+            .all(|m| m.retain && m.qos == 0 && !m.topic.starts_with("homeassistant"))
+    );
 }
 
 #[test]
@@ -92,10 +129,14 @@ fn component_mode_sends_one_config_per_entity() {
     let cfg = out
         .iter()
         .find(|m| m.topic == "homeassistant/sensor/stromwart_0a0149534b0004325ec5/power/config");
-    let cfg = cfg.unwrap_or_else(|| panic!("{:#?}", out.iter().map(|m| &m.topic).collect::<Vec<_>>()));
+    let cfg =
+        cfg.unwrap_or_else(|| panic!("{:#?}", out.iter().map(|m| &m.topic).collect::<Vec<_>>()));
     let json: serde_json::Value = serde_json::from_str(&cfg.payload).unwrap();
     assert_eq!(json["unique_id"], "stromwart_0a0149534b0004325ec5_power");
-    assert_eq!(json["device"]["identifiers"][0], "stromwart_0a0149534b0004325ec5");
+    assert_eq!(
+        json["device"]["identifiers"][0],
+        "stromwart_0a0149534b0004325ec5"
+    );
     assert!(!out.iter().any(|m| m.topic.contains("/device/")));
 }
 
@@ -104,17 +145,35 @@ fn unchanged_and_fast_values_are_throttled_and_flushed() {
     let mut c = core(DiscoveryMode::Device);
     let all = telegrams("iskra-mt691-1");
     let mut out = Vec::new();
-    c.handle(Event::Telegram { meter: 0, telegram: Box::new(all[0].clone()) }, at(0), &mut out);
+    c.handle(
+        Event::Telegram {
+            meter: 0,
+            telegram: Box::new(all[0].clone()),
+        },
+        at(0),
+        &mut out,
+    );
     assert!(out.iter().any(|m| m.topic.starts_with("homeassistant/")));
     let mut out = Vec::new();
-    c.handle(Event::Telegram { meter: 0, telegram: Box::new(all[1].clone()) }, at(1), &mut out);
+    c.handle(
+        Event::Telegram {
+            meter: 0,
+            telegram: Box::new(all[1].clone()),
+        },
+        at(1),
+        &mut out,
+    );
     assert!(out.is_empty(), "nothing is due one second later: {out:?}");
     let mut out = Vec::new();
     c.handle(Event::Tick, at(5), &mut out);
     let changed: Vec<&str> = out.iter().map(|m| m.topic.as_str()).collect();
     let p0 = all[0].number("power");
     let p1 = all[1].number("power");
-    assert_eq!(changed.contains(&"stromwart/grid/power"), p0 != p1, "{changed:?}");
+    assert_eq!(
+        changed.contains(&"stromwart/grid/power"),
+        p0 != p1,
+        "{changed:?}"
+    );
     assert!(!changed.iter().any(|t| t.starts_with("homeassistant/")));
 }
 
@@ -130,7 +189,10 @@ fn reconnect_and_birth_republish_everything() {
     assert!(out[0].topic.starts_with("homeassistant/device/"));
     let mut later = Vec::new();
     c.handle(Event::Tick, at(21), &mut later);
-    assert!(later.is_empty(), "states are sent again only after the settle delay");
+    assert!(
+        later.is_empty(),
+        "states are sent again only after the settle delay"
+    );
     c.handle(Event::Tick, at(22), &mut later);
     assert_eq!(payload(&later, "stromwart/grid/power"), Some("188"));
     assert!(!later.iter().any(|m| m.topic.starts_with("homeassistant/")));

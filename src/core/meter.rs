@@ -2,9 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::Message;
 use super::throttle::{Policy, Throttle};
 use super::time::{Now, iso8601};
-use super::Message;
 use crate::ha::{Category, DeviceSpec, DiscoveryMode, EntitySpec, Platform};
 use crate::quantity::{Kind, Quantity};
 use crate::sml::telegram::{self, MeterInfo};
@@ -75,12 +75,23 @@ impl Meter {
             self.offer(&r.quantity, payload, None, base, now, out);
         }
         let checksum = t.checksum.map(|c| c.as_str().to_string());
-        let dataset = if t.is_reduced_dataset() { "reduced" } else { "extended" };
+        let dataset = if t.is_reduced_dataset() {
+            "reduced"
+        } else {
+            "extended"
+        };
         self.diagnostics(now, base, out);
         if let Some(c) = checksum {
             self.offer(&DIAG_CHECKSUM, c, Some(&["x25", "kermit"]), base, now, out);
         }
-        self.offer(&DIAG_DATASET, dataset.into(), Some(&["extended", "reduced"]), base, now, out);
+        self.offer(
+            &DIAG_DATASET,
+            dataset.into(),
+            Some(&["extended", "reduced"]),
+            base,
+            now,
+            out,
+        );
         self.offer(&DIAG_LAST, iso8601(now.unix_ms), None, base, now, out);
     }
 
@@ -118,7 +129,13 @@ impl Meter {
     ) -> Option<Vec<Message>> {
         let device = self.device.as_ref()?;
         let specs: Vec<EntitySpec> = self.entities.values().map(|e| e.spec.clone()).collect();
-        Some(crate::ha::discovery(prefix, mode, availability, device, &specs))
+        Some(crate::ha::discovery(
+            prefix,
+            mode,
+            availability,
+            device,
+            &specs,
+        ))
     }
 
     /// Every current state, for a full republish after a reconnect or Home Assistant restart.
@@ -156,7 +173,10 @@ impl Meter {
             None => {
                 let spec = self.spec(q, options, base);
                 self.discovery_dirty = true;
-                let e = Entity { spec, throttle: Throttle::default() };
+                let e = Entity {
+                    spec,
+                    throttle: Throttle::default(),
+                };
                 self.entities.entry(q.key.to_string()).or_insert(e)
             }
         };
@@ -226,7 +246,13 @@ const DIAG_ERRORS: Quantity = Quantity::known("frame_errors", "Frame errors", Ki
 const DIAG_CHECKSUM: Quantity = Quantity::known("checksum", "Checksum type", Kind::Text);
 const DIAG_DATASET: Quantity = Quantity::known("dataset", "Dataset", Kind::Text);
 const DIAG_LAST: Quantity = Quantity::known("last_telegram", "Last telegram", Kind::Timestamp);
-const DIAGNOSTICS: [Quantity; 5] = [DIAG_FRAMES, DIAG_ERRORS, DIAG_CHECKSUM, DIAG_DATASET, DIAG_LAST];
+const DIAGNOSTICS: [Quantity; 5] = [
+    DIAG_FRAMES,
+    DIAG_ERRORS,
+    DIAG_CHECKSUM,
+    DIAG_DATASET,
+    DIAG_LAST,
+];
 
 fn device_spec(s: &MeterSettings, server_id: &[u8], info: &MeterInfo) -> DeviceSpec {
     let flag = telegram::flag(server_id);

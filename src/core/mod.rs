@@ -16,8 +16,8 @@ pub use time::Now;
 use crate::ha::DiscoveryMode;
 use crate::sml::Telegram;
 
-/// After Home Assistant announces itself it subscribes to state topics only once it has read
-/// the discovery configs, so states are sent a second time after this delay.
+/// Home Assistant subscribes to state topics 0.1 to 0.3 s after it reads a discovery config, so
+/// after a reconnect or its birth message the states are sent a second time after this delay.
 pub const HA_SETTLE_MS: u64 = 2_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,13 +31,23 @@ pub struct Message {
 impl Message {
     /// Discovery and availability: retained, at least once.
     pub fn retained(topic: String, payload: String) -> Self {
-        Self { topic, payload, retain: true, qos: 1 }
+        Self {
+            topic,
+            payload,
+            retain: true,
+            qos: 1,
+        }
     }
 
     /// A state value: retained so Home Assistant and openHAB get it on subscribe, QoS 0 because
     /// every reconnect republishes all states anyway.
     pub fn state(topic: String, payload: String) -> Self {
-        Self { topic, payload, retain: true, qos: 0 }
+        Self {
+            topic,
+            payload,
+            retain: true,
+            qos: 0,
+        }
     }
 }
 
@@ -51,8 +61,13 @@ pub struct CoreConfig {
 
 #[derive(Debug)]
 pub enum Event {
-    Telegram { meter: usize, telegram: Box<Telegram> },
-    FrameError { meter: usize },
+    Telegram {
+        meter: usize,
+        telegram: Box<Telegram>,
+    },
+    FrameError {
+        meter: usize,
+    },
     /// The broker accepted our connection (first time or again).
     MqttConnected,
     /// Home Assistant published its birth message.
@@ -73,7 +88,12 @@ impl Core {
     pub fn new(cfg: CoreConfig) -> Self {
         let meters = cfg.meters.iter().cloned().map(Meter::new).collect();
         let availability = availability_topic(&cfg.base_topic);
-        Self { cfg, meters, availability, republish_states_at: None }
+        Self {
+            cfg,
+            meters,
+            availability,
+            republish_states_at: None,
+        }
     }
 
     pub fn availability_topic(&self) -> &str {
@@ -84,7 +104,9 @@ impl Core {
         let base = self.cfg.base_topic.as_str();
         match event {
             Event::Telegram { meter, telegram } => {
-                let Some(m) = self.meters.get_mut(meter) else { return };
+                let Some(m) = self.meters.get_mut(meter) else {
+                    return;
+                };
                 let mut states = Vec::new();
                 m.on_telegram(&telegram, now, base, &mut states);
                 // New entities are announced before their first state.
@@ -99,8 +121,7 @@ impl Core {
                     m.on_frame_error(now, base, out);
                 }
             }
-            Event::MqttConnected => self.republish_all(now, out),
-            Event::HaOnline => {
+            Event::MqttConnected | Event::HaOnline => {
                 self.republish_all(now, out);
                 self.republish_states_at = Some(now.mono_ms + HA_SETTLE_MS);
             }

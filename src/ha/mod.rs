@@ -172,7 +172,11 @@ pub fn component<'a>(d: &DeviceSpec, e: &'a EntitySpec) -> Component<'a> {
         object_id,
         name: &e.name,
         state_topic: &e.state_topic,
-        device_class: if is_enum { Some("enum") } else { info.device_class },
+        device_class: if is_enum {
+            Some("enum")
+        } else {
+            info.device_class
+        },
         state_class: if is_enum { None } else { info.state_class },
         unit_of_measurement: if is_enum { None } else { info.unit },
         suggested_display_precision: if is_enum { None } else { info.precision },
@@ -191,7 +195,12 @@ pub fn device_topic(prefix: &str, device: &DeviceSpec) -> String {
 
 /// Topic of one entity's config in per-component mode.
 pub fn component_topic(prefix: &str, device: &DeviceSpec, e: &EntitySpec) -> String {
-    format!("{prefix}/{}/{}/{}/config", e.platform.domain(), device.id, e.key)
+    format!(
+        "{prefix}/{}/{}/{}/config",
+        e.platform.domain(),
+        device.id,
+        e.key
+    )
 }
 
 /// The retained discovery messages for a device and its entities.
@@ -208,9 +217,15 @@ pub fn discovery(
                 device: device(d),
                 origin: &ORIGIN,
                 availability_topic,
-                components: entities.iter().map(|e| (e.key.as_str(), component(d, e))).collect(),
+                components: entities
+                    .iter()
+                    .map(|e| (e.key.as_str(), component(d, e)))
+                    .collect(),
             };
-            vec![Message::retained(device_topic(prefix, d), to_json(&payload))]
+            vec![Message::retained(
+                device_topic(prefix, d),
+                to_json(&payload),
+            )]
         }
         DiscoveryMode::Component => entities
             .iter()

@@ -98,7 +98,10 @@ pub fn decode_stream(bytes: &[u8], out: &mut impl FnMut(Output)) {
     let mut emit = |ev: FrameEvent| match ev {
         FrameEvent::Frame(f) => {
             let len = f.payload.len();
-            out(telegram_output(telegram::decode(&f.payload, Some(f.checksum)), len));
+            out(telegram_output(
+                telegram::decode(&f.payload, Some(f.checksum)),
+                len,
+            ));
         }
         FrameEvent::Error(e) => out(Output::Error {
             skipped_bytes: e.lost_bytes(),
@@ -130,7 +133,11 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim_start().starts_with('#'))
-        .flat_map(|(n, l)| l.bytes().filter(|b| !b.is_ascii_whitespace()).map(move |b| (n + 1, b)))
+        .flat_map(|(n, l)| {
+            l.bytes()
+                .filter(|b| !b.is_ascii_whitespace())
+                .map(move |b| (n + 1, b))
+        })
         .collect();
     if digits.len() % 2 != 0 {
         return Err("odd number of hex digits".into());

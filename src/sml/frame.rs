@@ -131,11 +131,7 @@ impl Framer {
     }
 
     /// Consumes bytes of the current frame; returns the unconsumed rest.
-    fn extend_frame<'b>(
-        &mut self,
-        bytes: &'b [u8],
-        out: &mut impl FnMut(FrameEvent),
-    ) -> &'b [u8] {
+    fn extend_frame<'b>(&mut self, bytes: &'b [u8], out: &mut impl FnMut(FrameEvent)) -> &'b [u8] {
         let mut rest = bytes;
         while let Some((&b, r)) = rest.split_first() {
             rest = r;

@@ -138,7 +138,10 @@ fn interpret<'a>(body: &Node<'a>, index: usize) -> Result<Body<'a>, MessageError
     let Some([tag, content]) = body.as_list().and_then(|l| <&[Node; 2]>::try_from(l).ok()) else {
         return Ok(Body::Other(0));
     };
-    let tag = tag.as_u64().and_then(|t| u32::try_from(t).ok()).unwrap_or(0);
+    let tag = tag
+        .as_u64()
+        .and_then(|t| u32::try_from(t).ok())
+        .unwrap_or(0);
     Ok(match tag {
         TAG_OPEN_RESPONSE => Body::Open,
         TAG_CLOSE_RESPONSE => Body::Close,
@@ -174,8 +177,14 @@ fn entry<'a>(node: &Node<'a>) -> Option<Entry<'a>> {
     Some(Entry {
         obis,
         status: f.get(1).and_then(Node::as_u64),
-        unit: f.get(3).and_then(Node::as_u64).and_then(|u| u8::try_from(u).ok()),
-        scaler: f.get(4).and_then(Node::as_i64).and_then(|s| i8::try_from(s).ok()),
+        unit: f
+            .get(3)
+            .and_then(Node::as_u64)
+            .and_then(|u| u8::try_from(u).ok()),
+        scaler: f
+            .get(4)
+            .and_then(Node::as_i64)
+            .and_then(|s| i8::try_from(s).ok()),
         value: f.get(5).cloned().unwrap_or(Node::Absent),
     })
 }

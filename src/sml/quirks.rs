@@ -85,7 +85,14 @@ impl QuirkState {
             Kind::Energy => {
                 let key = r.quantity.key.to_string();
                 let Some(last) = self.last_energy.get_mut(&key) else {
-                    self.last_energy.insert(key, Counter { value: v, at_ms: now_ms, rejected: 0 });
+                    self.last_energy.insert(
+                        key,
+                        Counter {
+                            value: v,
+                            at_ms: now_ms,
+                            rejected: 0,
+                        },
+                    );
                     return true;
                 };
                 let hours = now_ms.saturating_sub(last.at_ms) as f64 / 3_600_000.0;
@@ -93,7 +100,11 @@ impl QuirkState {
                 let ceiling = last.value + max_w / 1000.0 * hours + 1.0;
                 let ok = v >= last.value && v <= ceiling;
                 if ok || last.rejected + 1 >= REBASE_AFTER {
-                    *last = Counter { value: v, at_ms: now_ms, rejected: 0 };
+                    *last = Counter {
+                        value: v,
+                        at_ms: now_ms,
+                        rejected: 0,
+                    };
                     true
                 } else {
                     last.rejected += 1;
@@ -113,7 +124,10 @@ fn is_affected_dzg(server_id: &[u8]) -> bool {
 
 fn fix_dzg_sign(r: &mut Reading) {
     let Some(raw) = r.raw.as_mut() else { return };
-    if r.obis != Obis::new(1, 0, 16, 7, 0, 255) || !raw.signed || raw.width != 2 || raw.mantissa >= 0
+    if r.obis != Obis::new(1, 0, 16, 7, 0, 255)
+        || !raw.signed
+        || raw.width != 2
+        || raw.mantissa >= 0
     {
         return;
     }

@@ -69,13 +69,11 @@ impl Telegram {
     /// True when the meter sends the reduced dataset of a meter without its PIN entered: energy
     /// in whole kWh and no power at all.
     pub fn is_reduced_dataset(&self) -> bool {
-        let whole_kwh = self.readings.iter().any(|r| {
-            r.quantity.key == "energy_import" && r.raw.is_some_and(|raw| raw.scaler >= 3)
-        });
-        let has_power = self
+        let whole_kwh = self
             .readings
             .iter()
-            .any(|r| r.quantity.kind == Kind::Power);
+            .any(|r| r.quantity.key == "energy_import" && r.raw.is_some_and(|raw| raw.scaler >= 3));
+        let has_power = self.readings.iter().any(|r| r.quantity.kind == Kind::Power);
         whole_kwh && !has_power
     }
 }
@@ -158,7 +156,12 @@ fn reading(obis: Obis, quantity: Quantity, e: &Entry<'_>) -> Option<Reading> {
             } else {
                 quantity
             };
-            return Some(Reading { obis, quantity, value, raw: None });
+            return Some(Reading {
+                obis,
+                quantity,
+                value,
+                raw: None,
+            });
         }
         Node::Absent | Node::List(_) => return None,
     };
@@ -172,13 +175,16 @@ fn reading(obis: Obis, quantity: Quantity, e: &Entry<'_>) -> Option<Reading> {
     };
     // A known code in an unexpected unit is published generically rather than mislabelled.
     let quantity = match obis::expected_unit(quantity.kind) {
-        Some(u) if e.unit.is_some_and(|unit| unit != u) => {
-            obis::meaning_generic(obis, Kind::Count)
-        }
+        Some(u) if e.unit.is_some_and(|unit| unit != u) => obis::meaning_generic(obis, Kind::Count),
         _ => quantity,
     };
     let value = Value::Number(scaled(mantissa, raw.scaler, quantity.kind));
-    Some(Reading { obis, quantity, value, raw: Some(raw) })
+    Some(Reading {
+        obis,
+        quantity,
+        value,
+        raw: Some(raw),
+    })
 }
 
 /// Converts mantissa × 10^scaler into the publish unit of `kind` with a single rounding step,
@@ -281,7 +287,10 @@ mod tests {
         assert_eq!(scaled(-10_550, -2, Kind::Power), -105.5);
         assert_eq!(scaled(13_391, 3, Kind::Energy), 13391.0);
         assert_eq!(scaled(45_009_189_911, -5, Kind::Energy), 450.09189911);
-        assert_eq!(scaled(i128::from(i64::MAX), 10, Kind::Power), 9.223372036854776e28);
+        assert_eq!(
+            scaled(i128::from(i64::MAX), 10, Kind::Power),
+            9.223372036854776e28
+        );
     }
 
     #[test]

@@ -131,16 +131,25 @@ impl<'a> Reader<'a> {
     /// Reads a possibly multi-byte type-length field: (type bits, length, bytes used).
     fn type_length(&mut self) -> Result<(u8, usize, usize), TlvError> {
         let start = self.pos;
-        let first = *self.data.get(self.pos).ok_or(TlvError::UnexpectedEnd(start))?;
+        let first = *self
+            .data
+            .get(self.pos)
+            .ok_or(TlvError::UnexpectedEnd(start))?;
         self.pos += 1;
         let kind = (first >> 4) & 0b111;
         let mut len = usize::from(first & 0x0f);
         let mut more = first & 0x80 != 0;
         while more {
-            let b = *self.data.get(self.pos).ok_or(TlvError::UnexpectedEnd(start))?;
+            let b = *self
+                .data
+                .get(self.pos)
+                .ok_or(TlvError::UnexpectedEnd(start))?;
             self.pos += 1;
             if self.pos - start > 4 {
-                return Err(TlvError::BadTypeLength { tl: first, at: start });
+                return Err(TlvError::BadTypeLength {
+                    tl: first,
+                    at: start,
+                });
             }
             len = (len << 4) | usize::from(b & 0x0f);
             more = b & 0x80 != 0;
@@ -207,6 +216,9 @@ mod tests {
         assert!(Reader::new(&[0x59, 1, 2]).node().is_err());
         assert!(Reader::new(&[0x40]).node().is_err());
         let deep = vec![0x71; 100];
-        assert!(matches!(Reader::new(&deep).node(), Err(TlvError::TooDeep(_))));
+        assert!(matches!(
+            Reader::new(&deep).node(),
+            Err(TlvError::TooDeep(_))
+        ));
     }
 }

@@ -1,0 +1,395 @@
+//! The configuration: one schema for `stromwart.yaml` and the add-on's `/data/options.json`.
+//!
+//! Loading reports every problem at once, each with its path (`meters[1].baud: ...`), and never
+//! touches the network or devices: an unreachable meter is a runtime state, not a config error.
+
+pub mod reader;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+
+use reader::{ConfigError, Ctx, Field, Section};
+use serde_json::Value;
+
+use crate::ha::DiscoveryMode;
+use crate::sml::Quirks;
+
+pub const ENV_CONFIG: &str = "STROMWART_CONFIG";
+pub const ADDON_OPTIONS: &str = "/data/options.json";
+pub const LOCAL_CONFIG: &str = "stromwart.yaml";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub mqtt: MqttConfig,
+    pub meters: Vec<MeterConfig>,
+    pub log_level: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MqttConfig {
+    /// None: ask the Home Assistant Supervisor, else `localhost`.
+    pub host: Option<String>,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_id: String,
+    pub base_topic: String,
+    pub discovery_prefix: String,
+    pub discovery_mode: DiscoveryMode,
+    pub keep_alive_s: u64,
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeterConfig {
+    pub id: String,
+    pub name: String,
+    pub model: Option<String>,
+    pub source: Source,
+    pub min_interval_s: f64,
+    pub heartbeat_s: f64,
+    pub expire_after_s: u32,
+    pub generic_obis: bool,
+    pub quirks: Quirks,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Serial {
+        port: String,
+        baud: u32,
+        format: SerialFormat,
+    },
+    Tcp {
+        address: String,
+    },
+    Http {
+        url: String,
+        user: Option<String>,
+        password: Option<String>,
+        interval_s: f64,
+    },
+    File {
+        path: String,
+        hex: bool,
+        interval_s: f64,
+        repeat: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SerialFormat {
+    EightN1,
+    SevenE1,
+}
+
+/// A configuration and the schema fields read while loading it.
+pub struct Loaded {
+    pub config: Config,
+    pub fields: Vec<Field>,
+}
+
+impl Config {
+    /// Reads and checks a configuration file (YAML, or JSON for `.json`).
+    pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            vec![ConfigError {
+                path: String::new(),
+                message: format!("cannot read {}: {e}", path.display()),
+            }]
+        })?;
+        let value = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| {
+                vec![ConfigError {
+                    path: String::new(),
+                    message: format!("{} is not valid JSON: {e}", path.display()),
+                }]
+            })?
+        } else {
+            yaml::to_json(&text).map_err(|e| {
+                vec![ConfigError {
+                    path: String::new(),
+                    message: e,
+                }]
+            })?
+        };
+        Self::from_value(&value).map(|l| l.config)
+    }
+
+    pub fn from_value(value: &Value) -> Result<Loaded, Vec<ConfigError>> {
+        let ctx = Ctx::default();
+        let config = read(&Section::root(&ctx, value));
+        let (errors, fields) = ctx.into_parts();
+        if errors.is_empty() {
+            Ok(Loaded { config, fields })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Parses YAML text (JSON is YAML too).
+    pub fn from_yaml(text: &str) -> Result<Config, Vec<ConfigError>> {
+        let value = yaml::to_json(text).map_err(|e| {
+            vec![ConfigError {
+                path: String::new(),
+                message: e,
+            }]
+        })?;
+        Self::from_value(&value).map(|l| l.config)
+    }
+}
+
+/// Where `stromwart run` looks when no `--config` is given.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os(ENV_CONFIG) {
+        return PathBuf::from(p);
+    }
+    if Path::new(ADDON_OPTIONS).exists() {
+        return PathBuf::from(ADDON_OPTIONS);
+    }
+    PathBuf::from(LOCAL_CONFIG)
+}
+
+const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
+fn read(root: &Section<'_>) -> Config {
+    let mqtt = read_mqtt(&root.section("mqtt"));
+    let mut meters: Vec<MeterConfig> = Vec::new();
+    for item in &root.list("meters") {
+        let m = read_meter(item);
+        item.finish();
+        if let Some(first) = meters.iter().position(|o| o.id == m.id && !m.id.is_empty()) {
+            item.error(
+                "id",
+                format!(
+                    "'{}' is already the id of meters[{first}]; ids must be unique",
+                    m.id
+                ),
+            );
+        }
+        meters.push(m);
+    }
+    let log_level = root.choice("log_level", LOG_LEVELS, "info");
+    let config = Config {
+        mqtt,
+        meters,
+        log_level,
+    };
+    if config.meters.is_empty() {
+        root.error(
+            "meters",
+            "no meters configured; add at least one under 'meters:'",
+        );
+    }
+    root.finish();
+    config
+}
+
+fn read_mqtt(s: &Section<'_>) -> MqttConfig {
+    let base_topic = s.string("base_topic", "stromwart");
+    let discovery_prefix = s.string("discovery_prefix", "homeassistant");
+    for (key, topic) in [
+        ("base_topic", &base_topic),
+        ("discovery_prefix", &discovery_prefix),
+    ] {
+        if let Some(problem) = topic_problem(topic) {
+            s.error(key, problem);
+        }
+    }
+    let mode = s.choice("discovery_mode", &["device", "component"], "device");
+    let username = s.opt_string("username");
+    let password = s.opt_string("password");
+    if password.is_some() && username.is_none() {
+        s.error("password", "a password needs a username");
+    }
+    let tls = s.bool("tls", false);
+    let ca_file = s.opt_string("ca_file").map(PathBuf::from);
+    let client_cert = s.opt_string("client_cert").map(PathBuf::from);
+    let client_key = s.opt_string("client_key").map(PathBuf::from);
+    if client_cert.is_some() != client_key.is_some() {
+        s.error(
+            "client_cert",
+            "client_cert and client_key go together; set both or neither",
+        );
+    }
+    let cfg = MqttConfig {
+        host: s.opt_string("host"),
+        port: s.int("port", 1883, 1, 65535) as u16,
+        username,
+        password,
+        client_id: s.string("client_id", "stromwart"),
+        base_topic,
+        discovery_prefix,
+        discovery_mode: if mode == "component" {
+            DiscoveryMode::Component
+        } else {
+            DiscoveryMode::Device
+        },
+        keep_alive_s: s.int("keep_alive", 30, 5, 3600) as u64,
+        tls,
+        ca_file,
+        client_cert,
+        client_key,
+    };
+    if cfg.client_id.chars().any(|c| c.is_whitespace()) {
+        s.error("client_id", "must not contain spaces");
+    }
+    s.finish();
+    cfg
+}
+
+const SOURCE_KEYS: [&str; 4] = ["serial_port", "tcp", "url", "file"];
+
+fn read_meter(s: &Section<'_>) -> MeterConfig {
+    let id = s.opt_string("id").unwrap_or_default();
+    if id.is_empty() {
+        s.error("id", "required: a short name for topics, e.g. 'grid'");
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    {
+        s.error(
+            "id",
+            format!(
+                "'{id}' may only contain a-z, 0-9, '_' and '-' (it becomes part of MQTT topics)"
+            ),
+        );
+    }
+    let default_name = format!("{} meter", capitalise(&id));
+    let name = s.string("name", &default_name);
+    let source = read_source(s);
+    let min_interval_s = s.seconds("min_interval", 1.0, 0.0, 3600.0);
+    let heartbeat_s = s.seconds("heartbeat", 60.0, 1.0, 86_400.0);
+    // Three heartbeats without news is a dead meter; a shorter expiry would blank out values
+    // that simply did not change.
+    let default_expiry = (heartbeat_s * 3.0).ceil().min(86_400.0) as i64;
+    let expire_after_s = s.int("expire_after", default_expiry, 0, 86_400) as u32;
+    if heartbeat_s < min_interval_s {
+        s.error("heartbeat", "must not be shorter than min_interval");
+    }
+    if expire_after_s != 0 && f64::from(expire_after_s) <= heartbeat_s {
+        s.error("expire_after", "must be longer than heartbeat (or 0 to never expire), else unchanged values show as unavailable");
+    }
+    let quirks = Quirks {
+        dzg_sign_fix: s.bool("dzg_sign_fix", false),
+        direction_bit: s.opt_int("direction_bit", 1, 0x7fff_ffff).map(|b| b as u64),
+        max_power_w: s.opt_float("max_power", 1.0, 1.0e7),
+    };
+    if let Some(bit) = quirks.direction_bit {
+        if !bit.is_power_of_two() {
+            s.error(
+                "direction_bit",
+                format!("{bit} is not a single bit; ED300L meters use 32 (0x20)"),
+            );
+        }
+    }
+    MeterConfig {
+        id,
+        name,
+        model: s.opt_string("model"),
+        source,
+        min_interval_s,
+        heartbeat_s,
+        expire_after_s,
+        generic_obis: s.bool("generic_obis", false),
+        quirks,
+    }
+}
+
+fn read_source(s: &Section<'_>) -> Source {
+    let set: Vec<&str> = SOURCE_KEYS.iter().copied().filter(|k| s.has(k)).collect();
+    // Read every source key so the schema is complete and stray keys are still reported.
+    let port = s.opt_string("serial_port");
+    let baud = s.int("baud", 9600, 300, 921_600) as u32;
+    let format = s.choice("format", &["8N1", "7E1"], "8N1");
+    let tcp = s.opt_string("tcp");
+    let url = s.opt_string("url");
+    let user = s.opt_string("http_user");
+    let password = s.opt_string("http_password");
+    let interval_s = s.seconds("poll_interval", 1.0, 0.1, 3600.0);
+    let file = s.opt_string("file");
+    let hex = s.bool("hex", false);
+    let replay = s.seconds("replay_interval", 1.0, 0.0, 3600.0);
+    let repeat = s.bool("repeat", false);
+    if set.len() != 1 {
+        let which = if set.is_empty() {
+            "none".to_string()
+        } else {
+            set.join(" and ")
+        };
+        s.error(
+            "",
+            format!("set exactly one source (serial_port, tcp, url or file); found {which}"),
+        );
+    }
+    if let Some(addr) = &tcp {
+        if !addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+        {
+            s.error(
+                "tcp",
+                format!("'{addr}' is not host:port, e.g. 192.168.1.50:8888"),
+            );
+        }
+    }
+    if let Some(u) = &url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            s.error("url", format!("'{u}' must start with http:// or https://"));
+        }
+    }
+    match (port, tcp, url, file) {
+        (Some(port), ..) => Source::Serial {
+            port,
+            baud,
+            format: if format == "7E1" {
+                SerialFormat::SevenE1
+            } else {
+                SerialFormat::EightN1
+            },
+        },
+        (_, Some(address), ..) => Source::Tcp { address },
+        (_, _, Some(url), _) => Source::Http {
+            url,
+            user,
+            password,
+            interval_s,
+        },
+        (_, _, _, Some(path)) => Source::File {
+            path,
+            hex,
+            interval_s: replay,
+            repeat,
+        },
+        _ => Source::File {
+            path: String::new(),
+            hex,
+            interval_s: replay,
+            repeat,
+        },
+    }
+}
+
+fn topic_problem(topic: &str) -> Option<String> {
+    if topic.is_empty() {
+        Some("must not be empty".into())
+    } else if topic.contains(['+', '#']) {
+        Some(format!(
+            "'{topic}' must not contain the MQTT wildcards + or #"
+        ))
+    } else if topic.starts_with('/') || topic.ends_with('/') {
+        Some(format!("'{topic}' must not start or end with '/'"))
+    } else {
+        None
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}

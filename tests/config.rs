@@ -1,0 +1,118 @@
+//! Configuration: one schema for YAML and options.json, every error at once with its path.
+
+use stromwart::config::{Config, SerialFormat, Source};
+use stromwart::ha::DiscoveryMode;
+
+fn errors(yaml: &str) -> Vec<String> {
+    match Config::from_yaml(yaml) {
+        Ok(c) => panic!("expected errors, got {c:?}"),
+        Err(e) => e.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn a_minimal_config_gets_sensible_defaults() {
+    let c = Config::from_yaml("meters:\n  - id: grid\n    serial_port: /dev/ttyUSB0\n").unwrap();
+    assert_eq!(c.mqtt.host, None);
+    assert_eq!(c.mqtt.port, 1883);
+    assert_eq!(c.mqtt.base_topic, "stromwart");
+    assert_eq!(c.mqtt.discovery_prefix, "homeassistant");
+    assert_eq!(c.mqtt.discovery_mode, DiscoveryMode::Device);
+    let m = &c.meters[0];
+    assert_eq!(m.name, "Grid meter");
+    assert_eq!(
+        m.source,
+        Source::Serial {
+            port: "/dev/ttyUSB0".into(),
+            baud: 9600,
+            format: SerialFormat::EightN1
+        }
+    );
+    assert_eq!(
+        (m.min_interval_s, m.heartbeat_s, m.expire_after_s),
+        (1.0, 60.0, 180)
+    );
+    let c = Config::from_yaml("meters:\n  - id: grid\n    file: x\n    heartbeat: 100\n").unwrap();
+    assert_eq!(
+        c.meters[0].expire_after_s, 300,
+        "the default follows the heartbeat"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_path() {
+    let yaml = r#"
+mqtt:
+  port: 70000
+  base_topic: "home/#"
+  discovery_mode: devices
+  pasword: secret
+meters:
+  - id: Grid Meter
+    serial_port: /dev/ttyUSB0
+    tcp: 10.0.0.2:8888
+    baud: fast
+    hearbeat: 10
+  - id: pv
+    url: ftp://bridge/sml
+    direction_bit: 12
+  - id: pv
+    file: capture.bin
+log_level: loud
+"#;
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "mqtt.base_topic: 'home/#' must not contain the MQTT wildcards + or #",
+            "mqtt.discovery_mode: 'devices' is not one of: device, component",
+            "mqtt.port: expected a whole number from 1 to 65535, got 70000",
+            "mqtt.pasword: unknown key; did you mean 'password'?",
+            "meters[0].id: 'Grid Meter' may only contain a-z, 0-9, '_' and '-' (it becomes part of MQTT topics)",
+            "meters[0].baud: expected a number, got the text 'fast'",
+            "meters[0]: set exactly one source (serial_port, tcp, url or file); found serial_port and tcp",
+            "meters[0].hearbeat: unknown key; did you mean 'heartbeat'?",
+            "meters[1].url: 'ftp://bridge/sml' must start with http:// or https://",
+            "meters[1].direction_bit: 12 is not a single bit; ED300L meters use 32 (0x20)",
+            "meters[2].id: 'pv' is already the id of meters[1]; ids must be unique",
+            "log_level: 'loud' is not one of: error, warn, info, debug, trace",
+        ]
+    );
+}
+
+#[test]
+fn options_json_uses_the_same_schema() {
+    let json = serde_json::json!({
+        "mqtt": {"username": "addons", "password": "pw", "discovery_mode": "component"},
+        "meters": [{"id": "grid", "tcp": "192.168.1.50:8888", "max_power": 40000, "min_interval": "2"}],
+        "log_level": "debug"
+    });
+    let c = Config::from_value(&json).unwrap().config;
+    assert_eq!(c.mqtt.discovery_mode, DiscoveryMode::Component);
+    assert_eq!(
+        c.meters[0].source,
+        Source::Tcp {
+            address: "192.168.1.50:8888".into()
+        }
+    );
+    assert_eq!(c.meters[0].quirks.max_power_w, Some(40000.0));
+    assert_eq!(c.meters[0].min_interval_s, 2.0);
+    assert_eq!(c.log_level, "debug");
+}
+
+#[test]
+fn broken_files_say_what_is_wrong() {
+    assert!(errors("meters: [")[0].starts_with("not valid YAML"));
+    assert_eq!(
+        errors("- a\n- b\n"),
+        vec![
+            "the configuration must be a mapping of keys to values",
+            "meters: no meters configured; add at least one under 'meters:'"
+        ]
+    );
+    assert_eq!(
+        errors("meters:\n  - id: grid\n    file: x\n    heartbeat: 100\n    expire_after: 100\n"),
+        vec![
+            "meters[0].expire_after: must be longer than heartbeat (or 0 to never expire), else unchanged values show as unavailable"
+        ]
+    );
+}
