@@ -4,8 +4,12 @@
 //! Sources decode bytes into readings, the pure [`core`] turns events into messages, and the
 //! edges do the I/O. See `docs/architecture.md`.
 
+pub mod app;
+pub mod clock;
 pub mod config;
 pub mod core;
 pub mod ha;
+pub mod mqtt;
 pub mod quantity;
 pub mod sml;
+pub mod source;

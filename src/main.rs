@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use stromwart::config::Config;
 use stromwart::sml::decode;
 
 /// Local energy bridge: SML and Modbus meters to Home Assistant and openHAB over MQTT.
@@ -16,6 +17,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the bridge.
+    Run {
+        /// Config file (YAML, or JSON such as the add-on's options.json). Default:
+        /// $STROMWART_CONFIG, then /data/options.json, then ./stromwart.yaml.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file and print every problem with its path; exit 1 on any.
+    CheckConfig { path: PathBuf },
     /// Decode SML and print one JSON object per frame.
     Sml {
         #[command(subcommand)]
@@ -38,6 +48,8 @@ enum SmlCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { config } => run(config),
+        Command::CheckConfig { path } => check_config(&path),
         Command::Sml {
             command: SmlCommand::Decode { file, hex },
         } => sml_decode(file, hex),
@@ -49,6 +61,78 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, String> {
+    Config::load(path).map_err(|errors| {
+        let mut msg = format!("{} has {} problem(s):", path.display(), errors.len());
+        for e in errors {
+            msg.push_str(&format!("\n  - {e}"));
+        }
+        msg
+    })
+}
+
+fn check_config(path: &std::path::Path) -> Result<ExitCode, String> {
+    let config = load_config(path)?;
+    println!("{}: ok, {} meter(s)", path.display(), config.meters.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(path: Option<PathBuf>) -> Result<ExitCode, String> {
+    let path = path.unwrap_or_else(stromwart::config::default_path);
+    let config = load_config(&path)?;
+    init_logging(config.log_level);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async {
+        let host = config.mqtt.host.clone().unwrap_or_else(|| "localhost".into());
+        tracing::info!(config = %path.display(), meters = config.meters.len(), "Starting Stromwart {}.", env!("CARGO_PKG_VERSION"));
+        stromwart::app::run(config, host, shutdown_signal(), None).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM (what Docker and the Supervisor send).
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(level: &str) {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let level: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
+    // Our own messages at the chosen level; libraries only when something is wrong.
+    let filter = Targets::new()
+        .with_target("stromwart", level)
+        .with_default(LevelFilter::WARN.min(level));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr),
+        )
+        .with(filter)
+        .init();
 }
 
 fn sml_decode(file: Option<PathBuf>, hex: bool) -> Result<ExitCode, String> {

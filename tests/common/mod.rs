@@ -1,3 +1,6 @@
 #![allow(dead_code)] // each test crate uses a different part of the helpers
 
+pub mod bridge;
+pub mod broker;
 pub mod fixtures;
+pub mod observer;

@@ -1,0 +1,131 @@
+//! `stromwart run`: wires sources, the core and the MQTT edge together.
+//!
+//! Everything runs on one thread: the core is a plain struct owned by this task, sources and the
+//! MQTT edge are tasks that talk to it over channels.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::clock::Clock;
+use crate::config::{Config, MeterConfig};
+use crate::core::{Core, CoreConfig, Event, MeterSettings, Policy, availability_topic};
+use crate::mqtt::{self, Inbound, Link, TlsFiles};
+use crate::source::{self, Sink};
+
+const TICK: Duration = Duration::from_secs(1);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Handles for watching a running bridge (used by the demo and tests).
+#[derive(Clone)]
+pub struct Status {
+    pub link: watch::Receiver<Link>,
+}
+
+pub fn core_config(c: &Config) -> CoreConfig {
+    CoreConfig {
+        base_topic: c.mqtt.base_topic.clone(),
+        discovery_prefix: c.mqtt.discovery_prefix.clone(),
+        discovery_mode: c.mqtt.discovery_mode,
+        meters: c.meters.iter().map(meter_settings).collect(),
+    }
+}
+
+fn meter_settings(m: &MeterConfig) -> MeterSettings {
+    MeterSettings {
+        id: m.id.clone(),
+        name: m.name.clone(),
+        model: m.model.clone(),
+        policy: Policy {
+            min_interval_ms: (m.min_interval_s * 1000.0) as u64,
+            heartbeat_ms: (m.heartbeat_s * 1000.0) as u64,
+        },
+        expire_after_s: m.expire_after_s,
+        generic_obis: m.generic_obis,
+    }
+}
+
+pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
+    let m = &c.mqtt;
+    let tls = m.tls.then(|| TlsFiles {
+        ca_file: m.ca_file.clone(),
+        client_cert: m.client_cert.clone(),
+        client_key: m.client_key.clone(),
+    });
+    mqtt::Settings {
+        host,
+        port: m.port,
+        client_id: m.client_id.clone(),
+        username: m.username.clone(),
+        password: m.password.clone(),
+        keep_alive: Duration::from_secs(m.keep_alive_s),
+        tls,
+        availability_topic: availability_topic(&m.base_topic),
+        ha_status_topic: format!("{}/status", m.discovery_prefix),
+        subscriptions: Vec::new(),
+    }
+}
+
+/// Runs the bridge until `shutdown` completes. Fails only on problems no retry can fix.
+pub async fn run(
+    config: Config,
+    broker_host: String,
+    shutdown: impl Future<Output = ()>,
+    status: Option<watch::Sender<Link>>,
+) -> Result<(), String> {
+    let clock = Clock::start();
+    let settings = mqtt_settings(&config, broker_host);
+    mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message
+    let mut core = Core::new(core_config(&config));
+
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    let (inbound_tx, mut inbound_rx) = mpsc::channel(64);
+    let (events_tx, mut events_rx) = mpsc::channel(1024);
+    let link = status.unwrap_or_else(|| watch::channel(Link::Connecting).0);
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let mqtt_task = tokio::spawn(mqtt::run(settings, out_rx, inbound_tx, link, stop_rx));
+    let sink = Sink {
+        events: events_tx,
+        clock,
+    };
+    let sources: Vec<_> = config
+        .meters
+        .iter()
+        .enumerate()
+        .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
+        .collect();
+    drop(sink);
+
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut out = Vec::new();
+    tokio::pin!(shutdown);
+    loop {
+        let event = tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            Some(e) = events_rx.recv() => e,
+            Some(i) = inbound_rx.recv() => match i {
+                Inbound::Connected => Event::MqttConnected,
+                Inbound::HaOnline => Event::HaOnline,
+                Inbound::Message { .. } => continue,
+            },
+            _ = tick.tick() => Event::Tick,
+        };
+        core.handle(event, clock.now(), &mut out);
+        for m in out.drain(..) {
+            let _ = out_tx.send(m);
+        }
+    }
+    tracing::info!("Shutting down.");
+    for s in sources {
+        s.abort();
+    }
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(SHUTDOWN_GRACE, mqtt_task).await {
+        Ok(Ok(result)) => result,
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,119 @@
+//! SML sources: one task per meter reads its transport and feeds the decoder.
+//!
+//! Transports fail in their own ways (a serial adapter unplugged, ser2net restarting, an HTTP
+//! bridge rebooting); each retries with backoff forever and says once what went wrong, so one
+//! dead meter never stops the bridge or the other meters.
+
+mod decoder;
+mod file;
+mod http;
+mod serial;
+mod tcp;
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+pub use decoder::MeterDecoder;
+
+use crate::clock::Clock;
+use crate::config::{MeterConfig, Source};
+use crate::core::Event;
+
+/// A meter sends every 1 to 4 seconds; this long without a byte means the line is dead.
+pub const SILENCE: Duration = Duration::from_secs(60);
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// Where decoded events go, with the clock that stamps them.
+#[derive(Clone)]
+pub struct Sink {
+    pub events: mpsc::Sender<Event>,
+    pub clock: Clock,
+}
+
+impl Sink {
+    /// Sends events to the core; false when the core has stopped.
+    async fn send_all(&self, out: &mut Vec<Event>) -> bool {
+        for e in out.drain(..) {
+            if self.events.send(e).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+pub async fn run(meter: usize, cfg: MeterConfig, sink: Sink) {
+    let decoder = MeterDecoder::new(meter, &cfg.id, cfg.quirks.clone());
+    match cfg.source {
+        Source::Tcp { address } => tcp::run(&cfg.id, &address, decoder, sink).await,
+        Source::Serial { port, baud, format } => {
+            serial::run(&cfg.id, &port, baud, format, decoder, sink).await
+        }
+        Source::Http {
+            url,
+            user,
+            password,
+            interval_s,
+        } => {
+            let auth = user.map(|u| (u, password));
+            http::run(&cfg.id, &url, auth, interval_s, decoder, sink).await
+        }
+        Source::File {
+            path,
+            hex,
+            interval_s,
+            repeat,
+        } => file::run(&cfg.id, &path, hex, interval_s, repeat, decoder, sink).await,
+    }
+}
+
+/// Why a stream stopped delivering.
+enum Ended {
+    Closed,
+    Silent,
+    Failed(std::io::Error),
+    CoreGone,
+}
+
+/// Reads a byte stream into the decoder until it closes, fails or falls silent.
+async fn pump(
+    mut reader: impl AsyncRead + Unpin,
+    decoder: &mut MeterDecoder,
+    sink: &Sink,
+) -> Ended {
+    let mut buf = vec![0u8; 4096];
+    let mut out = Vec::new();
+    loop {
+        let n = match tokio::time::timeout(SILENCE, reader.read(&mut buf)).await {
+            Err(_) => return Ended::Silent,
+            Ok(Err(e)) => return Ended::Failed(e),
+            Ok(Ok(0)) => return Ended::Closed,
+            Ok(Ok(n)) => n,
+        };
+        decoder.push(&buf[..n], sink.clock.now(), &mut out);
+        if !sink.send_all(&mut out).await {
+            return Ended::CoreGone;
+        }
+    }
+}
+
+/// Exponential backoff that resets once a connection delivered data.
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Self {
+        Self(BACKOFF_START)
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+    }
+
+    fn reset(&mut self) {
+        self.0 = BACKOFF_START;
+    }
+}
