@@ -22,9 +22,13 @@ fn meter_config(port: u16, source: &str) -> String {
 fn frames_of(name: &str) -> Vec<Vec<u8>> {
     let bytes = capture(name);
     let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
-    let mut cuts: Vec<usize> = (0..bytes.len().saturating_sub(7)).filter(|&i| bytes[i..i + 8] == start).collect();
+    let mut cuts: Vec<usize> = (0..bytes.len().saturating_sub(7))
+        .filter(|&i| bytes[i..i + 8] == start)
+        .collect();
     cuts.push(bytes.len());
-    cuts.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect()
+    cuts.windows(2)
+        .map(|w| bytes[w[0]..w[1]].to_vec())
+        .collect()
 }
 
 #[tokio::test]
@@ -34,10 +38,16 @@ async fn tcp_bridge_that_drops_and_returns() {
     let addr = listener.local_addr().unwrap();
     let frames = frames_of("iskra-mt175-1");
     let obs = Observer::connect(broker.port, "stromwart/#").await;
-    let bridge = Bridge::start(&meter_config(broker.port, &format!("    tcp: 127.0.0.1:{}\n", addr.port())));
+    let bridge = Bridge::start(&meter_config(
+        broker.port,
+        &format!("    tcp: 127.0.0.1:{}\n", addr.port()),
+    ));
 
     // First connection: garbage, a frame cut in half, then a whole frame; then the peer drops.
-    let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await.unwrap().unwrap();
+    let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
     s.write_all(&[0x42; 300]).await.unwrap();
     s.write_all(&frames[1][..100]).await.unwrap();
     s.write_all(&frames[0]).await.unwrap();
@@ -45,7 +55,10 @@ async fn tcp_bridge_that_drops_and_returns() {
     drop(s);
 
     // The bridge reconnects by itself and carries on with the next frames.
-    let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept()).await.unwrap().unwrap();
+    let (mut s, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .unwrap()
+        .unwrap();
     for f in &frames[1..4] {
         s.write_all(f).await.unwrap();
     }
@@ -56,8 +69,13 @@ async fn tcp_bridge_that_drops_and_returns() {
             t.number("energy_import").unwrap().to_string()
         })
         .collect();
-    obs.wait_value("stromwart/grid/energy_import", energies.last().unwrap()).await;
-    let errors = obs.wait_for(5, "frame errors counted", |r| r.topic == "stromwart/grid/frame_errors").await;
+    obs.wait_value("stromwart/grid/energy_import", energies.last().unwrap())
+        .await;
+    let errors = obs
+        .wait_for(5, "frame errors counted", |r| {
+            r.topic == "stromwart/grid/frame_errors"
+        })
+        .await;
     assert_ne!(errors.payload, "0");
     bridge.stop().await.unwrap();
 }
@@ -103,13 +121,27 @@ fn pty() -> Pty {
     let mut name = [0 as libc::c_char; 128];
     // SAFETY: openpty writes two fds and a NUL-terminated name into buffers we own.
     let rc = unsafe {
-        libc::openpty(&mut master, &mut slave, name.as_mut_ptr(), std::ptr::null(), std::ptr::null())
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            name.as_mut_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
     };
     assert_eq!(rc, 0, "openpty failed");
     // SAFETY: the name buffer was NUL-terminated by openpty.
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned();
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
     // SAFETY: both fds were just opened and are owned by nothing else.
-    unsafe { Pty { master: std::fs::File::from_raw_fd(master), _slave: std::fs::File::from_raw_fd(slave), path } }
+    unsafe {
+        Pty {
+            master: std::fs::File::from_raw_fd(master),
+            _slave: std::fs::File::from_raw_fd(slave),
+            path,
+        }
+    }
 }
 
 #[tokio::test]
@@ -117,7 +149,10 @@ async fn serial_port_through_a_pseudo_terminal() {
     let broker = Mosquitto::start();
     let pty = pty();
     let obs = Observer::connect(broker.port, "stromwart/#").await;
-    let bridge = Bridge::start(&meter_config(broker.port, &format!("    serial_port: {}\n    baud: 9600\n", pty.path)));
+    let bridge = Bridge::start(&meter_config(
+        broker.port,
+        &format!("    serial_port: {}\n    baud: 9600\n", pty.path),
+    ));
     tokio::time::sleep(Duration::from_millis(500)).await; // let the bridge open the port
     let frames = frames_of("holley-dtz541-1");
     // Written in small pieces, as a real line at 9600 baud delivers them.
@@ -132,10 +167,15 @@ async fn wrong_baud_rate_is_survived() {
     let broker = Mosquitto::start();
     let pty = pty();
     let obs = Observer::connect(broker.port, "stromwart/#").await;
-    let bridge = Bridge::start(&meter_config(broker.port, &format!("    serial_port: {}\n", pty.path)));
+    let bridge = Bridge::start(&meter_config(
+        broker.port,
+        &format!("    serial_port: {}\n", pty.path),
+    ));
     tokio::time::sleep(Duration::from_millis(500)).await;
     // What a meter at another baud rate looks like: bytes, but never a frame.
-    let noise: Vec<u8> = (0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let noise: Vec<u8> = (0..20_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     pty.write(noise, 512).await;
     // The bridge is still alive and decodes the moment the right bytes come.
     pty.write(frames_of("iskra-mt691-1")[0].clone(), 512).await;
@@ -149,14 +189,20 @@ async fn http_bridge(body: Vec<u8>, auth: &'static str) -> (u16, tokio::task::Jo
     let port = listener.local_addr().unwrap().port();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
             let mut req = vec![0u8; 4096];
             let n = s.read(&mut req).await.unwrap_or(0);
             let req = String::from_utf8_lossy(&req[..n]).to_lowercase();
             let head = if req.contains(&format!("authorization: basic {}", auth.to_lowercase())) {
-                format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
             } else {
-                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
             };
             let _ = s.write_all(head.as_bytes()).await;
             if head.starts_with("HTTP/1.1 200") {
@@ -173,7 +219,9 @@ async fn http_bridge_with_basic_auth() {
     // "admin:secret" in base64.
     let (port, server) = http_bridge(frames_of("emh-mme40-1")[0].clone(), "YWRtaW46c2VjcmV0").await;
     let obs = Observer::connect(broker.port, "stromwart/#").await;
-    let source = format!("    url: http://127.0.0.1:{port}/data.json\n    http_user: admin\n    http_password: secret\n    poll_interval: 0.2\n");
+    let source = format!(
+        "    url: http://127.0.0.1:{port}/data.json\n    http_user: admin\n    http_password: secret\n    poll_interval: 0.2\n"
+    );
     let bridge = Bridge::start(&meter_config(broker.port, &source));
     obs.wait_value("stromwart/grid/power", "2623").await;
     obs.wait_value("stromwart/grid/power_l1", "2353").await;
@@ -185,8 +233,14 @@ async fn http_bridge_with_basic_auth() {
 async fn replayed_file_feeds_the_bridge() {
     let broker = Mosquitto::start();
     let obs = Observer::connect(broker.port, "stromwart/#").await;
-    let source = format!("    file: {}\n    hex: true\n    replay_interval: 0\n", fixture("emh-ed300l-2"));
-    let bridge = Bridge::start(&format!("{}    direction_bit: 32\n", meter_config(broker.port, &source)));
+    let source = format!(
+        "    file: {}\n    hex: true\n    replay_interval: 0\n",
+        fixture("emh-ed300l-2")
+    );
+    let bridge = Bridge::start(&format!(
+        "{}    direction_bit: 32\n",
+        meter_config(broker.port, &source)
+    ));
     obs.wait_value("stromwart/grid/power", "-126.6").await;
     bridge.stop().await.unwrap();
 }

@@ -1,0 +1,131 @@
+//! The command line as people use it: exit codes, and output that says what to fix.
+
+mod common;
+
+use std::process::Command;
+
+use common::bridge::{binary, fixture};
+use common::broker::scratch_dir;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(binary())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run stromwart");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(out.stdout),
+        text(out.stderr),
+    )
+}
+
+#[test]
+fn check_config_lists_every_problem_and_fails() {
+    let dir = scratch_dir("cli");
+    let path = dir.join("bad.yaml");
+    std::fs::write(
+        &path,
+        "mqtt:\n  prot: 1883\nmeters:\n  - id: grid\n    baud: 9600\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("has 2 problem(s)"), "{err}");
+    assert!(
+        err.contains("mqtt.prot: unknown key; did you mean 'port'?"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "meters[0]: set exactly one source (serial_port, tcp, url or file); found none"
+        ),
+        "{err}"
+    );
+
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, "meters:\n  - id: grid\n    tcp: 192.168.1.5:8888\n").unwrap();
+    let (code, out, _) = run(&["check-config", good.to_str().unwrap()]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, format!("{}: ok, 1 meter(s)", good.display()).as_str())
+    );
+}
+
+#[test]
+fn run_refuses_a_bad_config_with_the_reason() {
+    let dir = scratch_dir("cli");
+    let path = dir.join("bad.json");
+    std::fs::write(&path, r#"{"meters": [{"id": "grid", "tcp": "nohost"}]"#).unwrap();
+    let (code, _, err) = run(&["run", "--config", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("is not valid JSON"), "{err}");
+    let (code, _, err) = run(&[
+        "run",
+        "--config",
+        dir.join("missing.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn sml_decode_prints_one_json_object_per_frame_and_goes_on_after_errors() {
+    let (code, out, _) = run(&["sml", "decode", "--hex", &fixture("dzg-dwsb20-2")]);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let frames: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.get("server_id").is_some())
+        .collect();
+    let errors: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("error").is_some()).collect();
+    assert_eq!((frames.len(), errors.len()), (14, 3));
+    assert!(
+        errors
+            .iter()
+            .all(|e| e["skipped_bytes"].as_u64().unwrap() > 0)
+    );
+    let first = frames[0];
+    assert_eq!(first["server_id"], "0a01445a470002632316");
+    assert_eq!(first["checksum"], "x25");
+    let power = first["readings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["obis"] == "1-0:16.7.0")
+        .unwrap();
+    assert_eq!(power["unit"], "W");
+    assert!(power["value"].as_f64().unwrap() < 0.0);
+}
+
+#[test]
+fn sml_decode_reads_binary_from_standard_input() {
+    use std::io::Write;
+    let bytes = common::fixtures::capture("holley-dtz541-1");
+    let mut child = Command::new(binary())
+        .args(["sml", "decode", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let line: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(line["checksum"], "kermit");
+    assert_eq!(
+        line["readings"][0],
+        serde_json::json!({
+            "obis": "1-0:1.8.0", "key": "energy_import", "value": 10793.8987, "unit": "kWh",
+            "raw": 107938987, "scaler": -1, "raw_unit": "Wh", "status": 1835268
+        })
+    );
+    let (code, _, err) = run(&["sml", "decode", "--hex", "/nonexistent"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read /nonexistent"), "{err}");
+}
