@@ -8,6 +8,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod ha;
 pub mod mqtt;
 pub mod quantity;

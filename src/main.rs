@@ -24,6 +24,16 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Show the bridge working with nothing installed: an embedded broker, real meter captures
+    /// replayed as live meters, and a live view of what Home Assistant would see.
+    Demo {
+        /// Port of the embedded MQTT broker (a free one is taken if it is in use).
+        #[arg(long, default_value_t = 1883)]
+        port: u16,
+        /// Stop after this many seconds instead of waiting for Ctrl-C.
+        #[arg(long)]
+        duration: Option<f64>,
+    },
     /// Check a config file and print every problem with its path; exit 1 on any.
     CheckConfig { path: PathBuf },
     /// Decode SML and print one JSON object per frame.
@@ -50,6 +60,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::CheckConfig { path } => check_config(&path),
+        Command::Demo { port, duration } => demo(port, duration),
         Command::Sml {
             command: SmlCommand::Decode { file, hex },
         } => sml_decode(file, hex),
@@ -83,16 +94,30 @@ fn run(path: Option<PathBuf>) -> Result<ExitCode, String> {
     let path = path.unwrap_or_else(stromwart::config::default_path);
     let config = load_config(&path)?;
     init_logging(config.log_level);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    rt.block_on(async {
+    runtime()?.block_on(async {
         let host = config.mqtt.host.clone().unwrap_or_else(|| "localhost".into());
         tracing::info!(config = %path.display(), meters = config.meters.len(), "Starting Stromwart {}.", env!("CARGO_PKG_VERSION"));
         stromwart::app::run(config, host, shutdown_signal(), None).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn demo(port: u16, duration: Option<f64>) -> Result<ExitCode, String> {
+    // The view owns the terminal; only real failures should interrupt it.
+    init_logging("error");
+    let duration = duration.map(std::time::Duration::from_secs_f64);
+    runtime()?.block_on(stromwart::demo::run(
+        stromwart::demo::Options { port, duration },
+        shutdown_signal(),
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
 }
 
 /// Completes on Ctrl-C or SIGTERM (what Docker and the Supervisor send).

@@ -129,3 +129,21 @@ fn sml_decode_reads_binary_from_standard_input() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot read /nonexistent"), "{err}");
 }
+
+#[test]
+fn demo_runs_with_nothing_installed_and_shows_live_values() {
+    let (code, out, err) = run(&["demo", "--port", "0", "--duration", "3.5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("bridge online"), "{out}");
+    assert!(
+        out.contains("Grid meter") && out.contains("Heat pump meter"),
+        "{out}"
+    );
+    let power = out
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with("Power L1"))
+        .unwrap_or_default();
+    assert!(power.ends_with(" W"), "{out}");
+    assert!(err.is_empty(), "{err}");
+}
