@@ -116,3 +116,23 @@ fn broken_files_say_what_is_wrong() {
         ]
     );
 }
+
+#[test]
+fn the_reference_documents_every_key() {
+    let json = serde_json::json!({
+        "mqtt": {},
+        "meters": [
+            {"id": "a", "serial_port": "/dev/ttyUSB0"},
+            {"id": "b", "tcp": "h:1"},
+            {"id": "c", "url": "http://h/"},
+            {"id": "d", "file": "-"}
+        ]
+    });
+    let fields = Config::from_value(&json).unwrap().fields;
+    assert!(fields.len() > 35, "{fields:?}");
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+    for f in &fields {
+        let key = f.pattern.rsplit('.').next().unwrap().trim_end_matches("[]");
+        assert!(doc.contains(&format!("`{key}`")), "docs/configuration.md does not describe {}", f.pattern);
+    }
+}
