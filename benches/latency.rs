@@ -1,1 +1,219 @@
-fn main() {}
+//! Telegram in to MQTT message out.
+//!
+//! `core`: the pure path inside the bridge (bytes into the decoder, messages out of the core).
+//! `end_to_end`: the release binary reading a meter over TCP and publishing to a real mosquitto,
+//! measured from the frame's last byte written to the message arriving at a subscriber. It is
+//! skipped when mosquitto is not installed. Percentiles are printed after the criterion run.
+
+use std::hint::black_box;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use stromwart::core::{Core, CoreConfig, MeterSettings, Now, Policy};
+use stromwart::ha::DiscoveryMode;
+use stromwart::sml::decode::parse_hex;
+use stromwart::source::MeterDecoder;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+
+fn frames(name: &str) -> Vec<Vec<u8>> {
+    let path = format!(
+        "{}/tests/fixtures/sml/{name}.hex",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let bytes = parse_hex(&std::fs::read_to_string(path).expect("fixture")).expect("hex");
+    let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
+    let mut cuts: Vec<usize> = (0..bytes.len() - 8)
+        .filter(|&i| bytes[i..i + 8] == start)
+        .collect();
+    cuts.push(bytes.len());
+    cuts.windows(2)
+        .map(|w| bytes[w[0]..w[1]].to_vec())
+        .filter(|f| f.len() > 100)
+        .collect()
+}
+
+fn settings() -> MeterSettings {
+    MeterSettings {
+        id: "grid".into(),
+        name: "Grid meter".into(),
+        model: None,
+        policy: Policy {
+            min_interval_ms: 0,
+            heartbeat_ms: 60_000,
+        },
+        expire_after_s: 180,
+        generic_obis: false,
+    }
+}
+
+fn core_path(c: &mut Criterion) {
+    let frames = frames("dzg-dwsb20-1");
+    let mut core = Core::new(CoreConfig {
+        base_topic: "stromwart".into(),
+        discovery_prefix: "homeassistant".into(),
+        discovery_mode: DiscoveryMode::Device,
+        meters: vec![settings()],
+    });
+    let mut decoder = MeterDecoder::new(0, "grid", Default::default());
+    let mut events = Vec::new();
+    let mut out = Vec::new();
+    let mut i = 0u64;
+    c.bench_function("core: frame bytes to MQTT messages", |b| {
+        b.iter(|| {
+            i += 1;
+            let now = Now {
+                mono_ms: i * 1000,
+                unix_ms: 1_795_333_500_000 + i as i64 * 1000,
+            };
+            decoder.push(
+                black_box(&frames[(i as usize) % frames.len()]),
+                now,
+                &mut events,
+            );
+            for e in events.drain(..) {
+                core.handle(e, now, &mut out);
+            }
+            black_box(out.len());
+            out.clear();
+        });
+    });
+}
+
+fn power_of(frame: &[u8]) -> String {
+    let mut framer = stromwart::sml::Framer::new();
+    let mut power = String::new();
+    framer.push(frame, &mut |e| {
+        if let stromwart::sml::FrameEvent::Frame(f) = e {
+            let t = stromwart::sml::telegram::decode(&f.payload, None).unwrap();
+            power = t.number("power").unwrap().to_string();
+        }
+    });
+    power
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn end_to_end(c: &mut Criterion) {
+    if Command::new("mosquitto")
+        .arg("-h")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!("end_to_end: mosquitto is not installed, skipped");
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("stromwart-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broker_port = free_port();
+    std::fs::write(
+        dir.join("m.conf"),
+        format!("listener {broker_port} 127.0.0.1\nallow_anonymous true\n"),
+    )
+    .unwrap();
+    let _broker = Kill(
+        Command::new("mosquitto")
+            .arg("-c")
+            .arg(dir.join("m.conf"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+
+    let meter = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let meter_port = meter.local_addr().unwrap().port();
+    let config = dir.join("stromwart.yaml");
+    std::fs::write(&config, format!(
+        "mqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n    min_interval: 0\n"
+    )).unwrap();
+    let _bridge = Kill(
+        Command::new(env!("CARGO_BIN_EXE_stromwart"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .spawn()
+            .unwrap(),
+    );
+
+    let (mut sock, client, mut el) = rt.block_on(async {
+        let (sock, _) = meter.accept().await.unwrap();
+        let (client, el) =
+            AsyncClient::new(MqttOptions::new("bench", "127.0.0.1", broker_port), 10);
+        client
+            .subscribe("stromwart/grid/power", QoS::AtMostOnce)
+            .await
+            .unwrap();
+        (sock, client, el)
+    });
+    let _ = &client;
+    // Two frames with different power, alternated, so every frame changes the published value.
+    let all = frames("dzg-dwsb20-1");
+    let pair = [all[0].clone(), all[1].clone()];
+    let expected: Vec<String> = pair.iter().map(|f| power_of(f)).collect();
+    assert_ne!(
+        expected[0], expected[1],
+        "the two frames must differ in power"
+    );
+    let mut round = 0usize;
+    // Waits for this frame's own value, so a republish of an older one is never mistaken for it.
+    let mut sample = |rt: &tokio::runtime::Runtime| -> Duration {
+        round += 1;
+        rt.block_on(async {
+            let frame = &pair[round % 2];
+            sock.write_all(frame).await.unwrap();
+            let sent = Instant::now();
+            loop {
+                if let Ok(Event::Incoming(Packet::Publish(p))) = el.poll().await {
+                    if p.payload.as_ref() == expected[round % 2].as_bytes() {
+                        return sent.elapsed();
+                    }
+                }
+            }
+        })
+    };
+    // Let the bridge connect, announce and finish its settle republish before measuring.
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_secs(3) {
+        sample(&rt);
+    }
+    c.bench_function("end_to_end: frame over TCP to message at subscriber", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| sample(&rt)).sum());
+    });
+    let mut samples: Vec<Duration> = (0..2000).map(|_| sample(&rt)).collect();
+    samples.sort();
+    let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
+    println!(
+        "end_to_end over {} frames: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        samples.len(),
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        samples[samples.len() - 1]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, core_path, end_to_end);
+criterion_main!(benches);

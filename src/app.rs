@@ -119,6 +119,10 @@ pub async fn run(
             let _ = out_tx.send(m);
         }
     }
+    for m in core.meters() {
+        let (frames, errors) = m.counts();
+        tracing::info!(meter = %m.id(), frames, errors, "Meter totals since start.");
+    }
     tracing::info!("Shutting down.");
     for s in sources {
         s.abort();

@@ -130,9 +130,17 @@ fn the_reference_documents_every_key() {
     });
     let fields = Config::from_value(&json).unwrap().fields;
     assert!(fields.len() > 35, "{fields:?}");
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .unwrap();
     for f in &fields {
         let key = f.pattern.rsplit('.').next().unwrap().trim_end_matches("[]");
-        assert!(doc.contains(&format!("`{key}`")), "docs/configuration.md does not describe {}", f.pattern);
+        assert!(
+            doc.contains(&format!("`{key}`")),
+            "docs/configuration.md does not describe {}",
+            f.pattern
+        );
     }
 }

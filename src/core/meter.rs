@@ -61,6 +61,11 @@ impl Meter {
         &self.settings.id
     }
 
+    /// Frames decoded and frame errors since start.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.frames_ok, self.frame_errors)
+    }
+
     pub fn on_telegram(&mut self, t: &Telegram, now: Now, base: &str, out: &mut Vec<Message>) {
         self.frames_ok += 1;
         if self.server_id != t.server_id {

@@ -96,6 +96,10 @@ impl Core {
         }
     }
 
+    pub fn meters(&self) -> &[Meter] {
+        &self.meters
+    }
+
     pub fn availability_topic(&self) -> &str {
         &self.availability
     }
