@@ -175,3 +175,29 @@ async fn refused_credentials_are_explained_and_the_bridge_keeps_trying() {
     assert!(child.is_running(), "the bridge keeps running: {text}");
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[tokio::test]
+async fn component_mode_publishes_one_retained_config_per_entity_for_openhab() {
+    let broker = Mosquitto::start();
+    let mqtt = "  discovery_mode: component\n";
+    let bridge = Bridge::start(&replay_config(broker.port, "iskra-mt691-1", 0.5, mqtt));
+    let live = Observer::connect(broker.port, "stromwart/#").await;
+    live.wait_value("stromwart/grid/power", "26").await;
+    let late = Observer::connect(broker.port, "homeassistant/#").await;
+    let topic = "homeassistant/sensor/stromwart_0a0149534b0004325ec5/power/config";
+    let config = late.wait_for(5, "power config", |r| r.topic == topic).await;
+    assert!(config.retain && config.qos == 1);
+    let json: serde_json::Value = serde_json::from_str(&config.payload).unwrap();
+    assert_eq!(json["state_topic"], "stromwart/grid/power");
+    assert_eq!(json["unit_of_measurement"], "W");
+    assert_eq!(json["availability_topic"], "stromwart/status");
+    assert_eq!(
+        json["device"]["identifiers"][0],
+        "stromwart_0a0149534b0004325ec5"
+    );
+    let energy = "homeassistant/sensor/stromwart_0a0149534b0004325ec5/energy_import/config";
+    late.wait_for(5, "energy config", |r| r.topic == energy)
+        .await;
+    assert!(late.all().iter().all(|r| !r.topic.contains("/device/")));
+    bridge.stop().await.unwrap();
+}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::bridge::{Bridge, fixture};
 use common::broker::{free_port, scratch_dir};
+use stromwart::mqtt::Link;
 
 fn openssl(dir: &std::path::Path, args: &[&str]) {
     let ok = Command::new("openssl")
@@ -46,40 +47,25 @@ fn broker(dir: &std::path::Path, port: u16, conf: String) -> std::process::Child
     child
 }
 
-#[tokio::test]
-async fn the_bridge_talks_tls_with_a_private_ca() {
-    let dir = scratch_dir("tls");
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Test CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
+/// A key and certificate `<name>.key`/`<name>.crt` for `cn`, signed by `<ca>` or self-signed.
+fn cert(dir: &std::path::Path, name: &str, cn: &str, ca: Option<&str>) {
+    let (key, crt, csr) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("{name}.csr"),
     );
+    let subj = format!("/CN={cn}");
+    let Some(ca) = ca else {
+        let args = [
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", &subj,
+            "-keyout", &key, "-out", &crt,
+        ];
+        return openssl(dir, &args);
+    };
     openssl(
-        &dir,
+        dir,
         &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", &key, "-out", &csr,
         ],
     );
     std::fs::write(
@@ -87,53 +73,56 @@ async fn the_bridge_talks_tls_with_a_private_ca() {
         "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
     )
     .unwrap();
-    openssl(
-        &dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-            "-out",
-            "server.crt",
-        ],
-    );
+    let (ca_crt, ca_key) = (format!("{ca}.crt"), format!("{ca}.key"));
+    let args = [
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca_crt,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        &crt,
+    ];
+    openssl(dir, &args);
+}
 
+/// A TLS broker serving `server.crt`, and the bridge trusting `<ca>.crt`.
+fn tls_setup(dir: &std::path::Path, ca: &str) -> (std::process::Child, Bridge) {
     let port = free_port();
     let d = dir.display();
     let conf = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\ncafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n"
+        "listener {port} 127.0.0.1\nallow_anonymous true\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n"
     );
-    let mut broker = broker(&dir, port, conf);
-
+    let broker = broker(dir, port, conf);
     let yaml = format!(
-        "mqtt:\n  port: {port}\n  tls: true\n  ca_file: {d}/ca.crt\nmeters:\n  - id: grid\n    file: {}\n    hex: true\n    repeat: true\n    replay_interval: 0.2\n",
+        "mqtt:\n  port: {port}\n  tls: true\n  ca_file: {d}/{ca}.crt\nmeters:\n  - id: grid\n    file: {}\n    hex: true\n",
         fixture("iskra-mt691-1")
     );
-    let bridge = Bridge::start(&yaml);
+    (broker, Bridge::start(&yaml))
+}
+
+#[tokio::test]
+async fn the_bridge_talks_tls_with_a_private_ca() {
+    let dir = scratch_dir("tls");
+    cert(&dir, "ca", "Test CA", None);
+    cert(&dir, "server", "localhost", Some("ca"));
+    let (mut broker, bridge) = tls_setup(&dir, "ca");
     let mut link = bridge.link.clone();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while *link.borrow() != stromwart::mqtt::Link::Up {
-        assert!(
-            Instant::now() < deadline,
-            "no TLS connection: {}",
-            std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default()
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(200), link.changed()).await;
-    }
+    let up = tokio::time::timeout(Duration::from_secs(10), link.wait_for(|l| *l == Link::Up)).await;
+    let log = || std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default();
+    assert!(up.is_ok(), "no TLS connection: {}", log());
     bridge.stop().await.unwrap();
     let _ = broker.kill();
     let _ = broker.wait();
-    let text = std::fs::read_to_string(dir.join("mosquitto.log")).unwrap_or_default();
+    let text = log();
     assert!(
         text.contains("New client connected") && text.contains("as stromwart"),
         "{text}"
@@ -143,60 +132,16 @@ async fn the_bridge_talks_tls_with_a_private_ca() {
 #[tokio::test]
 async fn an_untrusted_broker_certificate_is_refused() {
     let dir = scratch_dir("tls-bad");
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            "self.key",
-            "-out",
-            "self.crt",
-        ],
-    );
-    openssl(
-        &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Other CA",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.crt",
-        ],
-    );
-    let port = free_port();
-    let d = dir.display();
-    let conf = format!(
-        "listener {port} 127.0.0.1\nallow_anonymous true\ncertfile {d}/self.crt\nkeyfile {d}/self.key\n"
-    );
-    let mut broker = broker(&dir, port, conf);
-    let yaml = format!(
-        "mqtt:\n  port: {port}\n  tls: true\n  ca_file: {d}/other.crt\nmeters:\n  - id: grid\n    file: {}\n    hex: true\n",
-        fixture("iskra-mt691-1")
-    );
-    let bridge = Bridge::start(&yaml);
+    cert(&dir, "server", "localhost", None);
+    cert(&dir, "other", "Other CA", None);
+    let (mut broker, bridge) = tls_setup(&dir, "other");
     let mut link = bridge.link.clone();
     let _ = tokio::time::timeout(
         Duration::from_secs(5),
-        link.wait_for(|l| *l != stromwart::mqtt::Link::Connecting),
+        link.wait_for(|l| *l != Link::Connecting),
     )
     .await;
-    assert_eq!(*link.borrow(), stromwart::mqtt::Link::Down);
+    assert_eq!(*link.borrow(), Link::Down);
     bridge.stop().await.unwrap();
     let _ = broker.kill();
     let _ = broker.wait();

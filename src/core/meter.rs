@@ -10,6 +10,9 @@ use crate::quantity::{Kind, Quantity};
 use crate::sml::telegram::{self, MeterInfo};
 use crate::sml::{Telegram, Value};
 
+/// Home Assistant refuses states longer than this (meters send signatures as long strings).
+const MAX_STATE_LEN: usize = 255;
+
 /// Diagnostics are bookkeeping, not measurements: publishing them this often is plenty.
 const DIAGNOSTIC_INTERVAL_MS: u64 = 30_000;
 
@@ -75,7 +78,7 @@ impl Meter {
         for r in &t.readings {
             let payload = match &r.value {
                 Value::Number(v) => format!("{v}"),
-                Value::Text(s) => s.clone(),
+                Value::Text(s) => truncate(s, MAX_STATE_LEN),
             };
             self.offer(&r.quantity, payload, None, base, now, out);
         }
@@ -294,4 +297,11 @@ fn manufacturer_name(flag: &str) -> Option<&'static str> {
         "APA" => "Apator",
         _ => return None,
     })
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => s[..at].to_string(),
+        None => s.to_string(),
+    }
 }

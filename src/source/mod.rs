@@ -100,6 +100,65 @@ async fn pump(
     }
 }
 
+/// What to tell people about one kind of stream, for [`keep_reading`].
+struct Wording {
+    /// "the SML bridge", "the serial port".
+    what: &'static str,
+    /// Said once when opening fails, after the error.
+    open_hint: &'static str,
+    /// Said when the stream falls silent.
+    silent_hint: &'static str,
+}
+
+/// Opens a stream, reads it into the decoder until it ends, and opens it again after a backoff,
+/// for as long as the core runs. Problems are logged once until the stream works again.
+async fn keep_reading<S, F, Fut>(
+    id: &str,
+    target: &str,
+    words: Wording,
+    mut open: F,
+    decoder: &mut MeterDecoder,
+    sink: &Sink,
+) where
+    S: AsyncRead + Unpin,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+{
+    let mut backoff = Backoff::new();
+    let mut failed_before = false;
+    loop {
+        match open().await {
+            Ok(stream) => {
+                tracing::info!(meter = %id, %target, "Reading the meter from {}.", words.what);
+                failed_before = false;
+                backoff.reset();
+                let ended = pump(stream, decoder, sink).await;
+                decoder.reset();
+                let w = words.what;
+                match ended {
+                    Ended::CoreGone => return,
+                    Ended::Closed => {
+                        tracing::warn!(meter = %id, %target, "The connection to {w} closed; opening it again.")
+                    }
+                    Ended::Silent => {
+                        tracing::warn!(meter = %id, %target, "No data from {w} for {} s. {}", SILENCE.as_secs(), words.silent_hint)
+                    }
+                    Ended::Failed(e) => {
+                        tracing::warn!(meter = %id, %target, "Reading from {w} failed: {e}; opening it again.")
+                    }
+                }
+            }
+            Err(e) => {
+                if !failed_before {
+                    tracing::warn!(meter = %id, %target, "Cannot open {}: {e}. {} Retrying with backoff.", words.what, words.open_hint);
+                }
+                failed_before = true;
+            }
+        }
+        backoff.wait().await;
+    }
+}
+
 /// Exponential backoff that resets once a connection delivered data.
 struct Backoff(Duration);
 
