@@ -52,7 +52,7 @@ def main():
     broker = subprocess.Popen(["mosquitto", "-c", f"{tmp}/m.conf"], stderr=subprocess.DEVNULL)
     time.sleep(0.3)
     open(f"{tmp}/s.yaml", "w").write(
-        f"mqtt:\n  port: {broker_port}\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter.getsockname()[1]}\n    min_interval: 0\n")
+        f"data_dir: {tmp}\nmqtt:\n  port: {broker_port}\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter.getsockname()[1]}\n    min_interval: 0\n")
     log = open(f"{tmp}/log", "w+")
     env = dict(os.environ, NO_COLOR="1")
     daemon = subprocess.Popen([f"{ROOT}/target/release/stromwart", "run", "--config", f"{tmp}/s.yaml"], stderr=log, env=env)

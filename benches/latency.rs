@@ -147,7 +147,8 @@ fn end_to_end(c: &mut Criterion) {
     let meter_port = meter.local_addr().unwrap().port();
     let config = dir.join("stromwart.yaml");
     std::fs::write(&config, format!(
-        "mqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n    min_interval: 0\n"
+        "data_dir: {}\nmqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n    min_interval: 0\n",
+        dir.display()
     )).unwrap();
     let _bridge = Kill(
         Command::new(env!("CARGO_BIN_EXE_stromwart"))

@@ -13,8 +13,11 @@ use crate::config::{Config, MeterConfig};
 use crate::core::{Core, CoreConfig, Event, MeterSettings, Policy, availability_topic};
 use crate::mqtt::{self, Inbound, Link, TlsFiles};
 use crate::source::{self, Sink};
+use crate::{health, supervisor};
 
 const TICK: Duration = Duration::from_secs(1);
+/// How long to keep asking the Supervisor before giving up (it may still be starting).
+const SUPERVISOR_PATIENCE: Duration = Duration::from_secs(30);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Handles for watching a running bridge (used by the demo and tests).
@@ -67,14 +70,48 @@ pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
     }
 }
 
+/// Where the broker is: as configured, else from the Home Assistant Supervisor (in the add-on),
+/// else on this machine. Broker details from the Supervisor fill only what is not configured.
+pub async fn resolve_broker(config: &mut Config) -> Result<String, String> {
+    if let Some(host) = &config.mqtt.host {
+        return Ok(host.clone());
+    }
+    let Ok(token) = std::env::var(supervisor::TOKEN_ENV) else {
+        return Ok("localhost".into());
+    };
+    let base = std::env::var("STROMWART_SUPERVISOR_URL")
+        .unwrap_or_else(|_| supervisor::DEFAULT_URL.into());
+    let mut wait = Duration::from_secs(1);
+    let service = loop {
+        match supervisor::mqtt_service(&base, &token).await {
+            Ok(s) => break s,
+            Err(e) if wait > SUPERVISOR_PATIENCE => return Err(e),
+            Err(e) => {
+                tracing::warn!("Asking the Supervisor for the MQTT broker failed: {e}. Retrying.");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+        }
+    };
+    tracing::info!(host = %service.host, port = service.port, "Using the MQTT broker the Supervisor announced.");
+    let m = &mut config.mqtt;
+    m.port = service.port;
+    if m.username.is_none() {
+        m.username = service.username;
+        m.password = service.password;
+    }
+    m.tls |= service.ssl;
+    Ok(service.host)
+}
+
 /// Runs the bridge until `shutdown` completes. Fails only on problems no retry can fix.
 pub async fn run(
-    config: Config,
-    broker_host: String,
+    mut config: Config,
     shutdown: impl Future<Output = ()>,
     status: Option<watch::Sender<Link>>,
 ) -> Result<(), String> {
     let clock = Clock::start();
+    let broker_host = resolve_broker(&mut config).await?;
     let settings = mqtt_settings(&config, broker_host);
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message
     let mut core = Core::new(core_config(&config));
@@ -84,6 +121,7 @@ pub async fn run(
     let (events_tx, mut events_rx) = mpsc::channel(1024);
     let link = status.unwrap_or_else(|| watch::channel(Link::Connecting).0);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let socket = health_socket(&config, link.subscribe());
 
     let mqtt_task = tokio::spawn(mqtt::run(settings, out_rx, inbound_tx, link, stop_rx));
     let sink = Sink {
@@ -124,6 +162,10 @@ pub async fn run(
         tracing::info!(meter = %m.id(), frames, errors, "Meter totals since start.");
     }
     tracing::info!("Shutting down.");
+    if let Some((path, task)) = socket {
+        task.abort();
+        health::remove(&path);
+    }
     for s in sources {
         s.abort();
     }
@@ -131,5 +173,22 @@ pub async fn run(
     match tokio::time::timeout(SHUTDOWN_GRACE, mqtt_task).await {
         Ok(Ok(result)) => result,
         _ => Ok(()),
+    }
+}
+
+/// Serves the health socket in the data directory; without it the bridge still runs.
+fn health_socket(
+    config: &Config,
+    link: watch::Receiver<Link>,
+) -> Option<(std::path::PathBuf, tokio::task::JoinHandle<()>)> {
+    let dir = config.data_dir();
+    let path = health::socket_path(&dir);
+    let served = std::fs::create_dir_all(&dir).and_then(|()| health::serve(&path, link));
+    match served {
+        Ok(task) => Some((path, task)),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "Cannot serve the health check: {e}. `stromwart healthcheck` will report the bridge as down.");
+            None
+        }
     }
 }

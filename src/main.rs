@@ -34,6 +34,13 @@ enum Command {
         #[arg(long)]
         duration: Option<f64>,
     },
+    /// Exit 0 when the running bridge is healthy (connected to the broker), else 1. For Docker's
+    /// HEALTHCHECK and the add-on watchdog.
+    Healthcheck {
+        /// Config of the daemon to check (default: the same lookup as `run`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Check a config file and print every problem with its path; exit 1 on any.
     CheckConfig { path: PathBuf },
     /// Decode SML and print one JSON object per frame.
@@ -60,6 +67,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config } => run(config),
         Command::CheckConfig { path } => check_config(&path),
+        Command::Healthcheck { config } => healthcheck(config),
         Command::Demo { port, duration } => demo(port, duration),
         Command::Sml {
             command: SmlCommand::Decode { file, hex },
@@ -95,10 +103,18 @@ fn run(path: Option<PathBuf>) -> Result<ExitCode, String> {
     let config = load_config(&path)?;
     init_logging(config.log_level);
     runtime()?.block_on(async {
-        let host = config.mqtt.host.clone().unwrap_or_else(|| "localhost".into());
         tracing::info!(config = %path.display(), meters = config.meters.len(), "Starting Stromwart {}.", env!("CARGO_PKG_VERSION"));
-        stromwart::app::run(config, host, shutdown_signal(), None).await
+        stromwart::app::run(config, shutdown_signal(), None).await
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn healthcheck(path: Option<PathBuf>) -> Result<ExitCode, String> {
+    let path = path.unwrap_or_else(stromwart::config::default_path);
+    let config = load_config(&path)?;
+    let socket = stromwart::health::socket_path(&config.data_dir());
+    let summary = stromwart::health::check(&socket)?;
+    println!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
 

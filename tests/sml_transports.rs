@@ -11,7 +11,7 @@ use common::bridge::{Bridge, fixture};
 use common::broker::Mosquitto;
 use common::fixtures::capture;
 use common::observer::Observer;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 fn meter_config(port: u16, source: &str) -> String {
@@ -185,32 +185,15 @@ async fn wrong_baud_rate_is_survived() {
 
 /// A loopback HTTP server answering like a local SML bridge: raw frames, basic auth.
 async fn http_bridge(body: Vec<u8>, auth: &'static str) -> (u16, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            let mut req = vec![0u8; 4096];
-            let n = s.read(&mut req).await.unwrap_or(0);
-            let req = String::from_utf8_lossy(&req[..n]).to_lowercase();
-            let head = if req.contains(&format!("authorization: basic {}", auth.to_lowercase())) {
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    .to_string()
-            };
-            let _ = s.write_all(head.as_bytes()).await;
-            if head.starts_with("HTTP/1.1 200") {
-                let _ = s.write_all(&body).await;
-            }
+    let expected = format!("authorization: basic {}", auth.to_lowercase());
+    common::http::serve(move |head| {
+        if head.contains(&expected) {
+            common::http::Response::bytes(body.clone())
+        } else {
+            common::http::Response::json("401 Unauthorized", "")
         }
-    });
-    (port, task)
+    })
+    .await
 }
 
 #[tokio::test]

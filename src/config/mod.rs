@@ -23,6 +23,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub meters: Vec<MeterConfig>,
     pub log_level: &'static str,
+    /// Where state and the health socket live; see [`Config::data_dir`].
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -142,6 +144,21 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The data directory: as configured, else `/data` where it exists (the add-on, the Docker
+    /// image's volume), else `stromwart-data` in the working directory.
+    pub fn data_dir(&self) -> PathBuf {
+        match &self.data_dir {
+            Some(d) => d.clone(),
+            None if Path::new(ADDON_DATA).is_dir() => PathBuf::from(ADDON_DATA),
+            None => PathBuf::from(LOCAL_DATA),
+        }
+    }
+}
+
+const ADDON_DATA: &str = "/data";
+const LOCAL_DATA: &str = "stromwart-data";
+
 /// Where `stromwart run` looks when no `--config` is given.
 pub fn default_path() -> PathBuf {
     if let Some(p) = std::env::var_os(ENV_CONFIG) {
@@ -173,9 +190,11 @@ fn read(root: &Section<'_>) -> Config {
         meters.push(m);
     }
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
+    let data_dir = root.opt_string("data_dir").map(PathBuf::from);
     let config = Config {
         mqtt,
         meters,
+        data_dir,
         log_level,
     };
     if config.meters.is_empty() {

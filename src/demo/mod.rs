@@ -68,7 +68,7 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
             None => ctrl_c.await,
         }
     };
-    let result = crate::app::run(config, "127.0.0.1".into(), stop, None).await;
+    let result = crate::app::run(config, stop, None).await;
     view.abort();
     broker.abort();
     result
@@ -77,7 +77,10 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
 fn demo_config(port: u16) -> Result<Config, String> {
     let dir = std::env::temp_dir().join(format!("stromwart-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut yaml = format!("mqtt:\n  port: {port}\nmeters:\n");
+    let mut yaml = format!(
+        "mqtt:\n  host: 127.0.0.1\n  port: {port}\ndata_dir: {}\nmeters:\n",
+        dir.display()
+    );
     for (id, name, hex) in CAPTURES {
         let path: PathBuf = dir.join(format!("{id}.sml"));
         let bytes = whole_frames(&crate::sml::decode::parse_hex(hex)?);

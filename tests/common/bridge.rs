@@ -16,12 +16,15 @@ pub struct Bridge {
 impl Bridge {
     /// Starts the bridge with a YAML config, connecting to 127.0.0.1.
     pub fn start(yaml: &str) -> Self {
-        let config = Config::from_yaml(yaml).unwrap_or_else(|e| panic!("test config: {e:?}"));
+        let mut config = Config::from_yaml(yaml).unwrap_or_else(|e| panic!("test config: {e:?}"));
+        config.mqtt.host.get_or_insert_with(|| "127.0.0.1".into());
+        config
+            .data_dir
+            .get_or_insert_with(|| super::broker::scratch_dir("data"));
         let (stop, stopped) = oneshot::channel::<()>();
         let (link_tx, link) = watch::channel(Link::Connecting);
         let task = tokio::spawn(stromwart::app::run(
             config,
-            "127.0.0.1".into(),
             async move {
                 let _ = stopped.await;
             },
@@ -96,8 +99,10 @@ pub fn fixture(name: &str) -> String {
 
 /// A config replaying `capture` as meter `grid` every `interval` seconds, forever.
 pub fn replay_config(port: u16, capture: &str, interval: f64, extra_mqtt: &str) -> String {
+    let data = super::broker::scratch_dir("data");
     format!(
-        "mqtt:\n  port: {port}\n{extra_mqtt}meters:\n  - id: grid\n    name: Grid meter\n    file: {}\n    hex: true\n    repeat: true\n    replay_interval: {interval}\n    min_interval: 0\n",
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {port}\n{extra_mqtt}meters:\n  - id: grid\n    name: Grid meter\n    file: {}\n    hex: true\n    repeat: true\n    replay_interval: {interval}\n    min_interval: 0\n",
+        data.display(),
         fixture(capture)
     )
 }

@@ -29,17 +29,21 @@ pub fn free_port() -> u16 {
 
 impl Mosquitto {
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, free_port())
+    }
+
+    /// A broker on a port chosen before, e.g. one a bridge is already trying to reach.
+    pub fn start_on(port: u16) -> Self {
+        Self::start_with(None, port)
     }
 
     /// A broker that only accepts `user` with `password`.
     pub fn with_password(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user, password)))
+        Self::start_with(Some((user, password)), free_port())
     }
 
-    fn start_with(auth: Option<(&str, &str)>) -> Self {
+    fn start_with(auth: Option<(&str, &str)>, port: u16) -> Self {
         let dir = scratch_dir("mosquitto");
-        let port = free_port();
         let mut conf = format!("listener {port} 127.0.0.1\npersistence false\n");
         match auth {
             None => conf.push_str("allow_anonymous true\n"),

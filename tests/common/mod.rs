@@ -3,4 +3,5 @@
 pub mod bridge;
 pub mod broker;
 pub mod fixtures;
+pub mod http;
 pub mod observer;

@@ -24,6 +24,11 @@ pub struct Observer {
 impl Observer {
     /// Connects to the broker on `port` and subscribes to `filter`.
     pub async fn connect(port: u16, filter: &str) -> Self {
+        Self::connect_as(port, filter, None).await
+    }
+
+    /// Connects with a user name and password.
+    pub async fn connect_as(port: u16, filter: &str, creds: Option<(&str, &str)>) -> Self {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let id = format!(
             "observer-{}",
@@ -32,6 +37,9 @@ impl Observer {
         let mut opts = MqttOptions::new(id, "127.0.0.1", port);
         opts.set_max_packet_size(1 << 20, 1 << 20);
         opts.set_keep_alive(Duration::from_secs(5));
+        if let Some((user, password)) = creds {
+            opts.set_credentials(user, password);
+        }
         let (client, mut el) = AsyncClient::new(opts, 100);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let notify = Arc::new(Notify::new());
