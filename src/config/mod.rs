@@ -4,7 +4,7 @@
 //! touches the network or devices: an unreachable meter is a runtime state, not a config error.
 
 pub mod reader;
-mod yaml;
+pub mod yaml;
 
 use std::path::{Path, PathBuf};
 
@@ -89,6 +89,7 @@ pub enum SerialFormat {
 }
 
 /// A configuration and the schema fields read while loading it.
+#[derive(Debug)]
 pub struct Loaded {
     pub config: Config,
     pub fields: Vec<Field>,
