@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use stromwart::core::{Core, CoreConfig, MeterSettings, Now, Policy};
+use stromwart::core::{Core, CoreConfig, DeviceSettings, Now, Policy};
 use stromwart::ha::DiscoveryMode;
 use stromwart::sml::decode::parse_hex;
 use stromwart::source::MeterDecoder;
@@ -35,17 +35,19 @@ fn frames(name: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn settings() -> MeterSettings {
-    MeterSettings {
+fn settings() -> DeviceSettings {
+    DeviceSettings {
         id: "grid".into(),
         name: "Grid meter".into(),
+        manufacturer: None,
         model: None,
+        role: stromwart::core::Role::Grid,
         policy: Policy {
             min_interval_ms: 0,
             heartbeat_ms: 60_000,
         },
         expire_after_s: 180,
-        generic_obis: false,
+        enable_unknown: false,
     }
 }
 
@@ -56,6 +58,7 @@ fn core_path(c: &mut Criterion) {
         discovery_prefix: "homeassistant".into(),
         discovery_mode: DiscoveryMode::Device,
         meters: vec![settings()],
+        devices: Vec::new(),
     });
     let mut decoder = MeterDecoder::new(0, "grid", Default::default());
     let mut events = Vec::new();

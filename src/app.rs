@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::clock::Clock;
-use crate::config::{Config, MeterConfig};
-use crate::core::{Core, CoreConfig, Event, MeterSettings, Policy, availability_topic};
+use crate::config::{Config, DeviceConfig, MeterConfig, Publishing};
+use crate::core::{Core, CoreConfig, DeviceSettings, Event, Policy, availability_topic};
+use crate::modbus::{self, bus::Transport};
 use crate::mqtt::{self, Inbound, Link, TlsFiles};
 use crate::source::{self, Sink};
 use crate::{health, supervisor};
@@ -32,21 +33,66 @@ pub fn core_config(c: &Config) -> CoreConfig {
         discovery_prefix: c.mqtt.discovery_prefix.clone(),
         discovery_mode: c.mqtt.discovery_mode,
         meters: c.meters.iter().map(meter_settings).collect(),
+        devices: c
+            .devices
+            .iter()
+            .map(|d| (device_settings(d), d.profile.name.clone()))
+            .collect(),
     }
 }
 
-fn meter_settings(m: &MeterConfig) -> MeterSettings {
-    MeterSettings {
+fn policy(p: &Publishing) -> Policy {
+    Policy {
+        min_interval_ms: (p.min_interval_s * 1000.0) as u64,
+        heartbeat_ms: (p.heartbeat_s * 1000.0) as u64,
+    }
+}
+
+fn meter_settings(m: &MeterConfig) -> DeviceSettings {
+    DeviceSettings {
         id: m.id.clone(),
         name: m.name.clone(),
+        manufacturer: None,
         model: m.model.clone(),
-        policy: Policy {
-            min_interval_ms: (m.min_interval_s * 1000.0) as u64,
-            heartbeat_ms: (m.heartbeat_s * 1000.0) as u64,
-        },
-        expire_after_s: m.expire_after_s,
-        generic_obis: m.generic_obis,
+        role: m.role,
+        policy: policy(&m.publish),
+        expire_after_s: m.publish.expire_after_s,
+        enable_unknown: m.generic_obis,
     }
+}
+
+fn device_settings(d: &DeviceConfig) -> DeviceSettings {
+    DeviceSettings {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        manufacturer: d.profile.manufacturer.clone(),
+        model: d.model.clone().or_else(|| d.profile.model.clone()),
+        role: d.role,
+        policy: policy(&d.publish),
+        expire_after_s: d.publish.expire_after_s,
+        enable_unknown: false,
+    }
+}
+
+/// Modbus devices grouped by the connection they share, in config order.
+pub fn buses(c: &Config) -> Vec<(Transport, Vec<modbus::device::Device>)> {
+    let mut buses: Vec<(Transport, Vec<modbus::device::Device>)> = Vec::new();
+    for (index, d) in c.devices.iter().enumerate() {
+        let device = modbus::device::Device::new(modbus::device::Setup {
+            index,
+            id: d.id.clone(),
+            profile: d.profile.clone(),
+            unit: d.unit,
+            timeout: Duration::from_secs_f64(d.profile.timeout_s),
+            pause: Duration::from_secs_f64(d.profile.pause_s),
+            interval: Duration::from_secs_f64(d.poll_interval_s),
+        });
+        match buses.iter_mut().find(|(t, _)| *t == d.transport) {
+            Some((_, devices)) => devices.push(device),
+            None => buses.push((d.transport.clone(), vec![device])),
+        }
+    }
+    buses
 }
 
 pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
@@ -128,12 +174,19 @@ pub async fn run(
         events: events_tx,
         clock,
     };
-    let sources: Vec<_> = config
+    let mut sources: Vec<_> = config
         .meters
         .iter()
         .enumerate()
         .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
         .collect();
+    for (transport, devices) in buses(&config) {
+        sources.push(tokio::spawn(modbus::run_bus(
+            transport,
+            devices,
+            sink.clone(),
+        )));
+    }
     drop(sink);
 
     let mut tick = tokio::time::interval(TICK);

@@ -11,6 +11,7 @@ pub mod core;
 pub mod demo;
 pub mod ha;
 pub mod health;
+pub mod modbus;
 pub mod mqtt;
 pub mod quantity;
 pub mod sml;

@@ -24,6 +24,11 @@ pub enum Kind {
     Current,
     Frequency,
     Angle,
+    /// State of charge of a battery, in percent.
+    Battery,
+    /// Power factor, without unit (Home Assistant rejects "None" as a unit here).
+    PowerFactor,
+    Temperature,
     /// A plain number with no physical unit (counters of frames, errors).
     Count,
     Timestamp,
@@ -53,7 +58,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Energy,
         Kind::EnergySigned,
         Kind::EnergyWindow,
@@ -64,6 +69,9 @@ impl Kind {
         Kind::Current,
         Kind::Frequency,
         Kind::Angle,
+        Kind::Battery,
+        Kind::PowerFactor,
+        Kind::Temperature,
         Kind::Count,
         Kind::Timestamp,
         Kind::Text,
@@ -98,6 +106,14 @@ impl Kind {
             // Home Assistant has no device class for phase angles; "measurement_angle" is meant
             // for wind directions, so these stay plain measurements in degrees.
             Kind::Angle => row(Some("°"), None, Some("measurement"), Some(0)),
+            Kind::Battery => row(Some("%"), Some("battery"), Some("measurement"), Some(0)),
+            Kind::PowerFactor => row(None, Some("power_factor"), Some("measurement"), Some(2)),
+            Kind::Temperature => row(
+                Some("°C"),
+                Some("temperature"),
+                Some("measurement"),
+                Some(1),
+            ),
             Kind::Count => row(None, None, Some("total_increasing"), None),
             Kind::Timestamp => row(None, Some("timestamp"), None, None),
             Kind::Text => row(None, None, None, None),
@@ -128,4 +144,55 @@ impl Quantity {
             enabled_by_default: true,
         }
     }
+}
+
+/// Quantities devices are described with (Modbus profiles name them by key). Meter registers
+/// from SML map onto the same keys, so a grid meter publishes the same entities either way.
+pub static NAMED: &[Quantity] = &[
+    Quantity::known("power", "Power", Kind::Power),
+    Quantity::known("power_l1", "Power L1", Kind::Power),
+    Quantity::known("power_l2", "Power L2", Kind::Power),
+    Quantity::known("power_l3", "Power L3", Kind::Power),
+    Quantity::known("voltage_l1", "Voltage L1", Kind::Voltage),
+    Quantity::known("voltage_l2", "Voltage L2", Kind::Voltage),
+    Quantity::known("voltage_l3", "Voltage L3", Kind::Voltage),
+    Quantity::known("current", "Current", Kind::Current),
+    Quantity::known("current_l1", "Current L1", Kind::Current),
+    Quantity::known("current_l2", "Current L2", Kind::Current),
+    Quantity::known("current_l3", "Current L3", Kind::Current),
+    Quantity::known("frequency", "Frequency", Kind::Frequency),
+    Quantity::known("power_factor", "Power factor", Kind::PowerFactor),
+    Quantity::known("power_factor_l1", "Power factor L1", Kind::PowerFactor),
+    Quantity::known("power_factor_l2", "Power factor L2", Kind::PowerFactor),
+    Quantity::known("power_factor_l3", "Power factor L3", Kind::PowerFactor),
+    Quantity::known("apparent_power", "Apparent power", Kind::ApparentPower),
+    Quantity::known("reactive_power", "Reactive power", Kind::ReactivePower),
+    Quantity::known("energy_import", "Energy import", Kind::Energy),
+    Quantity::known("energy_export", "Energy export", Kind::Energy),
+    Quantity::known("energy_total", "Energy total", Kind::Energy),
+    Quantity::known("energy_production", "Energy produced", Kind::Energy),
+    Quantity::known("energy_today", "Energy produced today", Kind::EnergyWindow),
+    Quantity::known("pv_power", "PV power", Kind::Power),
+    Quantity::known("dc_voltage", "DC voltage", Kind::Voltage),
+    Quantity::known("dc_current", "DC current", Kind::Current),
+    Quantity::known("temperature", "Temperature", Kind::Temperature),
+    Quantity::known("battery_soc", "Battery state of charge", Kind::Battery),
+    Quantity::known("battery_power", "Battery power", Kind::Power),
+    Quantity::known("battery_voltage", "Battery voltage", Kind::Voltage),
+    Quantity::known(
+        "battery_energy_charged",
+        "Battery energy charged",
+        Kind::Energy,
+    ),
+    Quantity::known(
+        "battery_energy_discharged",
+        "Battery energy discharged",
+        Kind::Energy,
+    ),
+    Quantity::known("rated_power", "Rated power", Kind::Power),
+    Quantity::known("status", "Status", Kind::Text),
+];
+
+pub fn named(key: &str) -> Option<&'static Quantity> {
+    NAMED.iter().find(|q| q.key == key)
 }

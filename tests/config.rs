@@ -29,12 +29,16 @@ fn a_minimal_config_gets_sensible_defaults() {
         }
     );
     assert_eq!(
-        (m.min_interval_s, m.heartbeat_s, m.expire_after_s),
+        (
+            m.publish.min_interval_s,
+            m.publish.heartbeat_s,
+            m.publish.expire_after_s
+        ),
         (1.0, 60.0, 180)
     );
     let c = Config::from_yaml("meters:\n  - id: grid\n    file: x\n    heartbeat: 100\n").unwrap();
     assert_eq!(
-        c.meters[0].expire_after_s, 300,
+        c.meters[0].publish.expire_after_s, 300,
         "the default follows the heartbeat"
     );
 }
@@ -95,7 +99,7 @@ fn options_json_uses_the_same_schema() {
         }
     );
     assert_eq!(c.meters[0].quirks.max_power_w, Some(40000.0));
-    assert_eq!(c.meters[0].min_interval_s, 2.0);
+    assert_eq!(c.meters[0].publish.min_interval_s, 2.0);
     assert_eq!(c.log_level, "debug");
 }
 
@@ -106,7 +110,7 @@ fn broken_files_say_what_is_wrong() {
         errors("- a\n- b\n"),
         vec![
             "the configuration must be a mapping of keys to values",
-            "meters: no meters configured; add at least one under 'meters:'"
+            "meters: no meters or devices configured; add at least one under 'meters:' or 'devices:'"
         ]
     );
     assert_eq!(
@@ -126,7 +130,8 @@ fn the_reference_documents_every_key() {
             {"id": "b", "tcp": "h:1"},
             {"id": "c", "url": "http://h/"},
             {"id": "d", "file": "-"}
-        ]
+        ],
+        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}]
     });
     let fields = Config::from_value(&json).unwrap().fields;
     assert!(fields.len() > 35, "{fields:?}");

@@ -3,7 +3,7 @@
 mod common;
 
 use common::fixtures::telegrams;
-use stromwart::core::{Core, CoreConfig, Event, Message, MeterSettings, Now, Policy};
+use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Policy};
 use stromwart::ha::DiscoveryMode;
 
 fn core(mode: DiscoveryMode) -> Core {
@@ -11,17 +11,20 @@ fn core(mode: DiscoveryMode) -> Core {
         base_topic: "stromwart".into(),
         discovery_prefix: "homeassistant".into(),
         discovery_mode: mode,
-        meters: vec![MeterSettings {
+        meters: vec![DeviceSettings {
             id: "grid".into(),
             name: "Grid meter".into(),
+            manufacturer: None,
             model: Some("DTZ541".into()),
+            role: stromwart::core::Role::Grid,
             policy: Policy {
                 min_interval_ms: 5_000,
                 heartbeat_ms: 60_000,
             },
             expire_after_s: 180,
-            generic_obis: false,
+            enable_unknown: false,
         }],
+        devices: Vec::new(),
     })
 }
 

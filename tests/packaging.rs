@@ -44,7 +44,8 @@ fn reader_fields() -> BTreeMap<String, stromwart::config::reader::Field> {
         "meters": [
             {"id": "a", "serial_port": "/dev/ttyUSB0"}, {"id": "b", "tcp": "h:1"},
             {"id": "c", "url": "http://h/"}, {"id": "d", "file": "-"}
-        ]
+        ],
+        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}]
     });
     let fields = Config::from_value(&json).unwrap().fields;
     fields
@@ -70,6 +71,11 @@ fn addon_options_and_config_fields_match_both_ways() {
             .unwrap_or_else(|| panic!("add-on option {key} is no config field"));
         let base = ty.trim_end_matches('?');
         let fits = match f.ty {
+            FieldType::Str if base.starts_with("list(") => {
+                // A drop-down for a text field: only for the profile, listing every built-in one.
+                let names = stromwart::modbus::profile::built_in_names().join("|");
+                key == "devices[].profile" && base == format!("list({names})")
+            }
             FieldType::Str => {
                 ["str", "password", "url"].contains(&base)
                     || base.starts_with("device(")
@@ -104,9 +110,10 @@ fn addon_defaults_agree_with_the_config_defaults() {
     for (key, ty) in &schema {
         let optional = ty.ends_with('?');
         match options.get(key) {
-            // The Supervisor requires a default for every key that is not optional.
+            // The Supervisor requires a default for every key that is not optional; entries
+            // of lists are filled in by the user.
             None => assert!(
-                optional || key.starts_with("meters[]"),
+                optional || key.contains("[]"),
                 "{key} is required but has no default"
             ),
             Some(value) => {

@@ -3,8 +3,11 @@
 //! Loading reports every problem at once, each with its path (`meters[1].baud: ...`), and never
 //! touches the network or devices: an unreachable meter is a runtime state, not a config error.
 
+mod devices;
 pub mod reader;
 pub mod yaml;
+
+pub use devices::{DeviceConfig, Publishing};
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +25,7 @@ pub const LOCAL_CONFIG: &str = "stromwart.yaml";
 pub struct Config {
     pub mqtt: MqttConfig,
     pub meters: Vec<MeterConfig>,
+    pub devices: Vec<DeviceConfig>,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
     pub data_dir: Option<PathBuf>,
@@ -50,10 +54,9 @@ pub struct MeterConfig {
     pub id: String,
     pub name: String,
     pub model: Option<String>,
+    pub role: crate::core::Role,
     pub source: Source,
-    pub min_interval_s: f64,
-    pub heartbeat_s: f64,
-    pub expire_after_s: u32,
+    pub publish: Publishing,
     pub generic_obis: bool,
     pub quirks: Quirks,
 }
@@ -175,37 +178,49 @@ const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
 fn read(root: &Section<'_>) -> Config {
     let mqtt = read_mqtt(&root.section("mqtt"));
-    let mut meters: Vec<MeterConfig> = Vec::new();
-    for item in &root.list("meters") {
-        let m = read_meter(item);
-        item.finish();
-        if let Some(first) = meters.iter().position(|o| o.id == m.id && !m.id.is_empty()) {
+    // Meters and devices share the topic space `<base>/<id>/...`, so their ids must differ.
+    let mut ids: Vec<(String, String)> = Vec::new();
+    let mut unique = |item: &Section<'_>, id: &str, place: String| {
+        if let Some((_, first)) = ids.iter().find(|(known, _)| known == id && !id.is_empty()) {
             item.error(
                 "id",
-                format!(
-                    "'{}' is already the id of meters[{first}]; ids must be unique",
-                    m.id
-                ),
+                format!("'{id}' is already the id of {first}; ids must be unique"),
             );
         }
+        ids.push((id.to_string(), place));
+    };
+    let mut meters = Vec::new();
+    for (i, item) in root.list("meters").iter().enumerate() {
+        let m = read_meter(item);
+        item.finish();
+        unique(item, &m.id, format!("meters[{i}]"));
         meters.push(m);
+    }
+    let mut devices = Vec::new();
+    for (i, item) in root.list("devices").iter().enumerate() {
+        let d = devices::read_device(item);
+        item.finish();
+        if let Some(d) = d {
+            unique(item, &d.id, format!("devices[{i}]"));
+            devices.push(d);
+        }
     }
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
-    let config = Config {
-        mqtt,
-        meters,
-        data_dir,
-        log_level,
-    };
-    if config.meters.is_empty() {
+    if meters.is_empty() && !root.has("devices") {
         root.error(
             "meters",
-            "no meters configured; add at least one under 'meters:'",
+            "no meters or devices configured; add at least one under 'meters:' or 'devices:'",
         );
     }
     root.finish();
-    config
+    Config {
+        mqtt,
+        meters,
+        devices,
+        data_dir,
+        log_level,
+    }
 }
 
 fn read_mqtt(s: &Section<'_>) -> MqttConfig {
@@ -264,35 +279,12 @@ fn read_mqtt(s: &Section<'_>) -> MqttConfig {
 const SOURCE_KEYS: [&str; 4] = ["serial_port", "tcp", "url", "file"];
 
 fn read_meter(s: &Section<'_>) -> MeterConfig {
-    let id = s.opt_string("id").unwrap_or_default();
-    if id.is_empty() {
-        s.error("id", "required: a short name for topics, e.g. 'grid'");
-    } else if !id
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-    {
-        s.error(
-            "id",
-            format!(
-                "'{id}' may only contain a-z, 0-9, '_' and '-' (it becomes part of MQTT topics)"
-            ),
-        );
-    }
+    let id = devices::read_id(s, "grid");
     let default_name = format!("{} meter", capitalise(&id));
     let name = s.string("name", &default_name);
+    let role = devices::read_role(s, "grid");
     let source = read_source(s);
-    let min_interval_s = s.seconds("min_interval", 1.0, 0.0, 3600.0);
-    let heartbeat_s = s.seconds("heartbeat", 60.0, 1.0, 86_400.0);
-    // Three heartbeats without news is a dead meter; a shorter expiry would blank out values
-    // that simply did not change.
-    let default_expiry = (heartbeat_s * 3.0).ceil().min(86_400.0) as i64;
-    let expire_after_s = s.int("expire_after", default_expiry, 0, 86_400) as u32;
-    if heartbeat_s < min_interval_s {
-        s.error("heartbeat", "must not be shorter than min_interval");
-    }
-    if expire_after_s != 0 && f64::from(expire_after_s) <= heartbeat_s {
-        s.error("expire_after", "must be longer than heartbeat (or 0 to never expire), else unchanged values show as unavailable");
-    }
+    let publish = devices::read_publishing(s, 1.0);
     let quirks = Quirks {
         dzg_sign_fix: s.bool("dzg_sign_fix", false),
         direction_bit: s.opt_int("direction_bit", 1, 0x7fff_ffff).map(|b| b as u64),
@@ -310,10 +302,9 @@ fn read_meter(s: &Section<'_>) -> MeterConfig {
         id,
         name,
         model: s.opt_string("model"),
+        role,
         source,
-        min_interval_s,
-        heartbeat_s,
-        expire_after_s,
+        publish,
         generic_obis: s.bool("generic_obis", false),
         quirks,
     }
@@ -407,7 +398,7 @@ fn topic_problem(topic: &str) -> Option<String> {
     }
 }
 
-fn capitalise(s: &str) -> String {
+pub(crate) fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())

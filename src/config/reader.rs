@@ -81,7 +81,7 @@ pub struct Section<'a> {
     path: String,
     pattern: String,
     map: Option<&'a Map<String, Value>>,
-    used: RefCell<Vec<&'static str>>,
+    used: RefCell<Vec<String>>,
 }
 
 impl<'a> Section<'a> {
@@ -127,7 +127,7 @@ impl<'a> Section<'a> {
 
     /// The raw value of `key`; null counts as absent.
     fn get(&self, key: &'static str, ty: FieldType, default: Option<String>) -> Option<&'a Value> {
-        self.used.borrow_mut().push(key);
+        self.used.borrow_mut().push(key.to_string());
         self.ctx.record(self.pattern_of(key), ty, default);
         self.map.and_then(|m| m.get(key)).filter(|v| !v.is_null())
     }
@@ -262,8 +262,31 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// The keys present, for mappings whose keys are data (SunSpec model ids).
+    pub fn raw_keys(&self) -> Vec<String> {
+        self.map
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A nested mapping under a key that is data, not schema.
+    pub fn section_dyn(&self, key: &str) -> Section<'a> {
+        self.used.borrow_mut().push(key.to_string());
+        let v = self.map.and_then(|m| m.get(key)).filter(|v| !v.is_null());
+        self.nested(key, v)
+    }
+
+    /// Like [`Section::finish`], for mappings read with [`Section::section_dyn`].
+    pub fn finish_dyn(&self) {
+        self.finish();
+    }
+
     pub fn section(&self, key: &'static str) -> Section<'a> {
         let v = self.get(key, FieldType::Section, None);
+        self.nested(key, v)
+    }
+
+    fn nested(&self, key: &str, v: Option<&'a Value>) -> Section<'a> {
         let map = match v {
             None => None,
             Some(Value::Object(m)) => Some(m),
@@ -324,15 +347,15 @@ impl<'a> Section<'a> {
     pub fn finish(&self) {
         let Some(map) = self.map else { return };
         let used = self.used.borrow();
-        for key in map.keys().filter(|k| !used.contains(&k.as_str())) {
+        for key in map.keys().filter(|k| !used.contains(k)) {
             let hint = used
                 .iter()
-                .map(|u| (edit_distance(key, u), *u))
+                .map(|u| (edit_distance(key, u), u.as_str()))
                 .filter(|(d, u)| *d <= 2 || u.contains(key.as_str()) || key.contains(u))
                 .min()
                 .map(|(_, u)| format!("did you mean '{u}'?"))
                 .unwrap_or_else(|| {
-                    let mut known: Vec<&str> = used.to_vec();
+                    let mut known: Vec<&str> = used.iter().map(String::as_str).collect();
                     known.sort_unstable();
                     known.dedup();
                     format!("known keys here: {}", known.join(", "))

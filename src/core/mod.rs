@@ -5,11 +5,15 @@
 //! time simulated by the caller. Controllers (PV surplus, §14a) are meant to slot in here as
 //! further pure functions over the same state.
 
+pub mod device;
 mod meter;
+mod modbus_device;
 pub mod throttle;
 pub mod time;
 
-pub use meter::{Meter, MeterSettings};
+pub use device::{DeviceSettings, Role};
+pub use meter::Meter;
+pub use modbus_device::ModbusDevice;
 pub use throttle::Policy;
 pub use time::Now;
 
@@ -56,7 +60,9 @@ pub struct CoreConfig {
     pub base_topic: String,
     pub discovery_prefix: String,
     pub discovery_mode: DiscoveryMode,
-    pub meters: Vec<MeterSettings>,
+    pub meters: Vec<DeviceSettings>,
+    /// Modbus devices with their profile names.
+    pub devices: Vec<(DeviceSettings, String)>,
 }
 
 #[derive(Debug)]
@@ -67,6 +73,11 @@ pub enum Event {
     },
     FrameError {
         meter: usize,
+    },
+    /// A Modbus device was polled.
+    ModbusPoll {
+        device: usize,
+        poll: Box<crate::modbus::device::Poll>,
     },
     /// The broker accepted our connection (first time or again).
     MqttConnected,
@@ -80,6 +91,7 @@ pub enum Event {
 pub struct Core {
     cfg: CoreConfig,
     meters: Vec<Meter>,
+    devices: Vec<ModbusDevice>,
     availability: String,
     republish_states_at: Option<u64>,
 }
@@ -87,10 +99,16 @@ pub struct Core {
 impl Core {
     pub fn new(cfg: CoreConfig) -> Self {
         let meters = cfg.meters.iter().cloned().map(Meter::new).collect();
+        let devices = cfg
+            .devices
+            .iter()
+            .map(|(s, p)| ModbusDevice::new(s.clone(), p))
+            .collect();
         let availability = availability_topic(&cfg.base_topic);
         Self {
             cfg,
             meters,
+            devices,
             availability,
             republish_states_at: None,
         }
@@ -113,12 +131,15 @@ impl Core {
                 };
                 let mut states = Vec::new();
                 m.on_telegram(&telegram, now, base, &mut states);
-                // New entities are announced before their first state.
-                let (prefix, mode) = (&self.cfg.discovery_prefix, self.cfg.discovery_mode);
-                if let Some(d) = m.take_discovery(prefix, mode, &self.availability) {
-                    out.extend(d);
-                }
-                out.extend(states);
+                announce_then(&mut m.device, &self.cfg, &self.availability, states, out);
+            }
+            Event::ModbusPoll { device, poll } => {
+                let Some(d) = self.devices.get_mut(device) else {
+                    return;
+                };
+                let mut states = Vec::new();
+                d.on_poll(&poll, now, base, &mut states);
+                announce_then(&mut d.device, &self.cfg, &self.availability, states, out);
             }
             Event::FrameError { meter } => {
                 if let Some(m) = self.meters.get_mut(meter) {
@@ -130,32 +151,54 @@ impl Core {
                 self.republish_states_at = Some(now.mono_ms + HA_SETTLE_MS);
             }
             Event::Tick => {
-                if self.republish_states_at.is_some_and(|at| now.mono_ms >= at) {
+                let republish = self.republish_states_at.is_some_and(|at| now.mono_ms >= at);
+                if republish {
                     self.republish_states_at = None;
-                    for m in &mut self.meters {
-                        m.republish_states(now, out);
-                    }
                 }
-                for m in &mut self.meters {
-                    m.flush(now, out);
+                for d in self.all_devices() {
+                    if republish {
+                        d.republish_states(now, out);
+                    }
+                    d.flush(now, out);
                 }
             }
         }
     }
 
+    fn all_devices(&mut self) -> impl Iterator<Item = &mut device::Device> {
+        let meters = self.meters.iter_mut().map(|m| &mut m.device);
+        meters.chain(self.devices.iter_mut().map(|d| &mut d.device))
+    }
+
     fn republish_all(&mut self, now: Now, out: &mut Vec<Message>) {
-        let (prefix, mode) = (&self.cfg.discovery_prefix, self.cfg.discovery_mode);
-        for m in &mut self.meters {
-            if let Some(d) = m.discovery(prefix, mode, &self.availability) {
-                out.extend(d);
+        let (prefix, mode) = (self.cfg.discovery_prefix.clone(), self.cfg.discovery_mode);
+        let availability = self.availability.clone();
+        let mut states = Vec::new();
+        for d in self.all_devices() {
+            if let Some(msgs) = d.discovery(&prefix, mode, &availability) {
+                out.extend(msgs);
             }
+            d.republish_states(now, &mut states);
         }
-        for m in &mut self.meters {
-            m.republish_states(now, out);
-        }
+        out.extend(states);
     }
 }
 
 pub fn availability_topic(base: &str) -> String {
     format!("{base}/status")
+}
+
+/// New or changed discovery goes out before the states that follow it.
+fn announce_then(
+    device: &mut device::Device,
+    cfg: &CoreConfig,
+    availability: &str,
+    states: Vec<Message>,
+    out: &mut Vec<Message>,
+) {
+    if let Some(d) = device.take_discovery(&cfg.discovery_prefix, cfg.discovery_mode, availability)
+    {
+        out.extend(d);
+    }
+    out.extend(states);
 }

@@ -1,0 +1,217 @@
+//! A device as Home Assistant sees it: identity, entities, and when each state goes out.
+//! Meters and Modbus devices both publish through this.
+
+use std::collections::BTreeMap;
+
+use super::Message;
+use super::throttle::{Policy, Throttle};
+use super::time::Now;
+use crate::ha::{Category, DeviceSpec, DiscoveryMode, EntitySpec, Platform};
+use crate::quantity::Quantity;
+
+/// Diagnostics are bookkeeping, not measurements: publishing them this often is plenty.
+const DIAGNOSTIC_INTERVAL_MS: u64 = 30_000;
+
+/// What a device is for in the house; the site view (surplus, self-consumption) builds on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Grid,
+    Pv,
+    Battery,
+    Consumer,
+}
+
+impl Role {
+    pub const NAMES: &'static [&'static str] = &["grid", "pv", "battery", "consumer"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "grid" => Self::Grid,
+            "pv" => Self::Pv,
+            "battery" => Self::Battery,
+            "consumer" => Self::Consumer,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSettings {
+    /// Topic-safe id from the configuration, e.g. `grid`.
+    pub id: String,
+    pub name: String,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    pub role: Role,
+    pub policy: Policy,
+    pub expire_after_s: u32,
+    /// Enable entities of values outside the known tables (they are always published).
+    pub enable_unknown: bool,
+}
+
+/// One state offered for publishing.
+pub struct Offer<'a> {
+    pub quantity: &'a Quantity,
+    pub payload: String,
+    /// For enum sensors: the allowed states.
+    pub options: Option<&'a [&'a str]>,
+    pub diagnostic: bool,
+}
+
+#[derive(Debug)]
+struct Entity {
+    spec: EntitySpec,
+    throttle: Throttle,
+}
+
+#[derive(Debug)]
+pub struct Device {
+    pub settings: DeviceSettings,
+    spec: Option<DeviceSpec>,
+    entities: BTreeMap<String, Entity>,
+    discovery_dirty: bool,
+}
+
+impl Device {
+    pub fn new(settings: DeviceSettings) -> Self {
+        Self {
+            settings,
+            spec: None,
+            entities: BTreeMap::new(),
+            discovery_dirty: false,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.settings.id
+    }
+
+    pub fn spec(&self) -> Option<&DeviceSpec> {
+        self.spec.as_ref()
+    }
+
+    /// Sets who the device is. A different identity (a meter swapped) starts a new device.
+    pub fn identify(&mut self, spec: DeviceSpec) {
+        if self.spec.as_ref().is_some_and(|old| old.id != spec.id) {
+            self.entities.clear();
+        }
+        if self.spec.as_ref() != Some(&spec) {
+            self.spec = Some(spec);
+            self.discovery_dirty = true;
+        }
+    }
+
+    pub fn offer(&mut self, o: Offer<'_>, base: &str, now: Now, out: &mut Vec<Message>) {
+        let key = o.quantity.key.as_ref();
+        if !self.entities.contains_key(key) {
+            let spec = self.entity_spec(&o, base);
+            self.discovery_dirty = true;
+            self.entities.insert(
+                key.to_string(),
+                Entity {
+                    spec,
+                    throttle: Throttle::default(),
+                },
+            );
+        }
+        let Some(entity) = self.entities.get_mut(key) else {
+            return;
+        };
+        let policy = policy_for(&entity.spec, self.settings.policy);
+        if let Some(p) = entity.throttle.offer(o.payload, now.mono_ms, policy) {
+            out.push(Message::state(entity.spec.state_topic.clone(), p));
+        }
+    }
+
+    fn entity_spec(&self, o: &Offer<'_>, base: &str) -> EntitySpec {
+        let q = o.quantity;
+        EntitySpec {
+            key: q.key.to_string(),
+            name: q.name.to_string(),
+            platform: Platform::Sensor,
+            kind: q.kind,
+            state_topic: format!("{base}/{}/{}", self.settings.id, q.key),
+            category: o.diagnostic.then_some(Category::Diagnostic),
+            enabled_by_default: q.enabled_by_default || self.settings.enable_unknown,
+            options: o
+                .options
+                .map(|opts| opts.iter().map(|s| s.to_string()).collect()),
+            expire_after: (!o.diagnostic).then_some(self.settings.expire_after_s),
+            icon: None,
+            entity_prefix: format!("stromwart_{}", self.settings.id),
+        }
+    }
+
+    /// The discovery messages, if entities or identity changed since the last call.
+    pub fn take_discovery(
+        &mut self,
+        prefix: &str,
+        mode: DiscoveryMode,
+        availability: &str,
+    ) -> Option<Vec<Message>> {
+        if !std::mem::take(&mut self.discovery_dirty) {
+            return None;
+        }
+        self.discovery(prefix, mode, availability)
+    }
+
+    pub fn discovery(
+        &self,
+        prefix: &str,
+        mode: DiscoveryMode,
+        availability: &str,
+    ) -> Option<Vec<Message>> {
+        let device = self.spec.as_ref()?;
+        let specs: Vec<EntitySpec> = self.entities.values().map(|e| e.spec.clone()).collect();
+        Some(crate::ha::discovery(
+            prefix,
+            mode,
+            availability,
+            device,
+            &specs,
+        ))
+    }
+
+    /// Every current state, for a full republish after a reconnect or Home Assistant restart.
+    pub fn republish_states(&mut self, now: Now, out: &mut Vec<Message>) {
+        for e in self.entities.values_mut() {
+            if let Some(p) = e.throttle.current() {
+                out.push(Message::state(e.spec.state_topic.clone(), p.to_string()));
+            }
+            e.throttle.republished(now.mono_ms);
+        }
+    }
+
+    /// Held-back changes whose minimum interval has passed.
+    pub fn flush(&mut self, now: Now, out: &mut Vec<Message>) {
+        for e in self.entities.values_mut() {
+            let policy = policy_for(&e.spec, self.settings.policy);
+            if let Some(p) = e.throttle.flush(now.mono_ms, policy) {
+                out.push(Message::state(e.spec.state_topic.clone(), p));
+            }
+        }
+    }
+}
+
+fn policy_for(spec: &EntitySpec, policy: Policy) -> Policy {
+    match spec.category {
+        Some(Category::Diagnostic) => Policy {
+            min_interval_ms: policy.min_interval_ms.max(DIAGNOSTIC_INTERVAL_MS),
+            heartbeat_ms: policy.heartbeat_ms.max(DIAGNOSTIC_INTERVAL_MS),
+        },
+        _ => policy,
+    }
+}
+
+/// Text for a unique id: lower case letters, digits and underscores.
+pub fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}

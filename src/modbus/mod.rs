@@ -1,0 +1,74 @@
+//! Modbus devices: meters, inverters and batteries described by profiles.
+//!
+//! [`profile`] is the data format, [`value`] and [`plan`] the pure decoding, [`bus`] the
+//! connection with its timeouts, [`device`] one device's poll, and [`run_bus`] the task that owns
+//! a bus and polls the devices on it in turn.
+
+pub mod bus;
+pub mod device;
+pub mod plan;
+pub mod profile;
+pub mod sunspec;
+pub mod value;
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use bus::{Bus, Transport};
+use device::Device;
+
+use crate::core::Event;
+use crate::source::Sink;
+
+/// Longest wait before asking an unresponsive device again.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Polls the devices that share one connection, one request at a time, until the core stops.
+/// A device that does not answer is asked less and less often, so it holds up the others on the
+/// bus as little as possible.
+pub async fn run_bus(transport: Transport, mut devices: Vec<Device>, sink: Sink) {
+    let mut bus = Bus::new(transport);
+    bus.connect_delay = devices
+        .iter()
+        .map(|d| Duration::from_secs_f64(d.setup.profile.connect_delay_s))
+        .max()
+        .unwrap_or_default();
+    let mut due: Vec<Instant> = vec![Instant::now(); devices.len()];
+    let mut failing: Vec<u32> = vec![0; devices.len()];
+    loop {
+        let Some((i, at)) = due.iter().copied().enumerate().min_by_key(|(_, at)| *at) else {
+            return;
+        };
+        tokio::time::sleep_until(at).await;
+        let device = &mut devices[i];
+        let poll = device.poll(&mut bus).await;
+        let id = &device.setup.id;
+        if poll.ok() {
+            if failing[i] > 0 {
+                tracing::info!(device = %id, bus = %bus.transport, "The device answers again.");
+            }
+            failing[i] = 0;
+        } else {
+            failing[i] += 1;
+            if failing[i] == 1 || failing[i].is_power_of_two() {
+                let why = poll.problem.as_deref().unwrap_or("no value could be read");
+                tracing::warn!(device = %id, bus = %bus.transport, attempts = failing[i], "Reading the device failed: {why}.");
+            }
+        }
+        let interval = device.setup.interval;
+        let wait = if failing[i] == 0 {
+            interval
+        } else {
+            (interval * 2u32.pow(failing[i].min(8))).min(MAX_BACKOFF)
+        };
+        due[i] = Instant::now() + wait;
+        let event = Event::ModbusPoll {
+            device: device.setup.index,
+            poll: Box::new(poll),
+        };
+        if sink.events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
