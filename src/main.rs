@@ -43,10 +43,31 @@ enum Command {
     },
     /// Check a config file and print every problem with its path; exit 1 on any.
     CheckConfig { path: PathBuf },
+    /// Talk to Modbus devices.
+    Modbus {
+        #[command(subcommand)]
+        command: ModbusCommand,
+    },
     /// Decode SML and print one JSON object per frame.
     Sml {
         #[command(subcommand)]
         command: SmlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModbusCommand {
+    /// Read a device once and print its values as JSON (for setting up and bug reports).
+    Read {
+        /// A built-in profile (sdm630, sunspec, ...) or the path of a profile file.
+        #[arg(long)]
+        profile: String,
+        /// tcp://host:port, rtuovertcp://host:port or rtu:///dev/ttyUSB0?baud=9600&parity=N
+        #[arg(long)]
+        address: String,
+        /// Modbus unit id (default: the profile's).
+        #[arg(long)]
+        unit: Option<u8>,
     },
 }
 
@@ -72,6 +93,14 @@ fn main() -> ExitCode {
         Command::Sml {
             command: SmlCommand::Decode { file, hex },
         } => sml_decode(file, hex),
+        Command::Modbus {
+            command:
+                ModbusCommand::Read {
+                    profile,
+                    address,
+                    unit,
+                },
+        } => modbus_read(&profile, &address, unit),
     };
     match result {
         Ok(code) => code,
@@ -174,6 +203,34 @@ fn init_logging(level: &str) {
         )
         .with(filter)
         .init();
+}
+
+fn modbus_read(profile: &str, address: &str, unit: Option<u8>) -> Result<ExitCode, String> {
+    let profile = load_profile(profile)?;
+    let json = runtime()?.block_on(stromwart::modbus::read_once(profile, address, unit))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A built-in profile by name, or a profile file by path.
+fn load_profile(name: &str) -> Result<stromwart::modbus::profile::Profile, String> {
+    use stromwart::modbus::profile;
+    if !name.contains('/') && !name.ends_with(".yaml") {
+        return profile::built_in(name);
+    }
+    let text = std::fs::read_to_string(name).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let value = stromwart::config::yaml::to_json(&text).map_err(|e| format!("{name}: {e}"))?;
+    profile::from_value(&value, name).map_err(|errors| {
+        let list: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
+        format!(
+            "{name} has {} problem(s):\n{}",
+            errors.len(),
+            list.join("\n")
+        )
+    })
 }
 
 fn sml_decode(file: Option<PathBuf>, hex: bool) -> Result<ExitCode, String> {

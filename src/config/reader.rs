@@ -59,6 +59,11 @@ impl Ctx {
         });
     }
 
+    /// Errors so far; lets a reader drop an item whose own errors are already reported.
+    pub fn error_count(&self) -> usize {
+        self.errors.borrow().len()
+    }
+
     pub fn into_parts(self) -> (Vec<ConfigError>, Vec<Field>) {
         (self.errors.into_inner(), self.fields.into_inner())
     }

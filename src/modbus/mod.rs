@@ -72,3 +72,58 @@ pub async fn run_bus(transport: Transport, mut devices: Vec<Device>, sink: Sink)
         }
     }
 }
+
+/// `stromwart modbus read`: polls a device once and describes what came back as JSON.
+/// Fails when nothing at all could be read, with the reason.
+pub async fn read_once(
+    profile: profile::Profile,
+    address: &str,
+    unit: Option<u8>,
+) -> Result<serde_json::Value, String> {
+    let transport = Transport::parse(address)?;
+    let unit = unit.unwrap_or(profile.unit);
+    let mut bus = Bus::new(transport.clone());
+    bus.connect_delay = Duration::from_secs_f64(profile.connect_delay_s);
+    let mut device = Device::new(device::Setup {
+        index: 0,
+        id: profile.name.clone(),
+        timeout: Duration::from_secs_f64(profile.timeout_s),
+        pause: Duration::from_secs_f64(profile.pause_s),
+        interval: Duration::ZERO,
+        unit,
+        profile,
+    });
+    let poll = device.poll(&mut bus).await;
+    if !poll.ok() {
+        let why = poll
+            .problem
+            .unwrap_or_else(|| "the device answered, but with no value of the profile".into());
+        return Err(format!(
+            "nothing could be read from unit {unit} at {transport}: {why}"
+        ));
+    }
+    let values: Vec<serde_json::Value> = poll
+        .values
+        .readings
+        .iter()
+        .map(|(q, r)| {
+            let value = match r {
+                plan::Reading::Number(n) => serde_json::json!(n),
+                plan::Reading::Text(t) => serde_json::json!(t),
+            };
+            serde_json::json!({"quantity": q.key, "value": value, "unit": q.kind.info().unit})
+        })
+        .collect();
+    let v = &poll.values;
+    Ok(serde_json::json!({
+        "profile": device.setup.profile.name,
+        "address": transport.to_string(),
+        "unit": unit,
+        "identity": {"manufacturer": v.manufacturer, "model": v.model, "serial": v.serial, "sw_version": v.sw_version},
+        "values": values,
+        "unavailable": v.unavailable,
+        "requests": poll.requests,
+        "exceptions": poll.exceptions,
+        "problem": poll.problem,
+    }))
+}

@@ -219,6 +219,7 @@ fn fc(s: &Section<'_>) -> Fc {
 }
 
 fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
+    let errors_before = p.ctx().error_count();
     let quantity = p.opt_string("quantity");
     let field = p.opt_string("identity");
     let address = if in_model {
@@ -236,6 +237,9 @@ fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
     let negate = p.bool("negate", false);
     let fc = fc(p);
     p.finish();
+    if p.ctx().error_count() > errors_before {
+        return None; // already reported; checking it further would only repeat the problem
+    }
 
     let target = match (quantity, field) {
         (Some(q), None) => match quantity::named(&q) {
@@ -352,6 +356,23 @@ fn check_blocks(s: &Section<'_>, p: &Profile) {
     }
     if p.points.is_empty() && p.sunspec.is_empty() {
         s.error("points", "a profile needs at least one point");
+    }
+}
+
+/// Every point must lie inside a block (with its scale-factor register).
+fn check_points(s: &Section<'_>, blocks: &[Block], points: &[(usize, Point)]) {
+    for (i, point) in points {
+        let covered = |address, words| blocks.iter().any(|b| b.contains(point.fc, address, words));
+        let missing = [(point.address, point.ty.words())]
+            .into_iter()
+            .chain(point.sf.map(|a| (a, 1)))
+            .find(|&(a, n)| !covered(a, n));
+        if let Some((address, _)) = missing {
+            s.error(&format!("points[{i}]"), format!(
+                "register {address} (function code {}) is not inside any block; add it to blocks",
+                point.fc as u8
+            ));
+        }
     }
 }
 

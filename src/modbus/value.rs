@@ -133,6 +133,45 @@ pub fn decode(words: &[u16], ty: DataType, order: Order) -> Option<Raw> {
     })
 }
 
+/// Encodes a value as `ty` in `order`: the inverse of [`decode`]. `None` when it does not fit.
+pub fn encode(raw: &Raw, ty: DataType, order: Order) -> Option<Vec<u16>> {
+    let n = usize::from(ty.words()) * 2;
+    let be: Vec<u8> = match (raw, ty) {
+        (Raw::Int(v), DataType::U16) => u16::try_from(*v).ok()?.to_be_bytes().to_vec(),
+        (Raw::Int(v), DataType::I16) => i16::try_from(*v).ok()?.to_be_bytes().to_vec(),
+        (Raw::Int(v), DataType::U32) => u32::try_from(*v).ok()?.to_be_bytes().to_vec(),
+        (Raw::Int(v), DataType::I32) => i32::try_from(*v).ok()?.to_be_bytes().to_vec(),
+        (Raw::Int(v), DataType::U64) => u64::try_from(*v).ok()?.to_be_bytes().to_vec(),
+        (Raw::Int(v), DataType::I64) => i64::try_from(*v).ok()?.to_be_bytes().to_vec(),
+        (Raw::Float(f), DataType::F32) => (*f as f32).to_be_bytes().to_vec(),
+        (Raw::Float(f), DataType::F64) => f.to_be_bytes().to_vec(),
+        (Raw::Text(t), DataType::Str(_)) => {
+            let mut b = t.as_bytes().to_vec();
+            if b.len() > n {
+                return None;
+            }
+            b.resize(n, 0);
+            b
+        }
+        _ => return None,
+    };
+    let mut words: Vec<u16> = be
+        .chunks(2)
+        .map(|c| {
+            let (hi, lo) = if matches!(order, Order::Badc | Order::Dcba) {
+                (c[1], c[0])
+            } else {
+                (c[0], c[1])
+            };
+            u16::from_be_bytes([hi, lo])
+        })
+        .collect();
+    if matches!(order, Order::Cdab | Order::Dcba) {
+        words.reverse();
+    }
+    Some(words)
+}
+
 fn nonsentinel(v: u64, all_ones: u64) -> Option<u64> {
     (v != all_ones).then_some(v)
 }
@@ -209,6 +248,23 @@ mod tests {
             decode(&[0x0080, 0x6643], DataType::F32, Order::Dcba),
             Some(Raw::Float(230.5))
         );
+    }
+
+    #[test]
+    fn encoding_is_the_inverse_of_decoding() {
+        for order in [Order::Abcd, Order::Cdab, Order::Badc, Order::Dcba] {
+            for (raw, ty) in [
+                (Raw::Float(230.5), DataType::F32),
+                (Raw::Float(-1.25e9), DataType::F64),
+                (Raw::Int(-7), DataType::I32),
+                (Raw::Int(123_456_789_012), DataType::U64),
+                (Raw::Int(-2), DataType::I16),
+            ] {
+                let words = encode(&raw, ty, order).unwrap();
+                assert_eq!(decode(&words, ty, order), Some(raw), "{ty:?} {order:?}");
+            }
+        }
+        assert_eq!(encode(&Raw::Int(70_000), DataType::U16, Order::Abcd), None);
     }
 
     #[test]

@@ -4,4 +4,5 @@ pub mod bridge;
 pub mod broker;
 pub mod fixtures;
 pub mod http;
+pub mod modbus_sim;
 pub mod observer;

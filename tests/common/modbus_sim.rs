@@ -1,0 +1,296 @@
+//! A real Modbus TCP (or RTU-over-TCP) server in the test process, playing devices: register
+//! images per unit id, holes that answer IllegalDataAddress, slow answers, dropped connections.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
+
+#[derive(Default, Clone)]
+pub struct Regs {
+    pub holding: BTreeMap<u16, u16>,
+    pub input: BTreeMap<u16, u16>,
+}
+
+#[derive(Default)]
+struct State {
+    units: HashMap<u8, Regs>,
+    delay: Duration,
+    /// Reads longer than this are refused with IllegalDataAddress even without holes.
+    max_read: Option<u16>,
+    requests: u64,
+    log: Vec<(u8, u8, u16, u16)>,
+}
+
+#[derive(Clone)]
+pub struct Sim {
+    state: Arc<Mutex<State>>,
+    kill: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+    pub addr: SocketAddr,
+}
+
+type Reply = Pin<Box<dyn Future<Output = Result<Response, ExceptionCode>> + Send>>;
+
+#[derive(Clone)]
+struct Service(Arc<Mutex<State>>);
+
+impl tokio_modbus::server::Service for Service {
+    type Request = SlaveRequest<'static>;
+    type Response = Response;
+    type Exception = ExceptionCode;
+    type Future = Reply;
+
+    fn call(&self, req: Self::Request) -> Self::Future {
+        let mut s = self.0.lock().unwrap();
+        s.requests += 1;
+        let delay = s.delay;
+        let result = answer(&mut s, req.slave, req.request);
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            result
+        })
+    }
+}
+
+fn answer(s: &mut State, unit: u8, req: Request<'static>) -> Result<Response, ExceptionCode> {
+    let (fc, start, count) = match &req {
+        Request::ReadHoldingRegisters(a, n) => (3, *a, *n),
+        Request::ReadInputRegisters(a, n) => (4, *a, *n),
+        Request::WriteSingleRegister(a, _) => (6, *a, 1),
+        Request::WriteMultipleRegisters(a, w) => (16, *a, w.len() as u16),
+        _ => return Err(ExceptionCode::IllegalFunction),
+    };
+    s.log.push((unit, fc, start, count));
+    let max_read = s.max_read;
+    let regs = s
+        .units
+        .get_mut(&unit)
+        .ok_or(ExceptionCode::GatewayTargetDevice)?;
+    match req {
+        Request::ReadHoldingRegisters(..) | Request::ReadInputRegisters(..) => {
+            if max_read.is_some_and(|m| count > m) {
+                return Err(ExceptionCode::IllegalDataAddress);
+            }
+            let map = if fc == 3 { &regs.holding } else { &regs.input };
+            let words: Option<Vec<u16>> = (0..count)
+                .map(|i| map.get(&start.wrapping_add(i)).copied())
+                .collect();
+            let words = words.ok_or(ExceptionCode::IllegalDataAddress)?;
+            Ok(if fc == 3 {
+                Response::ReadHoldingRegisters(words)
+            } else {
+                Response::ReadInputRegisters(words)
+            })
+        }
+        Request::WriteSingleRegister(a, w) => {
+            regs.holding
+                .get(&a)
+                .ok_or(ExceptionCode::IllegalDataAddress)?;
+            regs.holding.insert(a, w);
+            Ok(Response::WriteSingleRegister(a, w))
+        }
+        Request::WriteMultipleRegisters(a, words) => {
+            for (i, w) in words.iter().enumerate() {
+                let at = a.wrapping_add(i as u16);
+                regs.holding
+                    .get(&at)
+                    .ok_or(ExceptionCode::IllegalDataAddress)?;
+                regs.holding.insert(at, *w);
+            }
+            Ok(Response::WriteMultipleRegisters(a, words.len() as u16))
+        }
+        _ => Err(ExceptionCode::IllegalFunction),
+    }
+}
+
+/// A connection that turns into end-of-file once the test drops all connections.
+struct Killable {
+    inner: TcpStream,
+    generation: u64,
+    kill: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Killable {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.kill.load(Ordering::SeqCst) != self.generation {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Killable {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Sim {
+    /// A Modbus TCP server on a free loopback port.
+    pub async fn tcp() -> Self {
+        Self::start(false).await
+    }
+
+    /// A gateway that speaks RTU frames over TCP.
+    pub async fn rtu_over_tcp() -> Self {
+        Self::start(true).await
+    }
+
+    async fn start(rtu: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(Mutex::new(State::default()));
+        let kill = Arc::new(AtomicU64::new(0));
+        let connections = Arc::new(AtomicU64::new(0));
+        let (st, k, c) = (state.clone(), kill.clone(), connections.clone());
+        tokio::spawn(async move {
+            let on_connected = |stream: TcpStream, _addr: SocketAddr| {
+                c.fetch_add(1, Ordering::SeqCst);
+                let service = Service(st.clone());
+                let kill = k.clone();
+                async move {
+                    let generation = kill.load(Ordering::SeqCst);
+                    Ok(Some((
+                        service,
+                        Killable {
+                            inner: stream,
+                            generation,
+                            kill,
+                        },
+                    )))
+                }
+            };
+            if rtu {
+                let server = tokio_modbus::server::rtu_over_tcp::Server::new(listener);
+                let _ = server.serve(&on_connected, |_| {}).await;
+            } else {
+                let server = tokio_modbus::server::tcp::Server::new(listener);
+                let _ = server.serve(&on_connected, |_| {}).await;
+            }
+        });
+        Self {
+            state,
+            kill,
+            connections,
+            addr,
+        }
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self, scheme: &str) -> String {
+        format!("{scheme}://{}", self.addr)
+    }
+
+    pub fn set(&self, unit: u8, fc: u8, address: u16, words: &[u16]) {
+        let mut s = self.state.lock().unwrap();
+        let regs = s.units.entry(unit).or_default();
+        let map = if fc == 4 {
+            &mut regs.input
+        } else {
+            &mut regs.holding
+        };
+        for (i, w) in words.iter().enumerate() {
+            map.insert(address + i as u16, *w);
+        }
+    }
+
+    /// Zeros over a whole range, so block reads find no holes there.
+    pub fn fill(&self, unit: u8, fc: u8, start: u16, count: u16) {
+        self.set(unit, fc, start, &vec![0; usize::from(count)]);
+    }
+
+    pub fn set_f32(&self, unit: u8, fc: u8, address: u16, v: f32) {
+        let b = v.to_bits();
+        self.set(unit, fc, address, &[(b >> 16) as u16, b as u16]);
+    }
+
+    pub fn set_str(&self, unit: u8, address: u16, text: &str, words: u16) {
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.resize(usize::from(words) * 2, 0);
+        let w: Vec<u16> = bytes
+            .chunks(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]))
+            .collect();
+        self.set(unit, 3, address, &w);
+    }
+
+    pub fn get(&self, unit: u8, address: u16) -> Option<u16> {
+        self.state
+            .lock()
+            .unwrap()
+            .units
+            .get(&unit)?
+            .holding
+            .get(&address)
+            .copied()
+    }
+
+    pub fn remove(&self, unit: u8, fc: u8, address: u16) {
+        let mut s = self.state.lock().unwrap();
+        if let Some(regs) = s.units.get_mut(&unit) {
+            let map = if fc == 4 {
+                &mut regs.input
+            } else {
+                &mut regs.holding
+            };
+            map.remove(&address);
+        }
+    }
+
+    pub fn set_delay(&self, d: Duration) {
+        self.state.lock().unwrap().delay = d;
+    }
+
+    pub fn set_max_read(&self, n: Option<u16>) {
+        self.state.lock().unwrap().max_read = n;
+    }
+
+    /// Every open connection reads end-of-file from now on, as when a gateway reboots.
+    pub fn drop_connections(&self) {
+        self.kill.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.state.lock().unwrap().requests
+    }
+
+    /// (unit, function code, start, count) of every request so far.
+    pub fn log(&self) -> Vec<(u8, u8, u16, u16)> {
+        self.state.lock().unwrap().log.clone()
+    }
+
+    pub fn clear_log(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.log.clear();
+        s.requests = 0;
+    }
+}

@@ -1,0 +1,419 @@
+//! Modbus devices against a real Modbus server in the test process: every built-in profile, SunSpec
+//! discovery, word orders, sentinels, scale factors, exceptions, timeouts, dropped connections,
+//! two unit ids on one connection, RTU-over-TCP framing and block splitting.
+
+mod common;
+
+use std::time::Duration;
+
+use common::modbus_sim::Sim;
+use stromwart::modbus::bus::{Bus, Transport};
+use stromwart::modbus::device::{Device, Poll, Setup};
+use stromwart::modbus::plan::Reading;
+use stromwart::modbus::profile::{self, Fc, Profile, Target};
+use stromwart::modbus::value::{self, DataType, Raw};
+
+fn setup(profile: Profile, unit: u8, timeout_ms: u64) -> Setup {
+    Setup {
+        index: 0,
+        id: profile.name.clone(),
+        unit,
+        timeout: Duration::from_millis(timeout_ms),
+        pause: Duration::ZERO,
+        interval: Duration::from_secs(1),
+        profile,
+    }
+}
+
+fn number(poll: &Poll, key: &str) -> Option<f64> {
+    poll.values.readings.iter().find_map(|(q, r)| match r {
+        Reading::Number(n) if q.key == key => Some(*n),
+        _ => None,
+    })
+}
+
+/// Writes a register image for `p` into the simulator: its blocks filled with zeros, then a
+/// distinct raw value for every point. Returns (quantity, expected published value).
+fn image(sim: &Sim, p: &Profile, unit: u8) -> Vec<(String, f64)> {
+    for b in &p.blocks {
+        sim.fill(unit, b.fc as u8, b.start, b.count);
+    }
+    let mut expected = Vec::new();
+    for (i, point) in p.points.iter().enumerate() {
+        let raw = match point.ty {
+            DataType::F32 | DataType::F64 => Raw::Float(100.5 + i as f64),
+            DataType::Str(_) => Raw::Text(format!("SN{i}")),
+            _ => Raw::Int(100 + i as i128),
+        };
+        let words = value::encode(&raw, point.ty, point.order).expect("encodable");
+        sim.set(unit, point.fc as u8, point.address, &words);
+        if let Target::Value(q) = &point.target {
+            let v = value::apply(&raw, point.scale).unwrap() * point.unit_factor;
+            expected.push((q.key.to_string(), if point.negate { -v } else { v }));
+        }
+    }
+    expected
+}
+
+#[tokio::test]
+async fn every_built_in_profile_reads_its_register_image() {
+    let sim = Sim::tcp().await;
+    for name in profile::built_in_names() {
+        let p = profile::built_in(name).unwrap_or_else(|e| panic!("{e}"));
+        if !p.sunspec.is_empty() {
+            continue; // covered by the SunSpec tests below
+        }
+        let expected = image(&sim, &p, p.unit);
+        let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+        let unit = p.unit;
+        let mut device = Device::new(setup(p, unit, 1000));
+        let poll = device.poll(&mut bus).await;
+        assert!(poll.problem.is_none(), "{name}: {:?}", poll.problem);
+        for (key, want) in expected {
+            let got = number(&poll, &key).unwrap_or_else(|| panic!("{name}: {key} missing"));
+            assert!(
+                (got - want).abs() < 1e-6 * want.abs().max(1.0),
+                "{name}: {key} = {got}, expected {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_built_in_profile_loads_and_fits_its_blocks() {
+    let names = profile::built_in_names();
+    assert_eq!(names.len(), 10);
+    for name in names {
+        let p = profile::built_in(name).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!p.points.is_empty() || !p.sunspec.is_empty(), "{name}");
+        assert!(
+            p.blocks.iter().all(|b| b.count <= profile::MAX_BLOCK),
+            "{name}"
+        );
+    }
+}
+
+/// A Fronius-like SunSpec map: an int+SF inverter (103) with storage (124) on unit 1, a float
+/// meter (213) on unit 200.
+fn sunspec_image(sim: &Sim) {
+    let marker = [0x5375, 0x6e53];
+    // Inverter, unit 1.
+    sim.set(1, 3, 40000, &marker);
+    sim.set(1, 3, 40002, &[1, 66]);
+    sim.fill(1, 3, 40004, 66);
+    sim.set_str(1, 40004, "Fronius", 16);
+    sim.set_str(1, 40020, "Symo GEN24 10.0", 16);
+    sim.set_str(1, 40044, "1.28.7-1", 8);
+    sim.set_str(1, 40052, "34112233", 16);
+    let m103 = 40070;
+    sim.set(1, 3, m103, &[103, 50]);
+    sim.fill(1, 3, m103 + 2, 50);
+    sim.set(1, 3, m103 + 2, &[1234]); // A
+    sim.set(1, 3, m103 + 6, &[(-2i16) as u16]); // A_SF
+    sim.set(1, 3, m103 + 10, &[2301, 2312, 2299]); // PhVphA..C
+    sim.set(1, 3, m103 + 13, &[(-1i16) as u16]); // V_SF
+    sim.set(1, 3, m103 + 14, &[4567, 0]); // W, W_SF
+    sim.set(1, 3, m103 + 16, &[5001, (-2i16) as u16]); // Hz, Hz_SF
+    sim.set(1, 3, m103 + 24, &[0x00bc, 0x614e, 1]); // WH = 12345678, WH_SF = 1
+    sim.set(1, 3, m103 + 31, &[4800, 0]); // DCW, DCW_SF
+    sim.set(1, 3, m103 + 33, &[415]); // TmpCab
+    sim.set(1, 3, m103 + 37, &[(-1i16) as u16]); // Tmp_SF
+    let m124 = m103 + 52;
+    sim.set(1, 3, m124, &[124, 24]);
+    sim.fill(1, 3, m124 + 2, 24);
+    sim.set(1, 3, m124 + 8, &[655]); // ChaState
+    sim.set(1, 3, m124 + 10, &[0xffff]); // InBatV: not implemented
+    sim.set(1, 3, m124 + 22, &[(-1i16) as u16]); // ChaState_SF
+    sim.set(1, 3, m124 + 26, &[0xffff, 0]);
+    // Meter, unit 200.
+    sim.set(200, 3, 40000, &marker);
+    sim.set(200, 3, 40002, &[1, 65]);
+    sim.fill(200, 3, 40004, 65);
+    sim.set_str(200, 40052, "M0123", 16);
+    let m213 = 40069;
+    sim.set(200, 3, m213, &[213, 124]);
+    sim.fill(200, 3, m213 + 2, 124);
+    sim.set_f32(200, 3, m213 + 12, 231.2);
+    sim.set_f32(200, 3, m213 + 28, -850.5);
+    sim.set_f32(200, 3, m213 + 60, 2_000_000.0);
+    sim.set_f32(200, 3, m213 + 68, 5_000_000.0);
+    sim.set(200, 3, m213 + 126, &[0xffff, 0]);
+}
+
+#[tokio::test]
+async fn sunspec_models_are_discovered_and_scale_factors_applied() {
+    let sim = Sim::tcp().await;
+    sunspec_image(&sim);
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut inverter = Device::new(setup(profile::built_in("sunspec").unwrap(), 1, 1000));
+    let poll = inverter.poll(&mut bus).await;
+    assert_eq!(number(&poll, "current"), Some(12.34));
+    assert_eq!(number(&poll, "voltage_l1"), Some(230.1));
+    assert_eq!(number(&poll, "voltage_l3"), Some(229.9));
+    assert_eq!(number(&poll, "power"), Some(4567.0));
+    assert_eq!(number(&poll, "frequency"), Some(50.01));
+    assert_eq!(number(&poll, "energy_production"), Some(123_456.78));
+    assert_eq!(number(&poll, "pv_power"), Some(4800.0));
+    assert_eq!(number(&poll, "temperature"), Some(41.5));
+    assert_eq!(number(&poll, "battery_soc"), Some(65.5));
+    assert!(
+        poll.values
+            .unavailable
+            .contains(&"battery_voltage".to_string()),
+        "sentinel 0xFFFF"
+    );
+    assert_eq!(poll.values.manufacturer.as_deref(), Some("Fronius"));
+    assert_eq!(poll.values.model.as_deref(), Some("Symo GEN24 10.0"));
+    assert_eq!(poll.values.serial.as_deref(), Some("34112233"));
+    assert_eq!(poll.values.sw_version.as_deref(), Some("1.28.7-1"));
+
+    // The meter behind the same connection, on its own unit id.
+    let mut meter = Device::new(setup(profile::built_in("sunspec").unwrap(), 200, 1000));
+    let poll = meter.poll(&mut bus).await;
+    assert_eq!(number(&poll, "power"), Some(-850.5));
+    assert_eq!(number(&poll, "energy_import"), Some(5000.0));
+    assert_eq!(number(&poll, "energy_export"), Some(2000.0));
+    assert_eq!(
+        number(&poll, "voltage_l1"),
+        Some(231.199_996_948_242_2),
+        "f32 precision"
+    );
+
+    // Discovery happens once; later polls read one block per model chunk.
+    sim.clear_log();
+    inverter.poll(&mut bus).await;
+    assert_eq!(sim.log().len(), inverter.planned_requests());
+    assert_eq!(inverter.planned_requests(), 3, "{:?}", sim.log());
+}
+
+#[tokio::test]
+async fn two_unit_ids_share_one_connection() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm630").unwrap();
+    image(&sim, &p, 1);
+    image(&sim, &p, 2);
+    sim.set_f32(2, 4, 52, -1200.0);
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut a = Device::new(setup(p.clone(), 1, 1000));
+    let mut b = Device::new(setup(p, 2, 1000));
+    let (pa, pb) = (a.poll(&mut bus).await, b.poll(&mut bus).await);
+    assert_eq!(number(&pa, "power"), Some(112.5));
+    assert_eq!(number(&pb, "power"), Some(-1200.0));
+    assert_eq!(sim.connections(), 1);
+    assert_eq!(
+        sim.log().iter().map(|r| r.0).collect::<Vec<_>>(),
+        vec![1, 1, 1, 2, 2, 2]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_block_is_split_and_the_split_remembered() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm630").unwrap();
+    let expected = image(&sim, &p, 1);
+    sim.remove(1, 4, 40); // a hole between the points, as real meters have
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut d = Device::new(setup(p, 1, 1000));
+    let poll = d.poll(&mut bus).await;
+    for (key, want) in &expected {
+        assert_eq!(number(&poll, key), Some(*want), "{key}");
+    }
+    assert!(poll.exceptions >= 1);
+    let first = sim.requests();
+    sim.clear_log();
+    let again = d.poll(&mut bus).await;
+    assert_eq!(
+        again.exceptions,
+        0,
+        "the split is remembered: {:?}",
+        sim.log()
+    );
+    assert!(
+        sim.log()
+            .iter()
+            .all(|(_, _, start, count)| !(*start..start + count).contains(&40))
+    );
+    assert!(first > sim.log().len() as u64);
+}
+
+#[tokio::test]
+async fn a_device_that_refuses_long_reads_is_read_in_smaller_blocks() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm72v2").unwrap();
+    let expected = image(&sim, &p, 1);
+    sim.set_max_read(Some(20));
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut d = Device::new(setup(p, 1, 1000));
+    let poll = d.poll(&mut bus).await;
+    for (key, want) in &expected {
+        assert_eq!(number(&poll, key), Some(*want), "{key}");
+    }
+    assert!(sim.log().iter().filter(|r| r.1 == 4).all(|r| r.3 <= 76));
+}
+
+#[tokio::test]
+async fn a_slow_device_times_out_and_a_late_reply_is_never_taken_for_the_next() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm120").unwrap();
+    let expected = image(&sim, &p, 1);
+    sim.set_delay(Duration::from_millis(300));
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut d = Device::new(setup(p, 1, 100));
+    let poll = d.poll(&mut bus).await;
+    assert_eq!((poll.timeouts, poll.ok()), (1, false));
+    assert_eq!(
+        poll.requests, 1,
+        "after a timeout the other blocks are not tried"
+    );
+    assert!(poll.problem.unwrap().starts_with("no answer within"));
+    sim.set_delay(Duration::ZERO);
+    // The late answer to the first request arrives on the old connection, which is gone.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let poll = d.poll(&mut bus).await;
+    for (key, want) in &expected {
+        assert_eq!(number(&poll, key), Some(*want), "{key}");
+    }
+    assert_eq!(sim.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_rebuilt() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm120").unwrap();
+    image(&sim, &p, 1);
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut d = Device::new(setup(p, 1, 1000));
+    assert!(d.poll(&mut bus).await.ok());
+    sim.drop_connections();
+    let broken = d.poll(&mut bus).await;
+    assert!(!broken.ok() && broken.failures == 1, "{broken:?}");
+    assert!(d.poll(&mut bus).await.ok());
+    assert_eq!(sim.connections(), 2);
+}
+
+#[tokio::test]
+async fn exceptions_keep_the_connection() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm120").unwrap();
+    image(&sim, &p, 1);
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut wrong_unit = Device::new(setup(p.clone(), 9, 1000));
+    let poll = wrong_unit.poll(&mut bus).await;
+    assert!(!poll.ok());
+    assert!(
+        poll.problem
+            .as_deref()
+            .unwrap()
+            .contains("GatewayTargetDevice"),
+        "{:?}",
+        poll.problem
+    );
+    let mut right = Device::new(setup(p, 1, 1000));
+    assert!(right.poll(&mut bus).await.ok());
+    assert_eq!(sim.connections(), 1);
+}
+
+#[tokio::test]
+async fn sentinels_make_values_unavailable_not_numbers() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sma").unwrap();
+    image(&sim, &p, 3);
+    sim.set(3, 4, 30775, &[0x8000, 0x0000]); // SMA's NaN for S32
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut d = Device::new(setup(p, 3, 1000));
+    let poll = d.poll(&mut bus).await;
+    assert_eq!(number(&poll, "power"), None);
+    assert_eq!(poll.values.unavailable, vec!["power".to_string()]);
+    assert!(number(&poll, "energy_production").is_some());
+}
+
+#[tokio::test]
+async fn rtu_frames_over_tcp() {
+    let sim = Sim::rtu_over_tcp().await;
+    let p = profile::built_in("sdm630").unwrap();
+    let expected = image(&sim, &p, 5);
+    let json = stromwart::modbus::read_once(p.clone(), &sim.url("rtuovertcp"), Some(5))
+        .await
+        .unwrap();
+    let power = json["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["quantity"] == "power")
+        .unwrap();
+    let want = expected.iter().find(|(k, _)| k == "power").unwrap().1;
+    assert_eq!(power["value"].as_f64(), Some(want));
+    assert_eq!(json["identity"]["serial"], "117", "serial from the image");
+    // The same gateway addressed as Modbus TCP gets nowhere, and says so.
+    let err = stromwart::modbus::read_once(p, &sim.url("tcp"), Some(5))
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with("nothing could be read from unit 5 at tcp://"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn garbage_answers_and_unreachable_hosts_are_reported() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).await;
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\nthis is not modbus")
+                .await;
+        }
+    });
+    let p = profile::built_in("sdm120").unwrap();
+    let err = stromwart::modbus::read_once(p.clone(), &format!("tcp://127.0.0.1:{port}"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.starts_with(&format!(
+            "nothing could be read from unit 1 at tcp://127.0.0.1:{port}"
+        )),
+        "{err}"
+    );
+    let closed = common::broker::free_port();
+    let err = stromwart::modbus::read_once(p, &format!("tcp://127.0.0.1:{closed}"), None)
+        .await
+        .unwrap_err();
+    assert!(err.contains("Connection refused"), "{err}");
+}
+
+#[test]
+fn bad_profiles_name_every_problem() {
+    let bad = serde_json::json!({
+        "blocks": [
+            {"fc": 4, "start": 0, "count": 200},
+            {"fc": 4, "start": 10, "count": 10},
+            {"fc": 3, "start": 100}
+        ],
+        "points": [
+            {"quantity": "power", "fc": 4, "address": 500, "type": "f32"},
+            {"quantity": "wattage", "address": 0},
+            {"quantity": "power", "address": 0, "type": "f33"}
+        ]
+    });
+    let errors: Vec<String> = profile::from_value(&bad, "mine")
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "blocks[0].count: 200 registers in one block; Modbus allows at most 125",
+            "blocks[2]: a block needs start and count",
+            "points[1].quantity: unknown quantity 'wattage'; known: power, power_l1, power_l2, power_l3, voltage_l1, voltage_l2, voltage_l3, current, current_l1, current_l2, current_l3, frequency, power_factor, power_factor_l1, power_factor_l2, power_factor_l3, apparent_power, reactive_power, energy_import, energy_export, energy_total, energy_production, energy_today, pv_power, dc_voltage, dc_current, temperature, battery_soc, battery_power, battery_voltage, battery_energy_charged, battery_energy_discharged, rated_power, status",
+            "points[2].type: 'f33' is not one of: u16, i16, u32, i32, u64, i64, f32, f64, str",
+            "blocks: blocks at 0 and 10 (function code 4) overlap",
+            "points[0]: register 500 (function code 4) is not inside any block; add it to blocks",
+        ]
+    );
+    let _ = Fc::Holding;
+}
