@@ -140,11 +140,15 @@ pub fn read(s: &Section<'_>, name: &str) -> Profile {
         _ => Vec::new(),
     };
     let blocks: Vec<Block> = s.list("blocks").iter().filter_map(read_block).collect();
-    let points: Vec<Point> = s
+    // Points keep their position in the file, so later checks name the right one.
+    let points: Vec<(usize, Point)> = s
         .list("points")
         .iter()
-        .filter_map(|p| read_point(p, false))
+        .enumerate()
+        .filter_map(|(i, p)| read_point(p, false).map(|p| (i, p)))
         .collect();
+    check_points(s, &blocks, &points);
+    let points: Vec<Point> = points.into_iter().map(|(_, p)| p).collect();
     let profile = Profile {
         name: name.to_string(),
         title: s.string("title", name),
@@ -335,21 +339,6 @@ fn check_blocks(s: &Section<'_>, p: &Profile) {
                 format!(
                     "blocks at {} and {} (function code {}) overlap",
                     pair[0].start, pair[1].start, pair[0].fc as u8
-                ),
-            );
-        }
-    }
-    for (i, point) in p.points.iter().enumerate() {
-        let covered = p
-            .blocks
-            .iter()
-            .any(|b| b.contains(point.fc, point.address, point.ty.words()));
-        if !covered {
-            s.error(
-                &format!("points[{i}]"),
-                format!(
-                    "register {} (function code {}) is not inside any block; add it to blocks",
-                    point.address, point.fc as u8
                 ),
             );
         }
