@@ -411,8 +411,8 @@ fn bad_profiles_name_every_problem() {
             "blocks[2]: a block needs start and count",
             "points[1].quantity: unknown quantity 'wattage'; known: power, power_l1, power_l2, power_l3, voltage_l1, voltage_l2, voltage_l3, current, current_l1, current_l2, current_l3, frequency, power_factor, power_factor_l1, power_factor_l2, power_factor_l3, apparent_power, reactive_power, energy_import, energy_export, energy_total, energy_production, energy_today, pv_power, dc_voltage, dc_current, temperature, battery_soc, battery_power, battery_voltage, battery_energy_charged, battery_energy_discharged, rated_power, status",
             "points[2].type: 'f33' is not one of: u16, i16, u32, i32, u64, i64, f32, f64, str",
-            "blocks: blocks at 0 and 10 (function code 4) overlap",
             "points[0]: register 500 (function code 4) is not inside any block; add it to blocks",
+            "blocks: blocks at 0 and 10 (function code 4) overlap",
         ]
     );
     let _ = Fc::Holding;
