@@ -93,57 +93,10 @@ fn every_built_in_profile_loads_and_fits_its_blocks() {
     }
 }
 
-/// A Fronius-like SunSpec map: an int+SF inverter (103) with storage (124) on unit 1, a float
-/// meter (213) on unit 200.
-fn sunspec_image(sim: &Sim) {
-    let marker = [0x5375, 0x6e53];
-    // Inverter, unit 1.
-    sim.set(1, 3, 40000, &marker);
-    sim.set(1, 3, 40002, &[1, 66]);
-    sim.fill(1, 3, 40004, 66);
-    sim.set_str(1, 40004, "Fronius", 16);
-    sim.set_str(1, 40020, "Symo GEN24 10.0", 16);
-    sim.set_str(1, 40044, "1.28.7-1", 8);
-    sim.set_str(1, 40052, "34112233", 16);
-    let m103 = 40070;
-    sim.set(1, 3, m103, &[103, 50]);
-    sim.fill(1, 3, m103 + 2, 50);
-    sim.set(1, 3, m103 + 2, &[1234]); // A
-    sim.set(1, 3, m103 + 6, &[(-2i16) as u16]); // A_SF
-    sim.set(1, 3, m103 + 10, &[2301, 2312, 2299]); // PhVphA..C
-    sim.set(1, 3, m103 + 13, &[(-1i16) as u16]); // V_SF
-    sim.set(1, 3, m103 + 14, &[4567, 0]); // W, W_SF
-    sim.set(1, 3, m103 + 16, &[5001, (-2i16) as u16]); // Hz, Hz_SF
-    sim.set(1, 3, m103 + 24, &[0x00bc, 0x614e, 1]); // WH = 12345678, WH_SF = 1
-    sim.set(1, 3, m103 + 31, &[4800, 0]); // DCW, DCW_SF
-    sim.set(1, 3, m103 + 33, &[415]); // TmpCab
-    sim.set(1, 3, m103 + 37, &[(-1i16) as u16]); // Tmp_SF
-    let m124 = m103 + 52;
-    sim.set(1, 3, m124, &[124, 24]);
-    sim.fill(1, 3, m124 + 2, 24);
-    sim.set(1, 3, m124 + 8, &[655]); // ChaState
-    sim.set(1, 3, m124 + 10, &[0xffff]); // InBatV: not implemented
-    sim.set(1, 3, m124 + 22, &[(-1i16) as u16]); // ChaState_SF
-    sim.set(1, 3, m124 + 26, &[0xffff, 0]);
-    // Meter, unit 200.
-    sim.set(200, 3, 40000, &marker);
-    sim.set(200, 3, 40002, &[1, 65]);
-    sim.fill(200, 3, 40004, 65);
-    sim.set_str(200, 40052, "M0123", 16);
-    let m213 = 40069;
-    sim.set(200, 3, m213, &[213, 124]);
-    sim.fill(200, 3, m213 + 2, 124);
-    sim.set_f32(200, 3, m213 + 12, 231.2);
-    sim.set_f32(200, 3, m213 + 28, -850.5);
-    sim.set_f32(200, 3, m213 + 60, 2_000_000.0);
-    sim.set_f32(200, 3, m213 + 68, 5_000_000.0);
-    sim.set(200, 3, m213 + 126, &[0xffff, 0]);
-}
-
 #[tokio::test]
 async fn sunspec_models_are_discovered_and_scale_factors_applied() {
     let sim = Sim::tcp().await;
-    sunspec_image(&sim);
+    sim.fronius_image();
     let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
     let mut inverter = Device::new(setup(profile::built_in("sunspec").unwrap(), 1, 1000));
     let poll = inverter.poll(&mut bus).await;
