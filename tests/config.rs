@@ -149,3 +149,49 @@ fn the_reference_documents_every_key() {
         );
     }
 }
+
+#[test]
+fn modbus_devices_are_checked_with_their_paths() {
+    let yaml = r#"
+meters:
+  - id: grid
+    tcp: 10.0.0.2:8888
+devices:
+  - id: inverter
+    profile: fronius
+    address: tcp://10.0.0.5:502
+  - id: heatpump
+    profile: sdm630
+    address: 10.0.0.6
+  - id: own
+    address: tcp://10.0.0.7
+    registers:
+      blocks: [{fc: 4, start: 0, count: 10}]
+      points: [{quantity: power, fc: 4, address: 20, type: f32}]
+  - id: inverter
+    profile: sdm120
+    address: rtu:///dev/ttyUSB0?baud=9600
+  - id: grid
+    profile: sdm120
+    registers: {}
+    address: tcp://h
+"#;
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "devices[0].profile: unknown profile 'fronius'; built-in profiles: sdm630, sdm120, sdm72, sdm72v2, sunspec, sma, huawei-sun2000, huawei-meter, huawei-luna2000, kostal-plenticore",
+            "devices[1].address: '10.0.0.6' is not an address; use tcp://host:port, rtuovertcp://host:port or rtu:///dev/ttyUSB0?baud=9600",
+            "devices[2].registers.points[0]: register 20 (function code 4) is not inside any block; add it to blocks",
+            "devices[3].id: 'inverter' is already the id of devices[0]; ids must be unique",
+            "devices[4]: set exactly one of profile (built-in: sdm630, sdm120, sdm72, sdm72v2, sunspec, sma, huawei-sun2000, huawei-meter, huawei-luna2000, kostal-plenticore), profile_file or registers",
+            "devices[4].id: 'grid' is already the id of meters[0]; ids must be unique",
+        ]
+    );
+    let ok = Config::from_yaml("devices:\n  - id: inverter\n    role: pv\n    profile: sunspec\n    address: tcp://10.0.0.5\n").unwrap();
+    let d = &ok.devices[0];
+    assert_eq!(
+        (d.unit, d.profile.timeout_s, d.poll_interval_s),
+        (1, 2.0, 5.0)
+    );
+    assert_eq!(d.transport.to_string(), "tcp://10.0.0.5:502");
+}

@@ -76,7 +76,9 @@ pub fn read_role(s: &Section<'_>, default: &'static str) -> Role {
     Role::parse(s.choice("role", Role::NAMES, default)).unwrap_or(Role::Consumer)
 }
 
-pub fn read_device(s: &Section<'_>) -> Option<DeviceConfig> {
+/// Reads one device; `Err` carries the id of an entry with errors (already reported), so that
+/// duplicate ids are still found.
+pub fn read_device(s: &Section<'_>) -> Result<DeviceConfig, String> {
     let id = read_id(s, "inverter");
     let name = s.string("name", &super::capitalise(&id));
     let model = s.opt_string("model");
@@ -103,19 +105,21 @@ pub fn read_device(s: &Section<'_>) -> Option<DeviceConfig> {
     let pause = s.opt_float("pause", 0.0, 10.0);
     let connect_delay = s.opt_float("connect_delay", 0.0, 30.0);
     let publish = read_publishing(s, 1.0);
-    let mut profile = profile?;
+    let (Some(mut profile), Some(transport)) = (profile, transport) else {
+        return Err(id);
+    };
     // A value the user sets wins over the profile's.
     profile.timeout_s = timeout.unwrap_or(profile.timeout_s);
     profile.pause_s = pause.unwrap_or(profile.pause_s);
     profile.connect_delay_s = connect_delay.unwrap_or(profile.connect_delay_s);
     let unit = unit.map_or(profile.unit, |u| u as u8);
-    Some(DeviceConfig {
+    Ok(DeviceConfig {
         id,
         name,
         model,
         role,
         profile,
-        transport: transport?,
+        transport,
         unit,
         poll_interval_s,
         publish,
@@ -127,6 +131,7 @@ pub fn read_device(s: &Section<'_>) -> Option<DeviceConfig> {
 fn read_profile(s: &Section<'_>, id: &str) -> Option<Profile> {
     let name = s.opt_string("profile");
     let file = s.opt_string("profile_file");
+    let registers = s.section("registers");
     let given = [name.is_some(), file.is_some(), s.has("registers")];
     if given.iter().filter(|g| **g).count() != 1 {
         s.error(
@@ -172,6 +177,5 @@ fn read_profile(s: &Section<'_>, id: &str) -> Option<Profile> {
             }
         };
     }
-    let registers = s.section("registers");
     Some(profile::read(&registers, id))
 }

@@ -200,10 +200,12 @@ fn read(root: &Section<'_>) -> Config {
     for (i, item) in root.list("devices").iter().enumerate() {
         let d = devices::read_device(item);
         item.finish();
-        if let Some(d) = d {
-            unique(item, &d.id, format!("devices[{i}]"));
-            devices.push(d);
-        }
+        let id = match &d {
+            Ok(d) => d.id.clone(),
+            Err(id) => id.clone(),
+        };
+        unique(item, &id, format!("devices[{i}]"));
+        devices.extend(d.ok());
     }
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
