@@ -55,6 +55,13 @@ impl Device {
         Self { setup, plan }
     }
 
+    /// Switches to one request per value (after discovery), for comparisons.
+    pub fn read_per_value(&mut self) {
+        if let Some(plan) = &self.plan {
+            self.plan = Some(plan.per_value());
+        }
+    }
+
     /// Requests one poll makes now (after discovery and any splits).
     pub fn planned_requests(&self) -> usize {
         self.plan.as_ref().map_or(0, |p| p.blocks.len())

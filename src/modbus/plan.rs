@@ -28,6 +28,35 @@ impl Plan {
         }
     }
 
+    /// The same points read with one request per value and per scale factor, the way readers
+    /// without block reads work; for measuring what blocks save.
+    pub fn per_value(&self) -> Plan {
+        let mut blocks: Vec<Block> = self
+            .points
+            .iter()
+            .flat_map(|p| {
+                let value = Block {
+                    fc: p.fc,
+                    start: p.address,
+                    count: p.ty.words(),
+                };
+                let sf = p.sf.map(|a| Block {
+                    fc: p.fc,
+                    start: a,
+                    count: 1,
+                });
+                std::iter::once(value).chain(sf)
+            })
+            .collect();
+        blocks.sort();
+        blocks.dedup();
+        Plan {
+            blocks,
+            points: self.points.clone(),
+            dead: Vec::new(),
+        }
+    }
+
     /// Replaces the refused block at `index` by two smaller ones. Returns false when it cannot be
     /// split (it holds one point), after marking it dead.
     pub fn split(&mut self, index: usize) -> bool {
