@@ -370,3 +370,48 @@ fn bad_profiles_name_every_problem() {
     );
     let _ = Fc::Holding;
 }
+
+#[tokio::test]
+async fn the_command_line_reads_a_device_once() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm120").unwrap();
+    image(&sim, &p, 7);
+    let url = sim.url("tcp");
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_stromwart"))
+                .args(&args)
+                .output()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let args = |unit: &str| {
+        vec![
+            "modbus".into(),
+            "read".into(),
+            "--profile".into(),
+            "sdm120".into(),
+            "--address".into(),
+            url.clone(),
+            "--unit".into(),
+            unit.into(),
+        ]
+    };
+    let (code, out, err) = run(args("7")).await.unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["unit"], 7);
+    assert_eq!(
+        json["values"][2],
+        serde_json::json!({"quantity": "power", "value": 102.5, "unit": "W"})
+    );
+    assert_eq!(json["requests"], 3);
+    let (code, _, err) = run(args("8")).await.unwrap();
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nothing could be read from unit 8"), "{err}");
+}
