@@ -146,8 +146,8 @@ impl Quantity {
     }
 }
 
-/// Quantities devices are described with (Modbus profiles name them by key). Meter registers
-/// from SML map onto the same keys, so a grid meter publishes the same entities either way.
+/// Every quantity with a name, by key: Modbus profiles name them, and the OBIS table maps meter
+/// registers onto the same keys, so a grid meter publishes the same entities either way.
 pub static NAMED: &[Quantity] = &[
     Quantity::known("power", "Power", Kind::Power),
     Quantity::known("power_l1", "Power L1", Kind::Power),
@@ -191,6 +191,76 @@ pub static NAMED: &[Quantity] = &[
     ),
     Quantity::known("rated_power", "Rated power", Kind::Power),
     Quantity::known("status", "Status", Kind::Text),
+    // Registers only SML meters have.
+    Quantity::known("energy_import_t1", "Energy import tariff 1", Kind::Energy),
+    Quantity::known("energy_import_t2", "Energy import tariff 2", Kind::Energy),
+    Quantity::known("energy_export_t1", "Energy export tariff 1", Kind::Energy),
+    Quantity::known("energy_export_t2", "Energy export tariff 2", Kind::Energy),
+    Quantity::known(
+        "energy_import_signed",
+        "Energy import (1.17.0)",
+        Kind::EnergySigned,
+    ),
+    Quantity::known("power_absolute", "Power (absolute)", Kind::Power),
+    Quantity::known("power_import", "Power import", Kind::Power),
+    Quantity::known("power_import_t1", "Power import (1.7.1)", Kind::Power),
+    Quantity::known("power_export", "Power export", Kind::Power),
+    Quantity::known("current_neutral", "Current neutral", Kind::Current),
+    Quantity::known("angle_u_l2_l1", "Phase angle U L2-L1", Kind::Angle),
+    Quantity::known("angle_u_l3_l1", "Phase angle U L3-L1", Kind::Angle),
+    Quantity::known("angle_l1", "Phase angle I-U L1", Kind::Angle),
+    Quantity::known("angle_l2", "Phase angle I-U L2", Kind::Angle),
+    Quantity::known("angle_l3", "Phase angle I-U L3", Kind::Angle),
+    Quantity::known(
+        "energy_import_1d",
+        "Energy import last day",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_import_7d",
+        "Energy import last 7 days",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_import_30d",
+        "Energy import last 30 days",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_import_365d",
+        "Energy import last 365 days",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_import_since_reset",
+        "Energy import since reset",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_export_1d",
+        "Energy export last day",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_export_7d",
+        "Energy export last 7 days",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_export_30d",
+        "Energy export last 30 days",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_export_365d",
+        "Energy export last 365 days",
+        Kind::EnergyWindow,
+    ),
+    Quantity::known(
+        "energy_export_since_reset",
+        "Energy export since reset",
+        Kind::EnergyWindow,
+    ),
 ];
 
 pub fn named(key: &str) -> Option<&'static Quantity> {

@@ -349,7 +349,8 @@ fn bad_profiles_name_every_problem() {
         "points": [
             {"quantity": "power", "fc": 4, "address": 500, "type": "f32"},
             {"quantity": "wattage", "address": 0},
-            {"quantity": "power", "address": 0, "type": "f33"}
+            {"quantity": "power", "address": 0, "type": "f33"},
+            {"quantity": "voltge_l1", "fc": 4, "address": 0}
         ]
     });
     let errors: Vec<String> = profile::from_value(&bad, "mine")
@@ -362,8 +363,9 @@ fn bad_profiles_name_every_problem() {
         vec![
             "blocks[0].count: 200 registers in one block; Modbus allows at most 125",
             "blocks[2]: a block needs start and count",
-            "points[1].quantity: unknown quantity 'wattage'; known: power, power_l1, power_l2, power_l3, voltage_l1, voltage_l2, voltage_l3, current, current_l1, current_l2, current_l3, frequency, power_factor, power_factor_l1, power_factor_l2, power_factor_l3, apparent_power, reactive_power, energy_import, energy_export, energy_total, energy_production, energy_today, pv_power, dc_voltage, dc_current, temperature, battery_soc, battery_power, battery_voltage, battery_energy_charged, battery_energy_discharged, rated_power, status",
+            "points[1].quantity: unknown quantity 'wattage'; the known ones are listed in docs/adding-a-device.md",
             "points[2].type: 'f33' is not one of: u16, i16, u32, i32, u64, i64, f32, f64, str",
+            "points[3].quantity: unknown quantity 'voltge_l1'; did you mean 'voltage_l1'?",
             "points[0]: register 500 (function code 4) is not inside any block; add it to blocks",
             "blocks: blocks at 0 and 10 (function code 4) overlap",
         ]

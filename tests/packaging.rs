@@ -17,8 +17,17 @@ fn yaml(path: &str) -> Value {
     stromwart::config::yaml::to_json(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-/// Flattens the add-on schema to `mqtt.host` / `meters[].baud` → type string.
+/// Flattens the add-on's schema (lists by their one item) or options (every item) to
+/// `mqtt.host` / `meters[].baud` → text.
 fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+    walk(prefix, v, out, false);
+}
+
+fn flatten_values(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
+    walk(prefix, v, out, true);
+}
+
+fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>, every_item: bool) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
@@ -27,14 +36,21 @@ fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                flatten(&p, v, out);
+                walk(&p, v, out, every_item);
             }
         }
-        Value::Array(items) => flatten(&format!("{prefix}[]"), &items[0], out),
+        Value::Array(items) => {
+            let items = if every_item { &items[..] } else { &items[..1] };
+            for item in items {
+                walk(&format!("{prefix}[]"), item, out, every_item);
+            }
+        }
         Value::String(s) => {
             out.insert(prefix.to_string(), s.clone());
         }
-        other => panic!("{prefix}: unexpected schema value {other}"),
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
     }
 }
 
@@ -128,32 +144,6 @@ fn addon_defaults_agree_with_the_config_defaults() {
                     );
                 }
             }
-        }
-    }
-}
-
-fn flatten_values(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten_values(&p, v, out);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                flatten_values(&format!("{prefix}[]"), item, out);
-            }
-        }
-        Value::String(s) => {
-            out.insert(prefix.to_string(), s.clone());
-        }
-        other => {
-            out.insert(prefix.to_string(), other.to_string());
         }
     }
 }

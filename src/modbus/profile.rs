@@ -249,11 +249,21 @@ fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
         (Some(q), None) => match quantity::named(&q) {
             Some(q) => Target::Value(q.clone()),
             None => {
-                let known: Vec<&str> = quantity::NAMED.iter().map(|q| q.key.as_ref()).collect();
-                p.error(
-                    "quantity",
-                    format!("unknown quantity '{q}'; known: {}", known.join(", ")),
-                );
+                let near = quantity::NAMED
+                    .iter()
+                    .map(|k| {
+                        (
+                            crate::config::reader::edit_distance(&q, &k.key),
+                            k.key.as_ref(),
+                        )
+                    })
+                    .filter(|(d, _)| *d <= 3)
+                    .min();
+                let hint = match near {
+                    Some((_, k)) => format!("did you mean '{k}'?"),
+                    None => "the known ones are listed in docs/adding-a-device.md".into(),
+                };
+                p.error("quantity", format!("unknown quantity '{q}'; {hint}"));
                 return None;
             }
         },

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::quantity::{Kind, Quantity};
+use crate::quantity::{self, Kind, Quantity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Obis(pub [u8; 6]);
@@ -48,148 +48,86 @@ pub enum Meaning {
     Firmware,
 }
 
-const fn q(c: u8, d: u8, e: u8, key: &'static str, name: &'static str, kind: Kind) -> Entry {
-    (
-        Obis::new(1, 0, c, d, e, 255),
-        Meaning::Value(Quantity::known(key, name, kind)),
-    )
+/// What the table says about a code: a quantity by its key in [`quantity::NAMED`], or identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Key(&'static str),
+    Serial,
+    Manufacturer,
+    Firmware,
 }
 
-type Entry = (Obis, Meaning);
+const fn q(c: u8, d: u8, e: u8, key: &'static str) -> (Obis, Entry) {
+    (Obis::new(1, 0, c, d, e, 255), Entry::Key(key))
+}
 
-static TABLE: [Entry; 46] = [
-    q(1, 8, 0, "energy_import", "Energy import", Kind::Energy),
-    q(
-        1,
-        8,
-        1,
-        "energy_import_t1",
-        "Energy import tariff 1",
-        Kind::Energy,
-    ),
-    q(
-        1,
-        8,
-        2,
-        "energy_import_t2",
-        "Energy import tariff 2",
-        Kind::Energy,
-    ),
-    q(2, 8, 0, "energy_export", "Energy export", Kind::Energy),
-    q(
-        2,
-        8,
-        1,
-        "energy_export_t1",
-        "Energy export tariff 1",
-        Kind::Energy,
-    ),
-    q(
-        2,
-        8,
-        2,
-        "energy_export_t2",
-        "Energy export tariff 2",
-        Kind::Energy,
-    ),
-    q(
-        1,
-        17,
-        0,
-        "energy_import_signed",
-        "Energy import (1.17.0)",
-        Kind::EnergySigned,
-    ),
-    q(16, 7, 0, "power", "Power", Kind::Power),
-    q(15, 7, 0, "power_absolute", "Power (absolute)", Kind::Power),
-    q(1, 7, 0, "power_import", "Power import", Kind::Power),
-    q(
-        1,
-        7,
-        1,
-        "power_import_t1",
-        "Power import (1.7.1)",
-        Kind::Power,
-    ),
-    q(2, 7, 0, "power_export", "Power export", Kind::Power),
-    q(36, 7, 0, "power_l1", "Power L1", Kind::Power),
-    q(56, 7, 0, "power_l2", "Power L2", Kind::Power),
-    q(76, 7, 0, "power_l3", "Power L3", Kind::Power),
-    q(32, 7, 0, "voltage_l1", "Voltage L1", Kind::Voltage),
-    q(52, 7, 0, "voltage_l2", "Voltage L2", Kind::Voltage),
-    q(72, 7, 0, "voltage_l3", "Voltage L3", Kind::Voltage),
-    q(31, 7, 0, "current_l1", "Current L1", Kind::Current),
-    q(51, 7, 0, "current_l2", "Current L2", Kind::Current),
-    q(71, 7, 0, "current_l3", "Current L3", Kind::Current),
-    q(
-        91,
-        7,
-        0,
-        "current_neutral",
-        "Current neutral",
-        Kind::Current,
-    ),
-    q(14, 7, 0, "frequency", "Frequency", Kind::Frequency),
-    q(
-        81,
-        7,
-        1,
-        "angle_u_l2_l1",
-        "Phase angle U L2-L1",
-        Kind::Angle,
-    ),
-    q(
-        81,
-        7,
-        2,
-        "angle_u_l3_l1",
-        "Phase angle U L3-L1",
-        Kind::Angle,
-    ),
-    q(81, 7, 4, "angle_l1", "Phase angle I-U L1", Kind::Angle),
-    q(81, 7, 15, "angle_l2", "Phase angle I-U L2", Kind::Angle),
-    q(81, 7, 26, "angle_l3", "Phase angle I-U L3", Kind::Angle),
-    // Holley history registers: consumption over the last day, week, month, year, since reset.
-    h(1, 96, "energy_import_1d", "Energy import last day"),
-    h(1, 97, "energy_import_7d", "Energy import last 7 days"),
-    h(1, 98, "energy_import_30d", "Energy import last 30 days"),
-    h(1, 99, "energy_import_365d", "Energy import last 365 days"),
-    h(
-        1,
-        100,
-        "energy_import_since_reset",
-        "Energy import since reset",
-    ),
-    h(2, 96, "energy_export_1d", "Energy export last day"),
-    h(2, 97, "energy_export_7d", "Energy export last 7 days"),
-    h(2, 98, "energy_export_30d", "Energy export last 30 days"),
-    h(2, 99, "energy_export_365d", "Energy export last 365 days"),
-    h(
-        2,
-        100,
-        "energy_export_since_reset",
-        "Energy export since reset",
-    ),
-    (Obis::new(1, 0, 0, 0, 0, 255), Meaning::Serial),
-    (Obis::new(1, 0, 0, 0, 9, 255), Meaning::Serial),
-    (Obis::new(1, 0, 96, 1, 0, 255), Meaning::Serial),
-    (Obis::new(0, 0, 96, 1, 255, 255), Meaning::Serial),
-    (Obis::new(1, 0, 96, 50, 1, 1), Meaning::Manufacturer),
-    (Obis::new(129, 129, 199, 130, 3, 255), Meaning::Manufacturer),
-    (Obis::new(1, 0, 0, 2, 0, 0), Meaning::Firmware),
-    (Obis::new(1, 0, 0, 2, 0, 255), Meaning::Firmware),
+/// Holley history registers: consumption over the last day, week, month, year, since reset.
+const fn h(c: u8, f: u8, key: &'static str) -> (Obis, Entry) {
+    (Obis::new(1, 0, c, 8, 0, f), Entry::Key(key))
+}
+
+static TABLE: [(Obis, Entry); 46] = [
+    q(1, 8, 0, "energy_import"),
+    q(1, 8, 1, "energy_import_t1"),
+    q(1, 8, 2, "energy_import_t2"),
+    q(2, 8, 0, "energy_export"),
+    q(2, 8, 1, "energy_export_t1"),
+    q(2, 8, 2, "energy_export_t2"),
+    q(1, 17, 0, "energy_import_signed"),
+    q(16, 7, 0, "power"),
+    q(15, 7, 0, "power_absolute"),
+    q(1, 7, 0, "power_import"),
+    q(1, 7, 1, "power_import_t1"),
+    q(2, 7, 0, "power_export"),
+    q(36, 7, 0, "power_l1"),
+    q(56, 7, 0, "power_l2"),
+    q(76, 7, 0, "power_l3"),
+    q(32, 7, 0, "voltage_l1"),
+    q(52, 7, 0, "voltage_l2"),
+    q(72, 7, 0, "voltage_l3"),
+    q(31, 7, 0, "current_l1"),
+    q(51, 7, 0, "current_l2"),
+    q(71, 7, 0, "current_l3"),
+    q(91, 7, 0, "current_neutral"),
+    q(14, 7, 0, "frequency"),
+    q(81, 7, 1, "angle_u_l2_l1"),
+    q(81, 7, 2, "angle_u_l3_l1"),
+    q(81, 7, 4, "angle_l1"),
+    q(81, 7, 15, "angle_l2"),
+    q(81, 7, 26, "angle_l3"),
+    h(1, 96, "energy_import_1d"),
+    h(1, 97, "energy_import_7d"),
+    h(1, 98, "energy_import_30d"),
+    h(1, 99, "energy_import_365d"),
+    h(1, 100, "energy_import_since_reset"),
+    h(2, 96, "energy_export_1d"),
+    h(2, 97, "energy_export_7d"),
+    h(2, 98, "energy_export_30d"),
+    h(2, 99, "energy_export_365d"),
+    h(2, 100, "energy_export_since_reset"),
+    (Obis::new(1, 0, 0, 0, 0, 255), Entry::Serial),
+    (Obis::new(1, 0, 0, 0, 9, 255), Entry::Serial),
+    (Obis::new(1, 0, 96, 1, 0, 255), Entry::Serial),
+    (Obis::new(0, 0, 96, 1, 255, 255), Entry::Serial),
+    (Obis::new(1, 0, 96, 50, 1, 1), Entry::Manufacturer),
+    (Obis::new(129, 129, 199, 130, 3, 255), Entry::Manufacturer),
+    (Obis::new(1, 0, 0, 2, 0, 0), Entry::Firmware),
+    (Obis::new(1, 0, 0, 2, 0, 255), Entry::Firmware),
 ];
-
-const fn h(c: u8, f: u8, key: &'static str, name: &'static str) -> Entry {
-    let quantity = Quantity::known(key, name, Kind::EnergyWindow);
-    (Obis::new(1, 0, c, 8, 0, f), Meaning::Value(quantity))
-}
 
 /// Looks up a code; unknown codes get a generic quantity from their SML unit, disabled by
 /// default so they are visible but not noisy.
 pub fn meaning(obis: Obis, unit: Option<u8>) -> Meaning {
-    if let Some((_, m)) = TABLE.iter().find(|(o, _)| *o == obis) {
-        return m.clone();
+    match TABLE.iter().find(|(o, _)| *o == obis).map(|(_, e)| *e) {
+        Some(Entry::Key(key)) => {
+            if let Some(q) = quantity::named(key) {
+                return Meaning::Value(q.clone());
+            }
+        }
+        Some(Entry::Serial) => return Meaning::Serial,
+        Some(Entry::Manufacturer) => return Meaning::Manufacturer,
+        Some(Entry::Firmware) => return Meaning::Firmware,
+        None => {}
     }
     Meaning::Value(meaning_generic(obis, unit.map_or(Kind::Text, kind_of_unit)))
 }
@@ -269,17 +207,17 @@ mod tests {
     }
 
     #[test]
-    fn table_keys_are_unique() {
-        let mut keys: Vec<_> = TABLE
+    fn every_key_in_the_table_is_a_named_quantity_and_used_once() {
+        let keys: Vec<&str> = TABLE
             .iter()
-            .filter_map(|(_, m)| match m {
-                Meaning::Value(q) => Some(q.key.clone()),
+            .filter_map(|(_, e)| match e {
+                Entry::Key(k) => Some(*k),
                 _ => None,
             })
             .collect();
-        let n = keys.len();
-        keys.sort();
-        keys.dedup();
-        assert_eq!(keys.len(), n);
+        for k in &keys {
+            assert!(quantity::named(k).is_some(), "{k}");
+            assert_eq!(keys.iter().filter(|x| *x == k).count(), 1, "{k}");
+        }
     }
 }
