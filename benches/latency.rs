@@ -70,6 +70,7 @@ fn core_path(c: &mut Criterion) {
             let now = Now {
                 mono_ms: i * 1000,
                 unix_ms: 1_795_333_500_000 + i as i64 * 1000,
+                utc_offset_s: 3600,
             };
             decoder.push(
                 black_box(&frames[(i as usize) % frames.len()]),

@@ -25,6 +25,22 @@ impl Clock {
         Now {
             mono_ms: self.start.elapsed().as_millis() as u64,
             unix_ms,
+            utc_offset_s: utc_offset(unix_ms / 1000),
         }
     }
+}
+
+/// The local time zone's offset from UTC at `unix_s`, from the C library (TZ, /etc/localtime).
+#[cfg(unix)]
+fn utc_offset(unix_s: i64) -> i32 {
+    let t = unix_s as libc::time_t;
+    // SAFETY: localtime_r only writes the tm we own; a zeroed tm is a valid initial value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if ok { tm.tm_gmtoff as i32 } else { 0 }
+}
+
+#[cfg(not(unix))]
+fn utc_offset(_unix_s: i64) -> i32 {
+    0
 }

@@ -14,6 +14,7 @@ pub mod health;
 pub mod modbus;
 pub mod mqtt;
 pub mod quantity;
+pub mod site;
 pub mod sml;
 pub mod source;
 pub mod supervisor;

@@ -32,6 +32,7 @@ fn at(secs: u64) -> Now {
     Now {
         mono_ms: secs * 1000,
         unix_ms: 1_795_333_500_000 + secs as i64 * 1000,
+        utc_offset_s: 3600,
     }
 }
 

@@ -13,7 +13,7 @@ use crate::quantity::Quantity;
 const DIAGNOSTIC_INTERVAL_MS: u64 = 30_000;
 
 /// What a device is for in the house; the site view (surplus, self-consumption) builds on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     Grid,
     Pv,

@@ -6,6 +6,9 @@
 pub struct Now {
     pub mono_ms: u64,
     pub unix_ms: i64,
+    /// Local time minus UTC, in seconds (3600 in German winter, 7200 in summer), for day
+    /// boundaries.
+    pub utc_offset_s: i32,
 }
 
 /// ISO 8601 in UTC, as Home Assistant's timestamp sensors expect: `2026-11-22T07:30:00+00:00`.

@@ -1,0 +1,179 @@
+//! The site: what the house does as a whole, derived from the devices by their roles.
+//!
+//! A pure function of the latest power readings and the clock, so every rule (hysteresis,
+//! smoothing, the day boundary across a DST change) is tested with simulated time. Signs follow
+//! Home Assistant's Energy dashboard: grid power positive when importing, battery power positive
+//! when discharging.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::core::{Now, Role};
+
+/// A reading older than this no longer describes the house.
+const STALE_MS: u64 = 300_000;
+/// A gap between ticks longer than this is not integrated (the bridge was busy or asleep).
+const MAX_STEP_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SiteSettings {
+    /// Seconds over which the surplus is averaged before it switches anything.
+    pub smoothing_s: f64,
+    /// The smoothed surplus must reach this (W) to turn "surplus available" on ...
+    pub surplus_on_w: f64,
+    /// ... and fall below this (W) to turn it off again.
+    pub surplus_off_w: f64,
+}
+
+impl Default for SiteSettings {
+    fn default() -> Self {
+        Self {
+            smoothing_s: 60.0,
+            surplus_on_w: 500.0,
+            surplus_off_w: 100.0,
+        }
+    }
+}
+
+/// What the site publishes after a tick; `None` where a needed device is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct SiteValues {
+    pub grid_import_w: Option<f64>,
+    pub grid_export_w: Option<f64>,
+    pub house_w: Option<f64>,
+    pub surplus_w: Option<f64>,
+    pub surplus_available: Option<bool>,
+    /// Share of today's PV production used in the house, in percent.
+    pub self_consumption_pct: Option<f64>,
+    /// Share of today's consumption not taken from the grid, in percent.
+    pub autarky_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Today {
+    day: i64,
+    import_wh: f64,
+    export_wh: f64,
+    pv_wh: f64,
+    house_wh: f64,
+}
+
+#[derive(Debug)]
+pub struct Site {
+    settings: SiteSettings,
+    /// Latest power per device and role: (watts, when).
+    powers: BTreeMap<(Role, usize), (f64, u64)>,
+    /// Export samples for smoothing: (when, watts).
+    samples: VecDeque<(u64, f64)>,
+    available: bool,
+    today: Today,
+    last_tick: Option<u64>,
+}
+
+impl Site {
+    pub fn new(settings: SiteSettings) -> Self {
+        Self {
+            settings,
+            powers: BTreeMap::new(),
+            samples: VecDeque::new(),
+            available: false,
+            today: Today::default(),
+            last_tick: None,
+        }
+    }
+
+    pub fn settings(&self) -> SiteSettings {
+        self.settings
+    }
+
+    pub fn set_settings(&mut self, settings: SiteSettings) {
+        self.settings = settings;
+    }
+
+    /// Records a device's power: the grid meter's signed power, an inverter's output, a battery's
+    /// power (positive while discharging).
+    pub fn power(&mut self, role: Role, device: usize, watts: f64, now: Now) {
+        if role != Role::Consumer {
+            self.powers.insert((role, device), (watts, now.mono_ms));
+        }
+    }
+
+    fn sum(&self, role: Role, now: Now) -> Option<f64> {
+        let fresh: Vec<f64> = self
+            .powers
+            .iter()
+            .filter(|((r, _), (_, at))| *r == role && now.mono_ms.saturating_sub(*at) <= STALE_MS)
+            .map(|(_, (w, _))| *w)
+            .collect();
+        (!fresh.is_empty()).then(|| fresh.iter().sum())
+    }
+
+    /// Advances the site to `now` (about once a second) and returns what to publish.
+    pub fn tick(&mut self, now: Now) -> SiteValues {
+        let Some(grid) = self.sum(Role::Grid, now) else {
+            self.last_tick = Some(now.mono_ms);
+            return SiteValues::default();
+        };
+        let pv = self.sum(Role::Pv, now).unwrap_or(0.0).max(0.0);
+        let battery = self.sum(Role::Battery, now).unwrap_or(0.0);
+        let import = grid.max(0.0);
+        let export = (-grid).max(0.0);
+        // Energy balance: what the house uses comes from the grid, the panels and the battery.
+        let house = (grid + pv + battery).max(0.0);
+
+        self.samples.push_back((now.mono_ms, export));
+        let window = (self.settings.smoothing_s * 1000.0) as u64;
+        while self
+            .samples
+            .front()
+            .is_some_and(|(t, _)| now.mono_ms.saturating_sub(*t) > window)
+        {
+            self.samples.pop_front();
+        }
+        let surplus = self.samples.iter().map(|(_, w)| w).sum::<f64>() / self.samples.len() as f64;
+        if !self.available && surplus >= self.settings.surplus_on_w {
+            self.available = true;
+        } else if self.available && surplus < self.settings.surplus_off_w {
+            self.available = false;
+        }
+
+        self.integrate(now, import, export, pv, house);
+        let t = self.today;
+        let ratio =
+            |part: f64, whole: f64| (whole > 0.0).then(|| (part / whole * 100.0).clamp(0.0, 100.0));
+        SiteValues {
+            grid_import_w: Some(import),
+            grid_export_w: Some(export),
+            house_w: Some(house),
+            surplus_w: Some(surplus),
+            surplus_available: Some(self.available),
+            self_consumption_pct: ratio(t.pv_wh - t.export_wh, t.pv_wh),
+            autarky_pct: ratio(t.house_wh - t.import_wh, t.house_wh),
+        }
+    }
+
+    /// Adds the last step's energy to today's totals; a new local day starts them at zero.
+    fn integrate(&mut self, now: Now, import: f64, export: f64, pv: f64, house: f64) {
+        let day = local_day(now);
+        if day != self.today.day {
+            self.today = Today {
+                day,
+                ..Today::default()
+            };
+        }
+        let step = self.last_tick.map_or(0, |t| now.mono_ms.saturating_sub(t));
+        self.last_tick = Some(now.mono_ms);
+        if step == 0 || step > MAX_STEP_MS {
+            return;
+        }
+        let hours = step as f64 / 3_600_000.0;
+        self.today.import_wh += import * hours;
+        self.today.export_wh += export * hours;
+        self.today.pv_wh += pv * hours;
+        self.today.house_wh += house * hours;
+    }
+}
+
+/// Days since 1970 in local time; the offset comes with `now`, so a DST change moves midnight.
+pub fn local_day(now: Now) -> i64 {
+    (now.unix_ms / 1000 + i64::from(now.utc_offset_s)).div_euclid(86_400)
+}
