@@ -59,6 +59,8 @@ fn core_path(c: &mut Criterion) {
         discovery_mode: DiscoveryMode::Device,
         meters: vec![settings()],
         devices: Vec::new(),
+        site: Default::default(),
+        instance: "stromwart".into(),
     });
     let mut decoder = MeterDecoder::new(0, "grid", Default::default());
     let mut events = Vec::new();

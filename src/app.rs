@@ -38,6 +38,8 @@ pub fn core_config(c: &Config) -> CoreConfig {
             .iter()
             .map(|d| (device_settings(d), d.profile.name.clone()))
             .collect(),
+        site: c.site,
+        instance: c.mqtt.client_id.clone(),
     }
 }
 

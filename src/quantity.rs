@@ -31,6 +31,10 @@ pub enum Kind {
     Temperature,
     /// A plain number with no physical unit (counters of frames, errors).
     Count,
+    /// A share in percent without a device class (self-consumption, autarky).
+    Ratio,
+    /// On or off; published as a binary sensor.
+    Binary,
     Timestamp,
     Text,
 }
@@ -58,7 +62,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Energy,
         Kind::EnergySigned,
         Kind::EnergyWindow,
@@ -73,6 +77,8 @@ impl Kind {
         Kind::PowerFactor,
         Kind::Temperature,
         Kind::Count,
+        Kind::Ratio,
+        Kind::Binary,
         Kind::Timestamp,
         Kind::Text,
     ];
@@ -115,13 +121,15 @@ impl Kind {
                 Some(1),
             ),
             Kind::Count => row(None, None, Some("total_increasing"), None),
+            Kind::Ratio => row(Some("%"), None, Some("measurement"), Some(1)),
+            Kind::Binary => row(None, None, None, None),
             Kind::Timestamp => row(None, Some("timestamp"), None, None),
             Kind::Text => row(None, None, None, None),
         }
     }
 
     pub fn is_numeric(self) -> bool {
-        !matches!(self, Kind::Timestamp | Kind::Text)
+        !matches!(self, Kind::Timestamp | Kind::Text | Kind::Binary)
     }
 }
 
@@ -191,6 +199,18 @@ pub static NAMED: &[Quantity] = &[
     ),
     Quantity::known("rated_power", "Rated power", Kind::Power),
     Quantity::known("status", "Status", Kind::Text),
+    // The site view, derived from all devices by their roles.
+    Quantity::known("grid_import_power", "Grid import power", Kind::Power),
+    Quantity::known("grid_export_power", "Grid export power", Kind::Power),
+    Quantity::known("house_power", "House consumption", Kind::Power),
+    Quantity::known("surplus_power", "PV surplus", Kind::Power),
+    Quantity::known("surplus_available", "PV surplus available", Kind::Binary),
+    Quantity::known(
+        "self_consumption_today",
+        "Self-consumption today",
+        Kind::Ratio,
+    ),
+    Quantity::known("autarky_today", "Autarky today", Kind::Ratio),
     // Registers only SML meters have.
     Quantity::known("energy_import_t1", "Energy import tariff 1", Kind::Energy),
     Quantity::known("energy_import_t2", "Energy import tariff 2", Kind::Energy),

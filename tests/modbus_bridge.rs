@@ -83,6 +83,29 @@ async fn an_inverter_and_a_meter_over_modbus_reach_home_assistant() {
     })
     .await;
     assert_eq!(sim.connections(), 1, "both devices share the connection");
+
+    // The site view: the house uses what the grid and the panels deliver.
+    obs.wait_value("stromwart/site/house_power", "3716.5").await;
+    obs.wait_value("stromwart/site/grid_export_power", "850.5")
+        .await;
+    obs.wait_value("stromwart/site/surplus_available", "ON")
+        .await;
+    let site = late
+        .wait_for(5, "site config", |r| {
+            r.topic == "homeassistant/device/stromwart_site_stromwart/config"
+        })
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&site.payload).unwrap();
+    let available = &json["components"]["surplus_available"];
+    assert_eq!(available["platform"], "binary_sensor");
+    assert_eq!(
+        available["default_entity_id"],
+        "binary_sensor.stromwart_site_surplus_available"
+    );
+    assert_eq!(
+        json["components"]["autarky_today"]["unit_of_measurement"],
+        "%"
+    );
     bridge.stop().await.unwrap();
 }
 

@@ -26,6 +26,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub meters: Vec<MeterConfig>,
     pub devices: Vec<DeviceConfig>,
+    pub site: crate::site::SiteSettings,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
     pub data_dir: Option<PathBuf>,
@@ -181,6 +182,12 @@ fn read(root: &Section<'_>) -> Config {
     // Meters and devices share the topic space `<base>/<id>/...`, so their ids must differ.
     let mut ids: Vec<(String, String)> = Vec::new();
     let mut unique = |item: &Section<'_>, id: &str, place: String| {
+        if id == crate::core::site::SITE_ID {
+            item.error(
+                "id",
+                format!("'{id}' is taken by the site view; choose another id"),
+            );
+        }
         if let Some((_, first)) = ids.iter().find(|(known, _)| known == id && !id.is_empty()) {
             item.error(
                 "id",
@@ -207,6 +214,7 @@ fn read(root: &Section<'_>) -> Config {
         unique(item, &id, format!("devices[{i}]"));
         devices.extend(d.ok());
     }
+    let site = read_site(&root.section("site"));
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
     if meters.is_empty() && !root.has("devices") {
@@ -220,9 +228,31 @@ fn read(root: &Section<'_>) -> Config {
         mqtt,
         meters,
         devices,
+        site,
         data_dir,
         log_level,
     }
+}
+
+fn read_site(s: &Section<'_>) -> crate::site::SiteSettings {
+    let d = crate::site::SiteSettings::default();
+    let site = crate::site::SiteSettings {
+        smoothing_s: s.seconds("smoothing", d.smoothing_s, 1.0, 3600.0),
+        surplus_on_w: s
+            .opt_float("surplus_on", 0.0, 1.0e6)
+            .unwrap_or(d.surplus_on_w),
+        surplus_off_w: s
+            .opt_float("surplus_off", 0.0, 1.0e6)
+            .unwrap_or(d.surplus_off_w),
+    };
+    if site.surplus_off_w >= site.surplus_on_w {
+        s.error(
+            "surplus_off",
+            "must be below surplus_on, else the surplus switch would flap",
+        );
+    }
+    s.finish();
+    site
 }
 
 fn read_mqtt(s: &Section<'_>) -> MqttConfig {

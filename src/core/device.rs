@@ -7,7 +7,7 @@ use super::Message;
 use super::throttle::{Policy, Throttle};
 use super::time::Now;
 use crate::ha::{Category, DeviceSpec, DiscoveryMode, EntitySpec, Platform};
-use crate::quantity::Quantity;
+use crate::quantity::{Kind, Quantity};
 
 /// Diagnostics are bookkeeping, not measurements: publishing them this often is plenty.
 const DIAGNOSTIC_INTERVAL_MS: u64 = 30_000;
@@ -128,7 +128,11 @@ impl Device {
         EntitySpec {
             key: q.key.to_string(),
             name: q.name.to_string(),
-            platform: Platform::Sensor,
+            platform: if q.kind == Kind::Binary {
+                Platform::BinarySensor
+            } else {
+                Platform::Sensor
+            },
             kind: q.kind,
             state_topic: format!("{base}/{}/{}", self.settings.id, q.key),
             category: o.diagnostic.then_some(Category::Diagnostic),
@@ -162,6 +166,9 @@ impl Device {
         availability: &str,
     ) -> Option<Vec<Message>> {
         let device = self.spec.as_ref()?;
+        if self.entities.is_empty() {
+            return None; // a device payload needs at least one component
+        }
         let specs: Vec<EntitySpec> = self.entities.values().map(|e| e.spec.clone()).collect();
         Some(crate::ha::discovery(
             prefix,

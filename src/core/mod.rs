@@ -8,6 +8,7 @@
 pub mod device;
 mod meter;
 mod modbus_device;
+pub(crate) mod site;
 pub mod throttle;
 pub mod time;
 
@@ -55,7 +56,7 @@ impl Message {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CoreConfig {
     pub base_topic: String,
     pub discovery_prefix: String,
@@ -63,6 +64,9 @@ pub struct CoreConfig {
     pub meters: Vec<DeviceSettings>,
     /// Modbus devices with their profile names.
     pub devices: Vec<(DeviceSettings, String)>,
+    pub site: crate::site::SiteSettings,
+    /// Names this bridge among others on the broker (the MQTT client id).
+    pub instance: String,
 }
 
 #[derive(Debug)]
@@ -92,6 +96,8 @@ pub struct Core {
     cfg: CoreConfig,
     meters: Vec<Meter>,
     devices: Vec<ModbusDevice>,
+    site: crate::site::Site,
+    site_device: device::Device,
     availability: String,
     republish_states_at: Option<u64>,
 }
@@ -105,10 +111,14 @@ impl Core {
             .map(|(s, p)| ModbusDevice::new(s.clone(), p))
             .collect();
         let availability = availability_topic(&cfg.base_topic);
+        let site = crate::site::Site::new(cfg.site);
+        let site_device = site::device(&cfg.instance);
         Self {
             cfg,
             meters,
             devices,
+            site,
+            site_device,
             availability,
             republish_states_at: None,
         }
@@ -132,6 +142,10 @@ impl Core {
                 let mut states = Vec::new();
                 m.on_telegram(&telegram, now, base, &mut states);
                 announce_then(&mut m.device, &self.cfg, &self.availability, states, out);
+                let role = m.device.settings.role;
+                if let Some(w) = telegram.number("power") {
+                    self.site.power(role, meter, w, now);
+                }
             }
             Event::ModbusPoll { device, poll } => {
                 let Some(d) = self.devices.get_mut(device) else {
@@ -140,6 +154,11 @@ impl Core {
                 let mut states = Vec::new();
                 d.on_poll(&poll, now, base, &mut states);
                 announce_then(&mut d.device, &self.cfg, &self.availability, states, out);
+                let role = d.device.settings.role;
+                if let Some(w) = site::power_of(role, &poll) {
+                    // Devices come after the meters in the site's numbering.
+                    self.site.power(role, self.meters.len() + device, w, now);
+                }
             }
             Event::FrameError { meter } => {
                 if let Some(m) = self.meters.get_mut(meter) {
@@ -155,6 +174,16 @@ impl Core {
                 if republish {
                     self.republish_states_at = None;
                 }
+                let values = self.site.tick(now);
+                let mut states = Vec::new();
+                site::offer(&mut self.site_device, &values, base, now, &mut states);
+                announce_then(
+                    &mut self.site_device,
+                    &self.cfg,
+                    &self.availability,
+                    states,
+                    out,
+                );
                 for d in self.all_devices() {
                     if republish {
                         d.republish_states(now, out);
@@ -167,7 +196,10 @@ impl Core {
 
     fn all_devices(&mut self) -> impl Iterator<Item = &mut device::Device> {
         let meters = self.meters.iter_mut().map(|m| &mut m.device);
-        meters.chain(self.devices.iter_mut().map(|d| &mut d.device))
+        let devices = self.devices.iter_mut().map(|d| &mut d.device);
+        meters
+            .chain(devices)
+            .chain(std::iter::once(&mut self.site_device))
     }
 
     fn republish_all(&mut self, now: Now, out: &mut Vec<Message>) {
