@@ -1,0 +1,224 @@
+//! Every entity the bridge can emit, checked against Home Assistant's rules: units that fit the
+//! device class, state classes the device class allows, entity categories sensors may have, the
+//! keys each platform needs. The entities come from driving the core with every real meter
+//! capture, a Modbus poll holding every named quantity, and the site view.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::fixtures::{all_captures, telegrams};
+use serde_json::Value;
+use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Policy, Role};
+use stromwart::ha::DiscoveryMode;
+use stromwart::modbus::device::Poll;
+use stromwart::modbus::plan::Reading;
+use stromwart::quantity::{Kind, NAMED};
+
+fn settings(id: &str, role: Role) -> DeviceSettings {
+    DeviceSettings {
+        id: id.into(),
+        name: id.into(),
+        manufacturer: None,
+        model: None,
+        role,
+        policy: Policy {
+            min_interval_ms: 0,
+            heartbeat_ms: 60_000,
+        },
+        expire_after_s: 180,
+        enable_unknown: false,
+    }
+}
+
+fn now(s: u64) -> Now {
+    Now {
+        mono_ms: s * 1000,
+        unix_ms: 1_795_333_500_000 + s as i64 * 1000,
+        utc_offset_s: 3600,
+    }
+}
+
+/// Every component of every discovery config the core sends, by unique id.
+fn all_components() -> BTreeMap<String, Value> {
+    let captures = all_captures();
+    let meters = captures
+        .iter()
+        .enumerate()
+        .map(|(i, _)| settings(&format!("m{i}"), Role::Grid))
+        .collect();
+    let mut core = Core::new(CoreConfig {
+        base_topic: "stromwart".into(),
+        discovery_prefix: "homeassistant".into(),
+        discovery_mode: DiscoveryMode::Device,
+        meters,
+        devices: vec![(settings("everything", Role::Pv), "custom".into())],
+        site: Default::default(),
+        instance: "stromwart".into(),
+    });
+    let mut out: Vec<Message> = Vec::new();
+    for (i, name) in captures.iter().enumerate() {
+        for t in telegrams(name) {
+            core.handle(
+                Event::Telegram {
+                    meter: i,
+                    telegram: Box::new(t),
+                },
+                now(1),
+                &mut out,
+            );
+        }
+        core.handle(Event::FrameError { meter: i }, now(1), &mut out);
+    }
+    let mut poll = Poll::default();
+    for q in NAMED {
+        let r = if q.kind.is_numeric() {
+            Reading::Number(1.0)
+        } else {
+            Reading::Text("x".into())
+        };
+        poll.values.readings.push((q.clone(), r));
+    }
+    poll.requests = 1;
+    core.handle(
+        Event::ModbusPoll {
+            device: 0,
+            poll: Box::new(poll),
+        },
+        now(2),
+        &mut out,
+    );
+    for s in 3..10 {
+        core.handle(Event::Tick, now(s), &mut out);
+    }
+    let mut components = BTreeMap::new();
+    for m in out
+        .iter()
+        .filter(|m| m.topic.starts_with("homeassistant/device/"))
+    {
+        let json: Value = serde_json::from_str(&m.payload).expect("discovery is JSON");
+        assert!(
+            json["device"]["identifiers"][0].is_string() && json["device"]["name"].is_string(),
+            "{}",
+            m.topic
+        );
+        assert_eq!(json["origin"]["name"], "Stromwart");
+        for c in json["components"].as_object().expect("components").values() {
+            components.insert(c["unique_id"].as_str().unwrap().to_string(), c.clone());
+        }
+    }
+    components
+}
+
+/// Units Home Assistant accepts per device class (the subset the bridge can use).
+fn units_for(device_class: &str) -> Option<&'static [&'static str]> {
+    Some(match device_class {
+        "energy" => &["Wh", "kWh", "MWh"],
+        "power" => &["W", "kW"],
+        "apparent_power" => &["VA"],
+        "reactive_power" => &["var"],
+        "voltage" => &["V", "mV"],
+        "current" => &["A", "mA"],
+        "frequency" => &["Hz"],
+        "battery" => &["%"],
+        "temperature" => &["°C", "°F", "K"],
+        "power_factor" => &["%"],
+        _ => return None,
+    })
+}
+
+fn state_classes_for(device_class: Option<&str>) -> &'static [&'static str] {
+    match device_class {
+        Some("energy") => &["total", "total_increasing"],
+        Some(
+            "power" | "apparent_power" | "reactive_power" | "voltage" | "current" | "frequency"
+            | "battery" | "temperature" | "power_factor",
+        ) => &["measurement"],
+        Some("timestamp" | "enum") => &[],
+        _ => &["measurement", "total", "total_increasing"],
+    }
+}
+
+#[test]
+fn every_entity_keeps_home_assistants_rules() {
+    let components = all_components();
+    assert!(components.len() > 100, "only {} entities", components.len());
+    let platforms: Vec<&str> = components
+        .values()
+        .filter_map(|c| c["platform"].as_str())
+        .collect();
+    assert!(platforms.contains(&"binary_sensor") && platforms.contains(&"sensor"));
+    for (id, c) in &components {
+        let platform = c["platform"].as_str().unwrap();
+        let dc = c["device_class"].as_str();
+        let unit = c["unit_of_measurement"].as_str();
+        let sc = c["state_class"].as_str();
+        // Keys every platform here needs, and an entity id hint in the right domain.
+        assert!(
+            c["state_topic"].is_string() && c["name"].is_string(),
+            "{id}: {c}"
+        );
+        assert!(
+            c["default_entity_id"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{platform}.")),
+            "{id}"
+        );
+        assert_eq!(
+            c["object_id"].as_str(),
+            c["default_entity_id"].as_str().unwrap().split('.').nth(1),
+            "{id}"
+        );
+        // Units must fit the class (Home Assistant rejects the entity otherwise).
+        match dc.and_then(units_for) {
+            Some(allowed) if dc == Some("power_factor") => {
+                assert!(unit.is_none() || allowed.contains(&unit.unwrap()), "{id}")
+            }
+            Some(allowed) => assert!(
+                unit.is_some_and(|u| allowed.contains(&u)),
+                "{id}: {unit:?} with {dc:?}"
+            ),
+            None => {}
+        }
+        if let Some(sc) = sc {
+            assert!(
+                state_classes_for(dc).contains(&sc),
+                "{id}: {sc} with {dc:?}"
+            );
+        }
+        if dc == Some("enum") {
+            assert!(
+                c["options"].is_array() && unit.is_none() && sc.is_none(),
+                "{id}"
+            );
+        } else {
+            assert!(
+                c.get("options").is_none(),
+                "{id}: options only on enum sensors"
+            );
+        }
+        // Sensors may only be diagnostic; config is for entities that can be changed.
+        if let Some(cat) = c["entity_category"].as_str() {
+            assert_eq!(cat, "diagnostic", "{id}");
+        }
+        if platform == "binary_sensor" {
+            assert!(unit.is_none() && sc.is_none(), "{id}");
+        }
+    }
+}
+
+#[test]
+fn every_kind_maps_to_a_consistent_row() {
+    for kind in Kind::ALL {
+        let info = kind.info();
+        if let Some(dc) = info.device_class {
+            if let Some(allowed) = units_for(dc) {
+                assert!(info.unit.is_none_or(|u| allowed.contains(&u)), "{kind:?}");
+            }
+            if let Some(sc) = info.state_class {
+                assert!(state_classes_for(Some(dc)).contains(&sc), "{kind:?}");
+            }
+        }
+    }
+}
