@@ -61,6 +61,7 @@ fn core_path(c: &mut Criterion) {
         devices: Vec::new(),
         site: Default::default(),
         instance: "stromwart".into(),
+        cleanup_delay_ms: 60_000,
     });
     let mut decoder = MeterDecoder::new(0, "grid", Default::default());
     let mut events = Vec::new();

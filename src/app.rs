@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{Config, DeviceConfig, MeterConfig, Publishing};
 use crate::core::{Core, CoreConfig, DeviceSettings, Event, Policy, availability_topic};
 use crate::modbus::{self, bus::Transport};
-use crate::mqtt::{self, Inbound, Link, TlsFiles};
+use crate::mqtt::{self, Inbound, Link, Outgoing, TlsFiles};
 use crate::source::{self, Sink};
 use crate::{health, supervisor};
 
@@ -40,6 +40,7 @@ pub fn core_config(c: &Config) -> CoreConfig {
             .collect(),
         site: c.site,
         instance: c.mqtt.client_id.clone(),
+        cleanup_delay_ms: (c.mqtt.cleanup_delay_s * 1000.0) as u64,
     }
 }
 
@@ -115,6 +116,7 @@ pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
         availability_topic: availability_topic(&m.base_topic),
         ha_status_topic: format!("{}/status", m.discovery_prefix),
         subscriptions: Vec::new(),
+        collect: discovery_filters(&m.discovery_prefix),
     }
 }
 
@@ -151,6 +153,17 @@ pub async fn resolve_broker(config: &mut Config) -> Result<String, String> {
     m.tls |= service.ssl;
     Ok(service.host)
 }
+
+/// Where retained discovery configs live: device-based and per component (with node id).
+fn discovery_filters(prefix: &str) -> Vec<String> {
+    vec![
+        format!("{prefix}/device/+/config"),
+        format!("{prefix}/+/+/+/config"),
+    ]
+}
+
+/// How long after connecting retained discovery configs are collected.
+const COLLECT_MS: u64 = 2_000;
 
 /// Runs the bridge until `shutdown` completes. Fails only on problems no retry can fix.
 pub async fn run(
@@ -194,22 +207,45 @@ pub async fn run(
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut out = Vec::new();
+    let filters = discovery_filters(&config.mqtt.discovery_prefix);
+    let mut collecting: Option<(u64, Vec<(String, String)>)> = None;
+    let mut collected = false;
     tokio::pin!(shutdown);
     loop {
+        let now = clock.now();
         let event = tokio::select! {
             biased;
             _ = &mut shutdown => break,
             Some(e) = events_rx.recv() => e,
             Some(i) = inbound_rx.recv() => match i {
-                Inbound::Connected => Event::MqttConnected,
+                Inbound::Connected => {
+                    if !collected && collecting.is_none() {
+                        collecting = Some((now.mono_ms + COLLECT_MS, Vec::new()));
+                    }
+                    Event::MqttConnected
+                }
                 Inbound::HaOnline => Event::HaOnline,
-                Inbound::Message { .. } => continue,
+                Inbound::Message { topic, payload, retain } => {
+                    if let Some((_, found)) = collecting.as_mut().filter(|_| retain && topic.ends_with("/config")) {
+                        found.push((topic, String::from_utf8_lossy(&payload).into_owned()));
+                    }
+                    continue;
+                }
             },
-            _ = tick.tick() => Event::Tick,
+            _ = tick.tick() => {
+                if let Some((_, found)) = collecting.take_if(|(until, _)| now.mono_ms >= *until) {
+                    collected = true;
+                    for f in &filters {
+                        let _ = out_tx.send(Outgoing::Unsubscribe(f.clone()));
+                    }
+                    core.handle(Event::RetainedConfigs(found), now, &mut out);
+                }
+                Event::Tick
+            }
         };
-        core.handle(event, clock.now(), &mut out);
+        core.handle(event, now, &mut out);
         for m in out.drain(..) {
-            let _ = out_tx.send(m);
+            let _ = out_tx.send(Outgoing::Publish(m));
         }
     }
     for m in core.meters() {

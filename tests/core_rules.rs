@@ -27,6 +27,7 @@ fn core(mode: DiscoveryMode) -> Core {
         devices: Vec::new(),
         site: Default::default(),
         instance: "stromwart".into(),
+        cleanup_delay_ms: 60_000,
     })
 }
 

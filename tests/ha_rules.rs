@@ -55,6 +55,7 @@ fn all_components() -> BTreeMap<String, Value> {
         devices: vec![(settings("everything", Role::Pv), "custom".into())],
         site: Default::default(),
         instance: "stromwart".into(),
+        cleanup_delay_ms: 60_000,
     });
     let mut out: Vec<Message> = Vec::new();
     for (i, name) in captures.iter().enumerate() {

@@ -44,6 +44,8 @@ pub struct MqttConfig {
     pub discovery_prefix: String,
     pub discovery_mode: DiscoveryMode,
     pub keep_alive_s: u64,
+    /// Seconds before the discovery configs of devices no longer configured are removed.
+    pub cleanup_delay_s: f64,
     pub tls: bool,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
@@ -296,6 +298,7 @@ fn read_mqtt(s: &Section<'_>) -> MqttConfig {
             DiscoveryMode::Device
         },
         keep_alive_s: s.int("keep_alive", 30, 5, 3600) as u64,
+        cleanup_delay_s: s.seconds("cleanup_delay", 60.0, 0.0, 3600.0),
         tls,
         ca_file,
         client_cert,

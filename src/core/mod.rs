@@ -8,6 +8,7 @@
 pub mod device;
 mod meter;
 mod modbus_device;
+mod reconcile;
 pub(crate) mod site;
 pub mod throttle;
 pub mod time;
@@ -67,6 +68,8 @@ pub struct CoreConfig {
     pub site: crate::site::SiteSettings,
     /// Names this bridge among others on the broker (the MQTT client id).
     pub instance: String,
+    /// How long a renamed device has to announce itself before its old config is removed.
+    pub cleanup_delay_ms: u64,
 }
 
 #[derive(Debug)]
@@ -89,6 +92,8 @@ pub enum Event {
     HaOnline,
     /// Periodic wake-up from the edge, about once a second.
     Tick,
+    /// The retained discovery configs found on the broker at start: (topic, payload).
+    RetainedConfigs(Vec<(String, String)>),
 }
 
 #[derive(Debug)]
@@ -98,6 +103,7 @@ pub struct Core {
     devices: Vec<ModbusDevice>,
     site: crate::site::Site,
     site_device: device::Device,
+    reconcile: reconcile::Reconcile,
     availability: String,
     republish_states_at: Option<u64>,
 }
@@ -119,6 +125,7 @@ impl Core {
             devices,
             site,
             site_device,
+            reconcile: reconcile::Reconcile::default(),
             availability,
             republish_states_at: None,
         }
@@ -133,8 +140,57 @@ impl Core {
     }
 
     pub fn handle(&mut self, event: Event, now: Now, out: &mut Vec<Message>) {
+        let from = out.len();
+        self.dispatch(event, now, out);
+        // Discovery that goes out claims its topic, and finishes a pending mode migration.
+        let prefix = format!("{}/", self.cfg.discovery_prefix);
+        let mut cleanup = Vec::new();
+        for m in &out[from..] {
+            if m.retain
+                && !m.payload.is_empty()
+                && m.topic.starts_with(&prefix)
+                && m.topic.ends_with("/config")
+            {
+                self.reconcile.published(&m.topic);
+                if let Some(id) = reconcile::config_id(&m.payload, &self.cfg.base_topic) {
+                    self.reconcile.announced(&id, &mut cleanup);
+                }
+            }
+        }
+        out.extend(cleanup);
+    }
+
+    fn dispatch(&mut self, event: Event, now: Now, out: &mut Vec<Message>) {
         let base = self.cfg.base_topic.as_str();
         match event {
+            Event::RetainedConfigs(configs) => {
+                let mut ids: Vec<&str> = self.meters.iter().map(|m| m.id()).collect();
+                ids.extend(self.devices.iter().map(|d| d.device.id()));
+                ids.push(site::SITE_ID);
+                let us = reconcile::Us {
+                    base,
+                    availability: &self.availability,
+                    prefix: &self.cfg.discovery_prefix,
+                    mode: self.cfg.discovery_mode,
+                    known_ids: &ids,
+                    grace_ms: self.cfg.cleanup_delay_ms,
+                };
+                self.reconcile.collected(&configs, &us, now.mono_ms, out);
+                // Devices that announced themselves already do so again after the migration
+                // markers, as Home Assistant expects; their old configs are cleared after that.
+                let migrating = self.reconcile.migrating();
+                let (prefix, mode) = (self.cfg.discovery_prefix.clone(), self.cfg.discovery_mode);
+                let availability = self.availability.clone();
+                for d in self
+                    .all_devices()
+                    .filter(|d| migrating.iter().any(|id| id == d.id()))
+                {
+                    out.extend(
+                        d.discovery(&prefix, mode, &availability)
+                            .unwrap_or_default(),
+                    );
+                }
+            }
             Event::Telegram { meter, telegram } => {
                 let Some(m) = self.meters.get_mut(meter) else {
                     return;
@@ -170,6 +226,7 @@ impl Core {
                 self.republish_states_at = Some(now.mono_ms + HA_SETTLE_MS);
             }
             Event::Tick => {
+                self.reconcile.tick(now.mono_ms, out);
                 let republish = self.republish_states_at.is_some_and(|at| now.mono_ms >= at);
                 if republish {
                     self.republish_states_at = None;

@@ -42,6 +42,16 @@ pub struct Settings {
     /// Home Assistant's birth topic, `<discovery prefix>/status`.
     pub ha_status_topic: String,
     pub subscriptions: Vec<String>,
+    /// Subscribed on the first connection only, to collect retained configs; the bridge
+    /// unsubscribes once it has them.
+    pub collect: Vec<String>,
+}
+
+/// What goes to the broker: messages, and the end of the start-up collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    Publish(Message),
+    Unsubscribe(String),
 }
 
 pub use tls::TlsFiles;
@@ -89,7 +99,7 @@ pub fn options(s: &Settings) -> Result<MqttOptions, String> {
 /// Runs until `shutdown` turns true, then publishes `offline` and disconnects cleanly.
 pub async fn run(
     settings: Settings,
-    outgoing: mpsc::UnboundedReceiver<Message>,
+    outgoing: mpsc::UnboundedReceiver<Outgoing>,
     inbound: mpsc::Sender<Inbound>,
     link: watch::Sender<Link>,
     mut shutdown: watch::Receiver<bool>,
@@ -107,6 +117,7 @@ pub async fn run(
     let mut failures = 0u32;
     let target = format!("{}:{}", settings.host, settings.port);
     let mut connected = false;
+    let mut first = true;
     loop {
         let ev = tokio::select! {
             biased;
@@ -119,8 +130,14 @@ pub async fn run(
                 backoff = BACKOFF_START;
                 let again = if failures > 0 { " again" } else { "" };
                 tracing::info!(broker = %target, "Connected to the MQTT broker{again}.");
-                failures = 0;
                 announce(&client, &settings);
+                if first {
+                    for topic in &settings.collect {
+                        let _ = client.try_subscribe(topic, QoS::AtMostOnce);
+                    }
+                    first = false;
+                }
+                failures = 0;
                 link.send_replace(Link::Up);
                 let _ = inbound.send(Inbound::Connected).await;
             }
@@ -164,7 +181,7 @@ pub async fn run(
 /// per topic while it is not.
 async fn feed(
     client: AsyncClient,
-    mut outgoing: mpsc::UnboundedReceiver<Message>,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     mut link: watch::Receiver<Link>,
 ) {
     let mut outbox = Outbox::default();
@@ -172,7 +189,10 @@ async fn feed(
         let up = *link.borrow() == Link::Up;
         tokio::select! {
             msg = outgoing.recv() => match msg {
-                Some(m) => outbox.push(m),
+                Some(Outgoing::Publish(m)) => outbox.push(m),
+                Some(Outgoing::Unsubscribe(topic)) => {
+                    let _ = client.try_unsubscribe(topic);
+                }
                 None => return,
             },
             changed = link.changed() => if changed.is_err() { return },
