@@ -62,6 +62,7 @@ fn core_path(c: &mut Criterion) {
         site: Default::default(),
         instance: "stromwart".into(),
         cleanup_delay_ms: 60_000,
+        settings: Default::default(),
     });
     let mut decoder = MeterDecoder::new(0, "grid", Default::default());
     let mut events = Vec::new();

@@ -41,6 +41,7 @@ pub fn core_config(c: &Config) -> CoreConfig {
         site: c.site,
         instance: c.mqtt.client_id.clone(),
         cleanup_delay_ms: (c.mqtt.cleanup_delay_s * 1000.0) as u64,
+        settings: Default::default(),
     }
 }
 
@@ -115,7 +116,7 @@ pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
         tls,
         availability_topic: availability_topic(&m.base_topic),
         ha_status_topic: format!("{}/status", m.discovery_prefix),
-        subscriptions: Vec::new(),
+        subscriptions: vec![format!("{}/+/+/set", m.base_topic)],
         collect: discovery_filters(&m.discovery_prefix),
     }
 }
@@ -175,7 +176,10 @@ pub async fn run(
     let broker_host = resolve_broker(&mut config).await?;
     let settings = mqtt_settings(&config, broker_host);
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message
-    let mut core = Core::new(core_config(&config));
+    let settings_path = config.data_dir().join(SETTINGS_FILE);
+    let mut core_cfg = core_config(&config);
+    core_cfg.settings = load_settings(&settings_path);
+    let mut core = Core::new(core_cfg);
 
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (inbound_tx, mut inbound_rx) = mpsc::channel(64);
@@ -226,10 +230,15 @@ pub async fn run(
                 }
                 Inbound::HaOnline => Event::HaOnline,
                 Inbound::Message { topic, payload, retain } => {
-                    if let Some((_, found)) = collecting.as_mut().filter(|_| retain && topic.ends_with("/config")) {
-                        found.push((topic, String::from_utf8_lossy(&payload).into_owned()));
+                    let payload = String::from_utf8_lossy(&payload).into_owned();
+                    if topic.ends_with("/set") {
+                        Event::Command { topic, payload, retained: retain }
+                    } else {
+                        if let Some((_, found)) = collecting.as_mut().filter(|_| retain && topic.ends_with("/config")) {
+                            found.push((topic, payload));
+                        }
+                        continue;
                     }
-                    continue;
                 }
             },
             _ = tick.tick() => {
@@ -246,6 +255,11 @@ pub async fn run(
         core.handle(event, now, &mut out);
         for m in out.drain(..) {
             let _ = out_tx.send(Outgoing::Publish(m));
+        }
+        if let Some(json) = core.take_settings() {
+            if let Err(e) = write_atomically(&settings_path, json.as_bytes()) {
+                tracing::error!(path = %settings_path.display(), "Cannot save the settings: {e}. They apply until the bridge restarts.");
+            }
         }
     }
     for m in core.meters() {
@@ -282,4 +296,39 @@ fn health_socket(
             None
         }
     }
+}
+
+const SETTINGS_FILE: &str = "settings.json";
+
+/// Settings saved by earlier runs; a file that cannot be read is set aside, not fatal.
+fn load_settings(path: &std::path::Path) -> crate::core::controls::Settings {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Default::default();
+    };
+    match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            let aside = path.with_extension("json.broken");
+            let _ = std::fs::rename(path, &aside);
+            tracing::warn!(path = %path.display(), moved_to = %aside.display(), "Saved settings are unreadable ({e}); starting from the configuration.");
+            Default::default()
+        }
+    }
+}
+
+/// Replaces `path` so that a crash or power cut at any moment leaves either the old or the new
+/// content: write a temporary file, flush it to disk, rename it over the old one, flush the
+/// directory.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

@@ -35,6 +35,8 @@ pub enum Kind {
     Ratio,
     /// On or off; published as a binary sensor.
     Binary,
+    /// A time span in seconds (settings such as intervals).
+    Duration,
     Timestamp,
     Text,
 }
@@ -62,7 +64,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Energy,
         Kind::EnergySigned,
         Kind::EnergyWindow,
@@ -79,6 +81,7 @@ impl Kind {
         Kind::Count,
         Kind::Ratio,
         Kind::Binary,
+        Kind::Duration,
         Kind::Timestamp,
         Kind::Text,
     ];
@@ -123,6 +126,7 @@ impl Kind {
             Kind::Count => row(None, None, Some("total_increasing"), None),
             Kind::Ratio => row(Some("%"), None, Some("measurement"), Some(1)),
             Kind::Binary => row(None, None, None, None),
+            Kind::Duration => row(Some("s"), Some("duration"), Some("measurement"), Some(0)),
             Kind::Timestamp => row(None, Some("timestamp"), None, None),
             Kind::Text => row(None, None, None, None),
         }

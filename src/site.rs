@@ -22,6 +22,9 @@ pub struct SiteSettings {
     pub surplus_on_w: f64,
     /// ... and fall below this (W) to turn it off again.
     pub surplus_off_w: f64,
+    /// Count the battery's charging power as surplus too (a load switched on would take it
+    /// from the battery rather than from the grid).
+    pub battery_in_surplus: bool,
 }
 
 impl Default for SiteSettings {
@@ -30,6 +33,7 @@ impl Default for SiteSettings {
             smoothing_s: 60.0,
             surplus_on_w: 500.0,
             surplus_off_w: 100.0,
+            battery_in_surplus: false,
         }
     }
 }
@@ -120,7 +124,12 @@ impl Site {
         // Energy balance: what the house uses comes from the grid, the panels and the battery.
         let house = (grid + pv + battery).max(0.0);
 
-        self.samples.push_back((now.mono_ms, export));
+        let charging = if self.settings.battery_in_surplus {
+            (-battery).max(0.0)
+        } else {
+            0.0
+        };
+        self.samples.push_back((now.mono_ms, export + charging));
         let window = (self.settings.smoothing_s * 1000.0) as u64;
         while self
             .samples

@@ -94,6 +94,7 @@ async fn stale_configs_go_others_stay_and_the_old_form_migrates() {
         vec![
             "homeassistant/device/stromwart_0a0100000000000000bb/config".to_string(),
             format!("homeassistant/device/{GRID}/config"),
+            "homeassistant/device/stromwart_bridge_stromwart/config".to_string(),
             "homeassistant/device/stromwart_site_stromwart/config".to_string(),
             "homeassistant/sensor/plug_1234/power/config".to_string(),
         ]

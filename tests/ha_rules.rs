@@ -56,6 +56,7 @@ fn all_components() -> BTreeMap<String, Value> {
         site: Default::default(),
         instance: "stromwart".into(),
         cleanup_delay_ms: 60_000,
+        settings: Default::default(),
     });
     let mut out: Vec<Message> = Vec::new();
     for (i, name) in captures.iter().enumerate() {
@@ -92,6 +93,8 @@ fn all_components() -> BTreeMap<String, Value> {
     for s in 3..10 {
         core.handle(Event::Tick, now(s), &mut out);
     }
+    // The bridge's own settings entities.
+    core.handle(Event::MqttConnected, now(11), &mut out);
     let mut components = BTreeMap::new();
     for m in out
         .iter()
@@ -124,6 +127,7 @@ fn units_for(device_class: &str) -> Option<&'static [&'static str]> {
         "battery" => &["%"],
         "temperature" => &["°C", "°F", "K"],
         "power_factor" => &["%"],
+        "duration" => &["s", "min", "h", "d"],
         _ => return None,
     })
 }
@@ -148,17 +152,45 @@ fn every_entity_keeps_home_assistants_rules() {
         .values()
         .filter_map(|c| c["platform"].as_str())
         .collect();
-    assert!(platforms.contains(&"binary_sensor") && platforms.contains(&"sensor"));
+    for p in [
+        "sensor",
+        "binary_sensor",
+        "switch",
+        "number",
+        "select",
+        "button",
+        "text",
+    ] {
+        assert!(platforms.contains(&p), "no {p} entity");
+    }
     for (id, c) in &components {
         let platform = c["platform"].as_str().unwrap();
         let dc = c["device_class"].as_str();
         let unit = c["unit_of_measurement"].as_str();
         let sc = c["state_class"].as_str();
-        // Keys every platform here needs, and an entity id hint in the right domain.
-        assert!(
-            c["state_topic"].is_string() && c["name"].is_string(),
+        // Keys every platform needs, and an entity id hint in the right domain.
+        assert!(c["name"].is_string(), "{id}: {c}");
+        assert_eq!(
+            c["state_topic"].is_string(),
+            platform != "button",
             "{id}: {c}"
         );
+        let readonly = platform == "sensor" || platform == "binary_sensor";
+        assert_eq!(
+            c["command_topic"].is_string(),
+            !readonly,
+            "{id}: commands exactly on controls"
+        );
+        if platform == "number" {
+            let (min, max) = (c["min"].as_f64().unwrap(), c["max"].as_f64().unwrap());
+            assert!(
+                min < max && c["step"].as_f64().unwrap() >= 0.001,
+                "{id}: min < max"
+            );
+        }
+        if platform == "text" {
+            assert!(c["max"].as_f64().unwrap() <= 255.0, "{id}");
+        }
         assert!(
             c["default_entity_id"]
                 .as_str()
@@ -188,20 +220,21 @@ fn every_entity_keeps_home_assistants_rules() {
                 "{id}: {sc} with {dc:?}"
             );
         }
-        if dc == Some("enum") {
+        if dc == Some("enum") || platform == "select" {
+            let options = c["options"].as_array();
             assert!(
-                c["options"].is_array() && unit.is_none() && sc.is_none(),
+                options.is_some_and(|o| !o.is_empty()) && unit.is_none() && sc.is_none(),
                 "{id}"
             );
         } else {
             assert!(
                 c.get("options").is_none(),
-                "{id}: options only on enum sensors"
+                "{id}: options only on enum sensors and selects"
             );
         }
         // Sensors may only be diagnostic; config is for entities that can be changed.
         if let Some(cat) = c["entity_category"].as_str() {
-            assert_eq!(cat, "diagnostic", "{id}");
+            assert_eq!(cat, if readonly { "diagnostic" } else { "config" }, "{id}");
         }
         if platform == "binary_sensor" {
             assert!(unit.is_none() && sc.is_none(), "{id}");

@@ -62,6 +62,7 @@ fn surplus_is_smoothed_and_switches_with_hysteresis() {
         smoothing_s: 60.0,
         surplus_on_w: 500.0,
         surplus_off_w: 100.0,
+        battery_in_surplus: false,
     };
     let mut site = Site::new(settings);
     let v = run(&mut site, 0, 60, 200.0, 0.0, 0.0);
@@ -164,4 +165,22 @@ fn stale_readings_stop_counting() {
         Some(100.0),
         "the inverter went quiet five minutes ago"
     );
+}
+
+#[test]
+fn battery_charging_counts_as_surplus_when_asked() {
+    let with = SiteSettings {
+        battery_in_surplus: true,
+        ..SiteSettings::default()
+    };
+    let mut site = Site::new(with);
+    // Nothing exported, but the battery takes 1500 W from the panels.
+    let v = run(&mut site, 0, 120, 0.0, 2000.0, -1500.0);
+    assert_eq!(
+        (v.surplus_w, v.surplus_available),
+        (Some(1500.0), Some(true))
+    );
+    let mut site = Site::new(SiteSettings::default());
+    let v = run(&mut site, 0, 120, 0.0, 2000.0, -1500.0);
+    assert_eq!((v.surplus_w, v.surplus_available), (Some(0.0), Some(false)));
 }

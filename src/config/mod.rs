@@ -184,7 +184,7 @@ fn read(root: &Section<'_>) -> Config {
     // Meters and devices share the topic space `<base>/<id>/...`, so their ids must differ.
     let mut ids: Vec<(String, String)> = Vec::new();
     let mut unique = |item: &Section<'_>, id: &str, place: String| {
-        if id == crate::core::site::SITE_ID {
+        if id == crate::core::site::SITE_ID || id == crate::core::commands::BRIDGE_ID {
             item.error(
                 "id",
                 format!("'{id}' is taken by the site view; choose another id"),
@@ -246,6 +246,7 @@ fn read_site(s: &Section<'_>) -> crate::site::SiteSettings {
         surplus_off_w: s
             .opt_float("surplus_off", 0.0, 1.0e6)
             .unwrap_or(d.surplus_off_w),
+        battery_in_surplus: false,
     };
     if site.surplus_off_w >= site.surplus_on_w {
         s.error(

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use super::Message;
+use super::controls::Control;
 use super::throttle::{Policy, Throttle};
 use super::time::Now;
-use crate::ha::{Category, DeviceSpec, DiscoveryMode, EntitySpec, Platform};
+use crate::ha::{Category, CommandSpec, DeviceSpec, DiscoveryMode, EntitySpec, Platform};
 use crate::quantity::{Kind, Quantity};
 
 /// Diagnostics are bookkeeping, not measurements: publishing them this often is plenty.
@@ -123,6 +124,90 @@ impl Device {
         }
     }
 
+    /// Publishes a setting's current value, creating its command entity the first time.
+    pub fn control(
+        &mut self,
+        c: &Control,
+        payload: String,
+        base: &str,
+        now: Now,
+        out: &mut Vec<Message>,
+    ) {
+        if !self.entities.contains_key(c.key) {
+            let state_topic = format!("{base}/{}/{}", self.settings.id, c.key);
+            let spec = EntitySpec {
+                key: c.key.to_string(),
+                name: c.name.to_string(),
+                platform: c.platform,
+                kind: c.kind,
+                command: Some(CommandSpec {
+                    topic: format!("{state_topic}/set"),
+                    range: c.range,
+                    max_len: c.max_len,
+                }),
+                state_topic,
+                category: Some(Category::Config),
+                enabled_by_default: true,
+                options: c.options.map(|o| o.iter().map(|s| s.to_string()).collect()),
+                expire_after: None,
+                icon: None,
+                entity_prefix: format!("stromwart_{}", self.settings.id),
+            };
+            self.discovery_dirty = true;
+            self.entities.insert(
+                c.key.to_string(),
+                Entity {
+                    spec,
+                    throttle: Throttle::default(),
+                },
+            );
+        }
+        let Some(entity) = self.entities.get_mut(c.key) else {
+            return;
+        };
+        if c.platform == crate::ha::Platform::Button {
+            return; // a button has no state
+        }
+        // Settings are confirmed at once, changed or not.
+        let immediate = Policy {
+            min_interval_ms: 0,
+            heartbeat_ms: 0,
+        };
+        if let Some(p) = entity.throttle.offer(payload, now.mono_ms, immediate) {
+            out.push(Message::state(entity.spec.state_topic.clone(), p));
+        }
+    }
+
+    /// The state topic of an entity, if it exists.
+    pub fn state_topic(&self, key: &str) -> Option<String> {
+        self.entities.get(key).map(|e| e.spec.state_topic.clone())
+    }
+
+    /// Enables or disables the entities of unknown values in Home Assistant.
+    pub fn set_enable_unknown(&mut self, on: bool) {
+        if self.settings.enable_unknown == on {
+            return;
+        }
+        self.settings.enable_unknown = on;
+        for e in self
+            .entities
+            .values_mut()
+            .filter(|e| e.spec.key.starts_with("obis_"))
+        {
+            e.spec.enabled_by_default = on;
+        }
+        self.discovery_dirty = true;
+    }
+
+    /// Renames the device in Home Assistant.
+    pub fn rename(&mut self, name: &str) {
+        self.settings.name = name.to_string();
+        if let Some(spec) = self.spec.as_mut() {
+            spec.name = name.to_string();
+            self.discovery_dirty = true;
+        }
+    }
+
     fn entity_spec(&self, o: &Offer<'_>, base: &str) -> EntitySpec {
         let q = o.quantity;
         EntitySpec {
@@ -143,6 +228,7 @@ impl Device {
             expire_after: (!o.diagnostic).then_some(self.settings.expire_after_s),
             icon: None,
             entity_prefix: format!("stromwart_{}", self.settings.id),
+            command: None,
         }
     }
 

@@ -5,6 +5,8 @@
 //! time simulated by the caller. Controllers (PV surplus, §14a) are meant to slot in here as
 //! further pure functions over the same state.
 
+pub(crate) mod commands;
+pub mod controls;
 pub mod device;
 mod meter;
 mod modbus_device;
@@ -70,6 +72,8 @@ pub struct CoreConfig {
     pub instance: String,
     /// How long a renamed device has to announce itself before its old config is removed.
     pub cleanup_delay_ms: u64,
+    /// Settings changed from Home Assistant in earlier runs.
+    pub settings: controls::Settings,
 }
 
 #[derive(Debug)]
@@ -94,6 +98,12 @@ pub enum Event {
     Tick,
     /// The retained discovery configs found on the broker at start: (topic, payload).
     RetainedConfigs(Vec<(String, String)>),
+    /// A message on a command topic (`<base>/<id>/<key>/set`).
+    Command {
+        topic: String,
+        payload: String,
+        retained: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -104,6 +114,12 @@ pub struct Core {
     site: crate::site::Site,
     site_device: device::Device,
     reconcile: reconcile::Reconcile,
+    /// The bridge's own device, holding its settings.
+    bridge: device::Device,
+    settings: controls::Settings,
+    settings_dirty: bool,
+    /// Meters whose settings entities exist already.
+    controls_offered: Vec<usize>,
     availability: String,
     republish_states_at: Option<u64>,
 }
@@ -119,16 +135,24 @@ impl Core {
         let availability = availability_topic(&cfg.base_topic);
         let site = crate::site::Site::new(cfg.site);
         let site_device = site::device(&cfg.instance);
-        Self {
+        let bridge = commands::bridge_device(&cfg.instance);
+        let saved = cfg.settings.clone();
+        let mut core = Self {
             cfg,
             meters,
             devices,
             site,
             site_device,
             reconcile: reconcile::Reconcile::default(),
+            bridge,
+            settings: controls::Settings::default(),
+            settings_dirty: false,
+            controls_offered: Vec::new(),
             availability,
             republish_states_at: None,
-        }
+        };
+        core.apply_saved(saved);
+        core
     }
 
     pub fn meters(&self) -> &[Meter] {
@@ -166,7 +190,7 @@ impl Core {
             Event::RetainedConfigs(configs) => {
                 let mut ids: Vec<&str> = self.meters.iter().map(|m| m.id()).collect();
                 ids.extend(self.devices.iter().map(|d| d.device.id()));
-                ids.push(site::SITE_ID);
+                ids.extend([site::SITE_ID, commands::BRIDGE_ID]);
                 let us = reconcile::Us {
                     base,
                     availability: &self.availability,
@@ -197,11 +221,17 @@ impl Core {
                 };
                 let mut states = Vec::new();
                 m.on_telegram(&telegram, now, base, &mut states);
-                announce_then(&mut m.device, &self.cfg, &self.availability, states, out);
                 let role = m.device.settings.role;
                 if let Some(w) = telegram.number("power") {
                     self.site.power(role, meter, w, now);
                 }
+                // The meter's settings are part of its first discovery.
+                if !self.controls_offered.contains(&meter) {
+                    self.controls_offered.push(meter);
+                    self.offer_meter_controls(meter, now, &mut states);
+                }
+                let m = &mut self.meters[meter];
+                announce_then(&mut m.device, &self.cfg, &self.availability, states, out);
             }
             Event::ModbusPoll { device, poll } => {
                 let Some(d) = self.devices.get_mut(device) else {
@@ -221,7 +251,16 @@ impl Core {
                     m.on_frame_error(now, base, out);
                 }
             }
+            Event::Command {
+                topic,
+                payload,
+                retained,
+            } => {
+                self.on_command(&topic, &payload, retained, now, out);
+            }
             Event::MqttConnected | Event::HaOnline => {
+                // Creates the settings entities; their states follow the discovery below.
+                self.offer_controls(now, &mut Vec::new());
                 self.republish_all(now, out);
                 self.republish_states_at = Some(now.mono_ms + HA_SETTLE_MS);
             }
@@ -254,9 +293,8 @@ impl Core {
     fn all_devices(&mut self) -> impl Iterator<Item = &mut device::Device> {
         let meters = self.meters.iter_mut().map(|m| &mut m.device);
         let devices = self.devices.iter_mut().map(|d| &mut d.device);
-        meters
-            .chain(devices)
-            .chain(std::iter::once(&mut self.site_device))
+        let own = [&mut self.site_device, &mut self.bridge];
+        meters.chain(devices).chain(own)
     }
 
     fn republish_all(&mut self, now: Now, out: &mut Vec<Message>) {

@@ -26,6 +26,11 @@ pub enum DiscoveryMode {
 pub enum Platform {
     Sensor,
     BinarySensor,
+    Switch,
+    Number,
+    Select,
+    Button,
+    Text,
 }
 
 impl Platform {
@@ -33,8 +38,28 @@ impl Platform {
         match self {
             Platform::Sensor => "sensor",
             Platform::BinarySensor => "binary_sensor",
+            Platform::Switch => "switch",
+            Platform::Number => "number",
+            Platform::Select => "select",
+            Platform::Button => "button",
+            Platform::Text => "text",
         }
     }
+
+    /// Entities that only show a state (the others take commands).
+    pub fn is_readonly(self) -> bool {
+        matches!(self, Platform::Sensor | Platform::BinarySensor)
+    }
+}
+
+/// How a command entity is changed: its topic and the values it accepts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandSpec {
+    pub topic: String,
+    /// Numbers: (min, max, step).
+    pub range: Option<(f64, f64, f64)>,
+    /// Texts: the longest accepted.
+    pub max_len: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,6 +97,7 @@ pub struct EntitySpec {
     pub icon: Option<&'static str>,
     /// Prefix of the suggested entity id (without domain), e.g. `stromwart_grid`.
     pub entity_prefix: String,
+    pub command: Option<CommandSpec>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -111,7 +137,18 @@ pub struct Component<'a> {
     pub default_entity_id: String,
     pub object_id: String,
     pub name: &'a str,
-    pub state_topic: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_topic: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_topic: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,27 +200,48 @@ pub fn device<'a>(d: &'a DeviceSpec) -> Device<'a> {
 pub fn component<'a>(d: &DeviceSpec, e: &'a EntitySpec) -> Component<'a> {
     let info = e.kind.info();
     let object_id = format!("{}_{}", e.entity_prefix, e.key);
+    let sensor = e.platform == Platform::Sensor;
     // Enum sensors take no unit or state class (Home Assistant rejects them together).
-    let is_enum = e.options.is_some();
+    let is_enum = sensor && e.options.is_some();
+    let measured = sensor && !is_enum;
+    let command = e.command.as_ref();
+    let range = command.and_then(|c| c.range);
     Component {
         platform: e.platform,
         unique_id: format!("{}_{}", d.id, e.key),
         default_entity_id: format!("{}.{object_id}", e.platform.domain()),
         object_id,
         name: &e.name,
-        state_topic: &e.state_topic,
+        state_topic: (e.platform != Platform::Button).then_some(e.state_topic.as_str()),
+        command_topic: command.map(|c| c.topic.as_str()),
+        min: range.map(|r| r.0),
+        max: range
+            .map(|r| r.1)
+            .or(command.and_then(|c| c.max_len).map(f64::from)),
+        step: range.map(|r| r.2),
+        mode: (e.platform == Platform::Number).then_some("box"),
         device_class: if is_enum {
             Some("enum")
+        } else if e.platform == Platform::Select {
+            None
         } else {
             info.device_class
         },
-        state_class: if is_enum { None } else { info.state_class },
-        unit_of_measurement: if is_enum { None } else { info.unit },
-        suggested_display_precision: if is_enum { None } else { info.precision },
+        state_class: if measured { info.state_class } else { None },
+        unit_of_measurement: if measured || e.platform == Platform::Number {
+            info.unit
+        } else {
+            None
+        },
+        suggested_display_precision: if measured { info.precision } else { None },
         entity_category: e.category,
         enabled_by_default: (!e.enabled_by_default).then_some(false),
         options: e.options.as_deref(),
-        expire_after: e.expire_after,
+        expire_after: if e.platform.is_readonly() {
+            e.expire_after
+        } else {
+            None
+        },
         icon: e.icon,
     }
 }

@@ -154,7 +154,12 @@ pub fn expected_unit(kind: Kind) -> Option<u8> {
         Kind::Frequency => Some(44),
         Kind::Angle => Some(8),
         Kind::Battery | Kind::PowerFactor | Kind::Temperature => None,
-        Kind::Count | Kind::Ratio | Kind::Binary | Kind::Timestamp | Kind::Text => None,
+        Kind::Count
+        | Kind::Ratio
+        | Kind::Binary
+        | Kind::Duration
+        | Kind::Timestamp
+        | Kind::Text => None,
     }
 }
 

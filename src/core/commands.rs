@@ -1,0 +1,295 @@
+//! Commands from Home Assistant: the bridge's settings and each meter's, routed by topic,
+//! validated against their control, applied, confirmed and saved.
+
+use super::controls::{self, BRIDGE, Command, Control, METER, Settings};
+use super::device::{Device, DeviceSettings, Role, slug};
+use super::throttle::Policy;
+use super::{Core, Message, Now, announce_then};
+use crate::ha::DeviceSpec;
+
+/// The topic level of the bridge's own settings; config ids may not take it.
+pub const BRIDGE_ID: &str = "bridge";
+
+pub fn bridge_device(instance: &str) -> Device {
+    let mut d = Device::new(DeviceSettings {
+        id: BRIDGE_ID.into(),
+        name: "Stromwart".into(),
+        manufacturer: Some("Stromwart".into()),
+        model: Some("Energy bridge".into()),
+        role: Role::Consumer,
+        policy: Policy {
+            min_interval_ms: 0,
+            heartbeat_ms: 60_000,
+        },
+        expire_after_s: 0,
+        enable_unknown: false,
+    });
+    d.identify(DeviceSpec {
+        id: format!("stromwart_bridge_{}", slug(instance)),
+        name: "Stromwart".into(),
+        manufacturer: Some("Stromwart".into()),
+        model: Some("Energy bridge".into()),
+        serial_number: None,
+        sw_version: Some(env!("CARGO_PKG_VERSION").into()),
+    });
+    d
+}
+
+/// Whose setting a control is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Bridge,
+    Meter(usize),
+}
+
+fn number(v: f64) -> String {
+    format!("{v}")
+}
+
+impl Core {
+    /// Applies settings saved by earlier runs, before anything is published.
+    pub(super) fn apply_saved(&mut self, saved: Settings) {
+        let mut site = self.site.settings();
+        site.surplus_on_w = saved.surplus_on_w.unwrap_or(site.surplus_on_w);
+        site.surplus_off_w = saved.surplus_off_w.unwrap_or(site.surplus_off_w);
+        site.smoothing_s = saved.smoothing_s.unwrap_or(site.smoothing_s);
+        if let Some(source) = &saved.surplus_source {
+            site.battery_in_surplus = source == "export_and_battery";
+        }
+        if site.surplus_off_w < site.surplus_on_w {
+            self.site.set_settings(site);
+        }
+        if let Some(name) = &saved.site_name {
+            self.site_device.rename(name);
+        }
+        for m in &mut self.meters {
+            let Some(s) = saved.meters.get(m.id()) else {
+                continue;
+            };
+            let policy = &mut m.device.settings.policy;
+            if let Some(v) = s.min_interval_s {
+                policy.min_interval_ms = (v * 1000.0) as u64;
+            }
+            if let Some(v) = s.heartbeat_s {
+                policy.heartbeat_ms = (v * 1000.0) as u64;
+            }
+            if let Some(on) = s.generic_obis {
+                m.device.set_enable_unknown(on);
+            }
+        }
+        self.settings = saved;
+    }
+
+    /// The settings as they should be saved, once after each change.
+    pub fn take_settings(&mut self) -> Option<String> {
+        if !std::mem::take(&mut self.settings_dirty) {
+            return None;
+        }
+        serde_json::to_string_pretty(&self.settings).ok()
+    }
+
+    fn current(&self, owner: Owner, c: &Control) -> String {
+        let site = self.site.settings();
+        match (owner, c.key) {
+            (Owner::Bridge, "surplus_on") => number(site.surplus_on_w),
+            (Owner::Bridge, "surplus_off") => number(site.surplus_off_w),
+            (Owner::Bridge, "surplus_smoothing") => number(site.smoothing_s),
+            (Owner::Bridge, "surplus_source") => if site.battery_in_surplus {
+                "export_and_battery"
+            } else {
+                "export"
+            }
+            .into(),
+            (Owner::Bridge, "site_name") => self.site_device.settings.name.clone(),
+            (Owner::Meter(i), key) => {
+                let s = &self.meters[i].device.settings;
+                match key {
+                    "min_interval" => number(s.policy.min_interval_ms as f64 / 1000.0),
+                    "heartbeat" => number(s.policy.heartbeat_ms as f64 / 1000.0),
+                    _ => if s.enable_unknown { "ON" } else { "OFF" }.into(),
+                }
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Creates (first time) and publishes the bridge's settings entities.
+    pub(super) fn offer_controls(&mut self, now: Now, out: &mut Vec<Message>) {
+        let base = self.cfg.base_topic.clone();
+        for c in &BRIDGE {
+            let value = self.current(Owner::Bridge, c);
+            self.bridge.control(c, value, &base, now, out);
+        }
+        for i in self.controls_offered.clone() {
+            self.offer_meter_controls(i, now, out);
+        }
+    }
+
+    pub(super) fn offer_meter_controls(&mut self, i: usize, now: Now, out: &mut Vec<Message>) {
+        let base = self.cfg.base_topic.clone();
+        for c in &METER {
+            let value = self.current(Owner::Meter(i), c);
+            self.meters[i].device.control(c, value, &base, now, out);
+        }
+    }
+
+    pub(super) fn on_command(
+        &mut self,
+        topic: &str,
+        payload: &str,
+        retained: bool,
+        now: Now,
+        out: &mut Vec<Message>,
+    ) {
+        if retained {
+            tracing::warn!(%topic, "Ignoring a retained command: commands act once, when sent. Clear it with an empty retained message.");
+            return;
+        }
+        let Some((owner, control)) = self.route(topic) else {
+            tracing::warn!(%topic, "Ignoring a command for an unknown setting.");
+            return;
+        };
+        let result = controls::parse(&control, payload)
+            .and_then(|cmd| self.apply(owner, &control, cmd, now, out));
+        match result {
+            Ok(()) => self.settings_dirty = true,
+            Err(why) => tracing::warn!(%topic, %payload, "Rejected a command: {why}."),
+        }
+        // Confirm the value in force, whether the command changed it or not.
+        let value = self.current(owner, &control);
+        let base = self.cfg.base_topic.clone();
+        let device = match owner {
+            Owner::Bridge => &mut self.bridge,
+            Owner::Meter(i) => &mut self.meters[i].device,
+        };
+        if let Some(state) = device.state_topic(control.key) {
+            if control.platform != crate::ha::Platform::Button {
+                out.push(Message::state(state, value.clone()));
+            }
+        }
+        device.control(&control, value, &base, now, &mut Vec::new());
+    }
+
+    /// `<base>/<id>/<key>/set` to the control it sets.
+    fn route(&self, topic: &str) -> Option<(Owner, Control)> {
+        let rest = topic
+            .strip_prefix(&format!("{}/", self.cfg.base_topic))?
+            .strip_suffix("/set")?;
+        let (id, key) = rest.split_once('/')?;
+        if id == BRIDGE_ID {
+            return BRIDGE
+                .iter()
+                .find(|c| c.key == key)
+                .map(|c| (Owner::Bridge, *c));
+        }
+        let i = self.meters.iter().position(|m| m.id() == id)?;
+        METER
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| (Owner::Meter(i), *c))
+    }
+
+    fn apply(
+        &mut self,
+        owner: Owner,
+        c: &Control,
+        cmd: Command,
+        now: Now,
+        out: &mut Vec<Message>,
+    ) -> Result<(), String> {
+        let mut site = self.site.settings();
+        match (owner, c.key, cmd) {
+            (Owner::Bridge, "surplus_on", Command::Number(v)) => {
+                if v <= site.surplus_off_w {
+                    return Err(format!(
+                        "the on threshold must be above the off threshold ({} W)",
+                        site.surplus_off_w
+                    ));
+                }
+                site.surplus_on_w = v;
+                self.settings.surplus_on_w = Some(v);
+            }
+            (Owner::Bridge, "surplus_off", Command::Number(v)) => {
+                if v >= site.surplus_on_w {
+                    return Err(format!(
+                        "the off threshold must be below the on threshold ({} W)",
+                        site.surplus_on_w
+                    ));
+                }
+                site.surplus_off_w = v;
+                self.settings.surplus_off_w = Some(v);
+            }
+            (Owner::Bridge, "surplus_smoothing", Command::Number(v)) => {
+                site.smoothing_s = v;
+                self.settings.smoothing_s = Some(v);
+            }
+            (Owner::Bridge, "surplus_source", Command::Choice(choice)) => {
+                site.battery_in_surplus = choice == "export_and_battery";
+                self.settings.surplus_source = Some(choice.to_string());
+            }
+            (Owner::Bridge, "site_name", Command::Text(name)) => {
+                self.site_device.rename(&name);
+                self.settings.site_name = Some(name);
+                announce_then(
+                    &mut self.site_device,
+                    &self.cfg,
+                    &self.availability,
+                    Vec::new(),
+                    out,
+                );
+            }
+            (Owner::Bridge, "republish_discovery", Command::Press) => {
+                self.republish_all(now, out);
+                return Ok(());
+            }
+            (Owner::Meter(i), key, cmd) => return self.apply_meter(i, key, cmd, out),
+            _ => return Err("unexpected command".into()),
+        }
+        self.site.set_settings(site);
+        Ok(())
+    }
+
+    fn apply_meter(
+        &mut self,
+        i: usize,
+        key: &str,
+        cmd: Command,
+        out: &mut Vec<Message>,
+    ) -> Result<(), String> {
+        let m = &mut self.meters[i];
+        let id = m.id().to_string();
+        let policy = &mut m.device.settings.policy;
+        let saved = self.settings.meters.entry(id).or_default();
+        match (key, cmd) {
+            ("min_interval", Command::Number(v)) => {
+                if v * 1000.0 > policy.heartbeat_ms as f64 {
+                    return Err("the minimum interval must not be longer than the heartbeat".into());
+                }
+                policy.min_interval_ms = (v * 1000.0) as u64;
+                saved.min_interval_s = Some(v);
+            }
+            ("heartbeat", Command::Number(v)) => {
+                if v * 1000.0 < policy.min_interval_ms as f64 {
+                    return Err(
+                        "the heartbeat must not be shorter than the minimum interval".into(),
+                    );
+                }
+                policy.heartbeat_ms = (v * 1000.0) as u64;
+                saved.heartbeat_s = Some(v);
+            }
+            ("generic_obis", Command::Switch(on)) => {
+                m.device.set_enable_unknown(on);
+                saved.generic_obis = Some(on);
+                announce_then(
+                    &mut m.device,
+                    &self.cfg,
+                    &self.availability,
+                    Vec::new(),
+                    out,
+                );
+            }
+            _ => return Err("unexpected command".into()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! Settings people change from Home Assistant: one table describes each control once, and both
+//! its entity (discovery) and the validation of its commands come from it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ha::Platform;
+use crate::quantity::Kind;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Control {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub platform: Platform,
+    /// Gives numbers their unit and device class.
+    pub kind: Kind,
+    /// Numbers: (min, max, step).
+    pub range: Option<(f64, f64, f64)>,
+    /// Selects: the choices.
+    pub options: Option<&'static [&'static str]>,
+    /// Texts: the longest accepted.
+    pub max_len: Option<u32>,
+}
+
+const fn number(
+    key: &'static str,
+    name: &'static str,
+    kind: Kind,
+    range: (f64, f64, f64),
+) -> Control {
+    Control {
+        key,
+        name,
+        platform: Platform::Number,
+        kind,
+        range: Some(range),
+        options: None,
+        max_len: None,
+    }
+}
+
+pub const SURPLUS_ON: Control = number(
+    "surplus_on",
+    "Surplus on threshold",
+    Kind::Power,
+    (0.0, 50_000.0, 10.0),
+);
+pub const SURPLUS_OFF: Control = number(
+    "surplus_off",
+    "Surplus off threshold",
+    Kind::Power,
+    (0.0, 50_000.0, 10.0),
+);
+pub const SMOOTHING: Control = number(
+    "surplus_smoothing",
+    "Surplus smoothing",
+    Kind::Duration,
+    (1.0, 3600.0, 1.0),
+);
+pub const SURPLUS_SOURCES: &[&str] = &["export", "export_and_battery"];
+pub const SURPLUS_SOURCE: Control = Control {
+    key: "surplus_source",
+    name: "Surplus source",
+    platform: Platform::Select,
+    kind: Kind::Text,
+    range: None,
+    options: Some(SURPLUS_SOURCES),
+    max_len: None,
+};
+pub const SITE_NAME: Control = Control {
+    key: "site_name",
+    name: "Site name",
+    platform: Platform::Text,
+    kind: Kind::Text,
+    range: None,
+    options: None,
+    max_len: Some(64),
+};
+pub const REPUBLISH: Control = Control {
+    key: "republish_discovery",
+    name: "Republish discovery",
+    platform: Platform::Button,
+    kind: Kind::Text,
+    range: None,
+    options: None,
+    max_len: None,
+};
+pub const MIN_INTERVAL: Control = number(
+    "min_interval",
+    "Minimum publish interval",
+    Kind::Duration,
+    (0.0, 3600.0, 1.0),
+);
+pub const HEARTBEAT: Control = number(
+    "heartbeat",
+    "Heartbeat",
+    Kind::Duration,
+    (1.0, 86_400.0, 1.0),
+);
+pub const GENERIC_OBIS: Control = Control {
+    key: "generic_obis",
+    name: "Unknown OBIS codes",
+    platform: Platform::Switch,
+    kind: Kind::Binary,
+    range: None,
+    options: None,
+    max_len: None,
+};
+
+/// The bridge device's controls, and each meter's.
+pub const BRIDGE: [Control; 6] = [
+    SURPLUS_ON,
+    SURPLUS_OFF,
+    SMOOTHING,
+    SURPLUS_SOURCE,
+    SITE_NAME,
+    REPUBLISH,
+];
+pub const METER: [Control; 3] = [MIN_INTERVAL, HEARTBEAT, GENERIC_OBIS];
+
+/// A validated command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Number(f64),
+    Switch(bool),
+    Choice(&'static str),
+    Text(String),
+    Press,
+}
+
+/// Checks a command payload against its control; the error says what is accepted.
+pub fn parse(c: &Control, payload: &str) -> Result<Command, String> {
+    let p = payload.trim();
+    match c.platform {
+        Platform::Number => {
+            let (min, max, _) = c.range.unwrap_or((f64::MIN, f64::MAX, 1.0));
+            match p.parse::<f64>() {
+                Ok(v) if v.is_finite() && (min..=max).contains(&v) => Ok(Command::Number(v)),
+                _ => Err(format!("'{payload}' is not a number from {min} to {max}")),
+            }
+        }
+        Platform::Switch => match p.to_ascii_uppercase().as_str() {
+            "ON" => Ok(Command::Switch(true)),
+            "OFF" => Ok(Command::Switch(false)),
+            _ => Err(format!("'{payload}' is neither ON nor OFF")),
+        },
+        Platform::Select => c
+            .options
+            .and_then(|o| o.iter().find(|o| **o == p))
+            .map(|o| Command::Choice(o))
+            .ok_or_else(|| {
+                format!(
+                    "'{payload}' is not one of: {}",
+                    c.options.unwrap_or_default().join(", ")
+                )
+            }),
+        Platform::Text => {
+            let max = c.max_len.unwrap_or(255) as usize;
+            if p.is_empty() || p.chars().count() > max || p.chars().any(char::is_control) {
+                Err(format!(
+                    "the text must have 1 to {max} printable characters"
+                ))
+            } else {
+                Ok(Command::Text(p.to_string()))
+            }
+        }
+        Platform::Button if p == "PRESS" => Ok(Command::Press),
+        Platform::Button => Err(format!("'{payload}' is not PRESS")),
+        Platform::Sensor | Platform::BinarySensor => Err("this entity takes no commands".into()),
+    }
+}
+
+/// Settings changed from Home Assistant, kept in `<data_dir>/settings.json` so they outlive
+/// restarts; what is not set here comes from the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surplus_on_w: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surplus_off_w: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smoothing_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub surplus_source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub site_name: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub meters: BTreeMap<String, MeterSettings>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeterSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_interval_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generic_obis: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_checked_against_their_control() {
+        assert_eq!(parse(&SURPLUS_ON, "750"), Ok(Command::Number(750.0)));
+        assert_eq!(
+            parse(&SURPLUS_ON, "-5"),
+            Err("'-5' is not a number from 0 to 50000".into())
+        );
+        assert_eq!(
+            parse(&SURPLUS_ON, "NaN"),
+            Err("'NaN' is not a number from 0 to 50000".into())
+        );
+        assert_eq!(parse(&GENERIC_OBIS, "on"), Ok(Command::Switch(true)));
+        assert!(parse(&GENERIC_OBIS, "1").is_err());
+        assert_eq!(
+            parse(&SURPLUS_SOURCE, "export_and_battery"),
+            Ok(Command::Choice("export_and_battery"))
+        );
+        assert!(
+            parse(&SURPLUS_SOURCE, "battery")
+                .unwrap_err()
+                .contains("export, export_and_battery")
+        );
+        assert_eq!(parse(&SITE_NAME, "Haus"), Ok(Command::Text("Haus".into())));
+        assert!(parse(&SITE_NAME, &"x".repeat(65)).is_err());
+        assert_eq!(parse(&REPUBLISH, "PRESS"), Ok(Command::Press));
+    }
+}
