@@ -139,6 +139,16 @@ fn demo_runs_with_nothing_installed_and_shows_live_values() {
         out.contains("Grid meter") && out.contains("Heat pump meter"),
         "{out}"
     );
+    // The simulated inverter over Modbus, and the site view combining it with the grid meter.
+    assert!(
+        out.contains("PV inverter") && out.contains("Home energy"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("House consumption")),
+        "{out}"
+    );
     let power = out
         .lines()
         .rev()

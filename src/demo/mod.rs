@@ -5,6 +5,7 @@
 //! back like Home Assistant would. Any MQTT client (or Home Assistant) can connect meanwhile.
 
 mod broker;
+mod inverter;
 mod view;
 
 use std::future::Future;
@@ -18,16 +19,18 @@ pub use broker::Broker;
 use crate::config::Config;
 
 /// Real captures from the test fixtures: a two-way meter on a house with PV, and a meter with
-/// per-phase power.
-const CAPTURES: [(&str, &str, &str); 2] = [
+/// per-phase power. A simulated inverter adds the PV side.
+const CAPTURES: [(&str, &str, &str, &str); 2] = [
     (
         "grid",
         "Grid meter",
+        "grid",
         include_str!("../../tests/fixtures/sml/dzg-dwsb20-1.hex"),
     ),
     (
         "heatpump",
         "Heat pump meter",
+        "consumer",
         include_str!("../../tests/fixtures/sml/emh-mme40-1.hex"),
     ),
 ];
@@ -54,7 +57,12 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
     };
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let broker = tokio::spawn(Broker::default().serve(listener));
-    let config = demo_config(port)?;
+    let modbus = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot open a port: {e}"))?;
+    let modbus_port = modbus.local_addr().map_err(|e| e.to_string())?.port();
+    let inverter = tokio::spawn(inverter::serve(modbus));
+    let config = demo_config(port, modbus_port)?;
     let view = tokio::spawn(view::run(port));
     let duration = opts.duration;
     let stop = async move {
@@ -71,26 +79,31 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
     let result = crate::app::run(config, stop, None).await;
     view.abort();
     broker.abort();
+    inverter.abort();
     result
 }
 
-fn demo_config(port: u16) -> Result<Config, String> {
+fn demo_config(port: u16, modbus_port: u16) -> Result<Config, String> {
     let dir = std::env::temp_dir().join(format!("stromwart-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut yaml = format!(
         "mqtt:\n  host: 127.0.0.1\n  port: {port}\ndata_dir: {}\nmeters:\n",
         dir.display()
     );
-    for (id, name, hex) in CAPTURES {
+    for (id, name, role, hex) in CAPTURES {
         let path: PathBuf = dir.join(format!("{id}.sml"));
         let bytes = whole_frames(&crate::sml::decode::parse_hex(hex)?);
         std::fs::write(&path, bytes)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         yaml.push_str(&format!(
-            "  - id: {id}\n    name: {name}\n    file: {}\n    repeat: true\n    replay_interval: 1\n    min_interval: 0\n",
+            "  - id: {id}\n    name: {name}\n    role: {role}\n    file: {}\n    repeat: true\n    replay_interval: 1\n    min_interval: 0\n",
             path.display()
         ));
     }
+    // A simulated SunSpec inverter over Modbus TCP, so the site view has PV to show.
+    yaml.push_str(&format!(
+        "devices:\n  - id: pv\n    name: PV inverter\n    role: pv\n    profile: sunspec\n    address: tcp://127.0.0.1:{modbus_port}\n    poll_interval: 1\n    min_interval: 0\n"
+    ));
     Config::from_yaml(&yaml).map_err(|e| format!("demo config: {e:?}"))
 }
 
