@@ -59,6 +59,28 @@ pub struct Offer<'a> {
     pub diagnostic: bool,
 }
 
+impl<'a> Offer<'a> {
+    /// A measured value.
+    pub fn value(quantity: &'a Quantity, payload: String) -> Self {
+        Self {
+            quantity,
+            payload,
+            options: None,
+            diagnostic: false,
+        }
+    }
+
+    /// Bookkeeping about the device itself.
+    pub fn diagnostic(quantity: &'a Quantity, payload: String) -> Self {
+        Self {
+            quantity,
+            payload,
+            options: None,
+            diagnostic: true,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entity {
     spec: EntitySpec,

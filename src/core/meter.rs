@@ -11,11 +11,11 @@ use crate::sml::{Telegram, Value};
 /// Home Assistant refuses states longer than this (meters send signatures as long strings).
 const MAX_STATE_LEN: usize = 255;
 
-const FRAMES: Quantity = Quantity::known("frames_ok", "Frames received", Kind::Count);
-const ERRORS: Quantity = Quantity::known("frame_errors", "Frame errors", Kind::Count);
-const CHECKSUM: Quantity = Quantity::known("checksum", "Checksum type", Kind::Text);
-const DATASET: Quantity = Quantity::known("dataset", "Dataset", Kind::Text);
-const LAST: Quantity = Quantity::known("last_telegram", "Last telegram", Kind::Timestamp);
+static FRAMES: Quantity = Quantity::known("frames_ok", "Frames received", Kind::Count);
+static ERRORS: Quantity = Quantity::known("frame_errors", "Frame errors", Kind::Count);
+static CHECKSUM: Quantity = Quantity::known("checksum", "Checksum type", Kind::Text);
+static DATASET: Quantity = Quantity::known("dataset", "Dataset", Kind::Text);
+static LAST: Quantity = Quantity::known("last_telegram", "Last telegram", Kind::Timestamp);
 
 #[derive(Debug)]
 pub struct Meter {
@@ -57,12 +57,7 @@ impl Meter {
                 Value::Number(v) => format!("{v}"),
                 Value::Text(s) => truncate(s, MAX_STATE_LEN),
             };
-            let offer = Offer {
-                quantity: &r.quantity,
-                payload,
-                options: None,
-                diagnostic: false,
-            };
+            let offer = Offer::value(&r.quantity, payload);
             self.device.offer(offer, base, now, out);
         }
         self.diagnostics(now, base, out);

@@ -9,10 +9,10 @@ use crate::modbus::device::Poll;
 use crate::modbus::plan::Reading;
 use crate::quantity::{Kind, Quantity};
 
-const REQUESTS: Quantity = Quantity::known("requests", "Requests", Kind::Count);
-const ERRORS: Quantity = Quantity::known("request_errors", "Request errors", Kind::Count);
-const TIMEOUTS: Quantity = Quantity::known("timeouts", "Timeouts", Kind::Count);
-const LAST_GOOD: Quantity = Quantity::known("last_good_read", "Last good read", Kind::Timestamp);
+static REQUESTS: Quantity = Quantity::known("requests", "Requests", Kind::Count);
+static ERRORS: Quantity = Quantity::known("request_errors", "Request errors", Kind::Count);
+static TIMEOUTS: Quantity = Quantity::known("timeouts", "Timeouts", Kind::Count);
+static LAST_GOOD: Quantity = Quantity::known("last_good_read", "Last good read", Kind::Timestamp);
 
 #[derive(Debug)]
 pub struct ModbusDevice {
@@ -51,17 +51,7 @@ impl ModbusDevice {
                 Reading::Number(v) => format!("{v}"),
                 Reading::Text(t) => t.clone(),
             };
-            self.device.offer(
-                Offer {
-                    quantity: q,
-                    payload,
-                    options: None,
-                    diagnostic: false,
-                },
-                base,
-                now,
-                out,
-            );
+            self.device.offer(Offer::value(q, payload), base, now, out);
         }
         let counters = [
             (&REQUESTS, self.requests),
@@ -69,25 +59,11 @@ impl ModbusDevice {
             (&TIMEOUTS, self.timeouts),
         ];
         for (q, n) in counters {
-            self.device.offer(
-                Offer {
-                    quantity: q,
-                    payload: n.to_string(),
-                    options: None,
-                    diagnostic: true,
-                },
-                base,
-                now,
-                out,
-            );
+            self.device
+                .offer(Offer::diagnostic(q, n.to_string()), base, now, out);
         }
         if poll.ok() {
-            let offer = Offer {
-                quantity: &LAST_GOOD,
-                payload: iso8601(now.unix_ms),
-                options: None,
-                diagnostic: true,
-            };
+            let offer = Offer::diagnostic(&LAST_GOOD, iso8601(now.unix_ms));
             self.device.offer(offer, base, now, out);
         }
     }

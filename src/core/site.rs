@@ -66,31 +66,11 @@ pub fn offer(site: &mut Device, v: &SiteValues, base: &str, now: Now, out: &mut 
         if let (Some(value), Some(q)) = (value, quantity::named(key)) {
             // One decimal: sums of floats would otherwise print noise digits.
             let payload = format!("{}", (value * 10.0).round() / 10.0);
-            site.offer(
-                Offer {
-                    quantity: q,
-                    payload,
-                    options: None,
-                    diagnostic: false,
-                },
-                base,
-                now,
-                out,
-            );
+            site.offer(Offer::value(q, payload), base, now, out);
         }
     }
     if let (Some(on), Some(q)) = (v.surplus_available, quantity::named("surplus_available")) {
         let payload = if on { "ON" } else { "OFF" }.to_string();
-        site.offer(
-            Offer {
-                quantity: q,
-                payload,
-                options: None,
-                diagnostic: false,
-            },
-            base,
-            now,
-            out,
-        );
+        site.offer(Offer::value(q, payload), base, now, out);
     }
 }
