@@ -417,3 +417,72 @@ async fn the_command_line_reads_a_device_once() {
     assert_eq!(code, Some(1));
     assert!(err.contains("nothing could be read from unit 8"), "{err}");
 }
+
+/// CRC-16/MODBUS, low byte first on the wire.
+fn crc16(data: &[u8]) -> u16 {
+    data.iter().fold(0xffff, |crc, &b| {
+        (0..8).fold(crc ^ u16::from(b), |c, _| {
+            if c & 1 != 0 {
+                (c >> 1) ^ 0xa001
+            } else {
+                c >> 1
+            }
+        })
+    })
+}
+
+#[tokio::test]
+async fn rtu_on_a_serial_line() {
+    use std::io::{Read, Write};
+    // An SDM120 on an RS-485 line: the test answers RTU frames on the master side of a
+    // pseudo-terminal, the bridge opens the slave like a USB adapter.
+    let pty = common::pty::pty();
+    let p = profile::built_in("sdm120").unwrap();
+    let mut regs = std::collections::HashMap::new();
+    for b in &p.blocks {
+        for a in b.start..b.start + b.count {
+            regs.insert((b.fc as u8, a), 0u16);
+        }
+    }
+    let power = 1234.5f32.to_bits();
+    regs.insert((4, 12), (power >> 16) as u16);
+    regs.insert((4, 13), power as u16);
+    let mut master = pty.master.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut req = [0u8; 8];
+        while master.read_exact(&mut req).is_ok() {
+            let ok = crc16(&req[..6]).to_le_bytes() == [req[6], req[7]];
+            let (unit, fc) = (req[0], req[1]);
+            let start = u16::from_be_bytes([req[2], req[3]]);
+            let count = u16::from_be_bytes([req[4], req[5]]);
+            if !ok || unit != 1 {
+                continue; // a real slave stays silent on a bad frame or another unit
+            }
+            let words: Option<Vec<u16>> = (0..count)
+                .map(|i| regs.get(&(fc, start + i)).copied())
+                .collect();
+            let mut resp = match words {
+                Some(w) => {
+                    let mut r = vec![unit, fc, (count * 2) as u8];
+                    r.extend(w.iter().flat_map(|x| x.to_be_bytes()));
+                    r
+                }
+                None => vec![unit, fc | 0x80, 0x02],
+            };
+            resp.extend(crc16(&resp).to_le_bytes());
+            if master.write_all(&resp).is_err() {
+                return;
+            }
+        }
+    });
+    let address = format!("rtu://{}?baud=9600&parity=N", pty.path);
+    let mut bus = Bus::new(Transport::parse(&address).unwrap());
+    let mut d = Device::new(setup(p, 1, 1000));
+    let poll = d.poll(&mut bus).await;
+    assert_eq!(number(&poll, "power"), Some(1234.5), "{:?}", poll.problem);
+    assert_eq!(poll.requests, 3);
+    // A unit that is not on the line: no answer, a timeout, and the bus goes on.
+    let mut absent = Device::new(setup(profile::built_in("sdm120").unwrap(), 9, 200));
+    assert_eq!(absent.poll(&mut bus).await.timeouts, 1);
+    assert!(d.poll(&mut bus).await.ok());
+}

@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::time::Duration;
 
 use common::bridge::{Bridge, fixture};
 use common::broker::Mosquitto;
 use common::fixtures::capture;
 use common::observer::Observer;
+use common::pty::pty;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -90,58 +90,6 @@ fn strip(frame: &[u8]) -> Vec<u8> {
         }
     });
     payload
-}
-
-/// A pseudo-terminal pair; the bridge opens the slave by path like a USB reading head.
-struct Pty {
-    master: std::fs::File,
-    _slave: std::fs::File,
-    path: String,
-}
-
-impl Pty {
-    /// Writes on a thread of its own: the pty buffer holds only a few KiB and the bridge that
-    /// drains it runs on this test's runtime.
-    async fn write(&self, bytes: Vec<u8>, chunk: usize) {
-        let mut master = self.master.try_clone().unwrap();
-        tokio::task::spawn_blocking(move || {
-            for c in bytes.chunks(chunk) {
-                master.write_all(c).unwrap();
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        })
-        .await
-        .unwrap();
-    }
-}
-
-fn pty() -> Pty {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    let mut name = [0 as libc::c_char; 128];
-    // SAFETY: openpty writes two fds and a NUL-terminated name into buffers we own.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            name.as_mut_ptr(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty failed");
-    // SAFETY: the name buffer was NUL-terminated by openpty.
-    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
-        .to_string_lossy()
-        .into_owned();
-    // SAFETY: both fds were just opened and are owned by nothing else.
-    unsafe {
-        Pty {
-            master: std::fs::File::from_raw_fd(master),
-            _slave: std::fs::File::from_raw_fd(slave),
-            path,
-        }
-    }
 }
 
 #[tokio::test]

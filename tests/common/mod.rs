@@ -6,3 +6,4 @@ pub mod fixtures;
 pub mod http;
 pub mod modbus_sim;
 pub mod observer;
+pub mod pty;
