@@ -58,30 +58,14 @@ impl Transport {
                         "'{url}' needs a device path, e.g. rtu:///dev/ttyUSB0?baud=9600"
                     ));
                 }
-                let mut t = Self::Rtu {
-                    path: path.to_string(),
-                    baud: 9600,
-                    parity: 'N',
-                    data_bits: 8,
-                    stop_bits: 1,
-                };
+                let (mut baud, mut parity, mut data_bits, mut stop_bits) = (9600, 'N', 8, 1);
                 for pair in query.split('&').filter(|p| !p.is_empty()) {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    let Self::Rtu {
-                        baud,
-                        parity,
-                        data_bits,
-                        stop_bits,
-                        ..
-                    } = &mut t
-                    else {
-                        unreachable!()
-                    };
                     let bad = || format!("'{url}': '{pair}' is not valid");
                     match k {
-                        "baud" => *baud = v.parse().ok().filter(|b| *b >= 300).ok_or_else(bad)?,
+                        "baud" => baud = v.parse().ok().filter(|b| *b >= 300).ok_or_else(bad)?,
                         "parity" => {
-                            *parity = v
+                            parity = v
                                 .chars()
                                 .next()
                                 .map(|c| c.to_ascii_uppercase())
@@ -89,14 +73,14 @@ impl Transport {
                                 .ok_or_else(bad)?
                         }
                         "data_bits" => {
-                            *data_bits = v
+                            data_bits = v
                                 .parse()
                                 .ok()
                                 .filter(|b| (5..=8).contains(b))
                                 .ok_or_else(bad)?
                         }
                         "stop_bits" => {
-                            *stop_bits = v
+                            stop_bits = v
                                 .parse()
                                 .ok()
                                 .filter(|b| (1..=2).contains(b))
@@ -109,7 +93,13 @@ impl Transport {
                         }
                     }
                 }
-                Ok(t)
+                Ok(Self::Rtu {
+                    path: path.to_string(),
+                    baud,
+                    parity,
+                    data_bits,
+                    stop_bits,
+                })
             }
             other => Err(format!(
                 "'{url}': unknown scheme '{other}'; use tcp, rtuovertcp or rtu"
