@@ -540,3 +540,52 @@ fn sml_rs_agrees_on_every_frame_it_reads() {
     }
     assert!(compared > 150, "only {compared} frames compared");
 }
+
+/// A small deterministic generator, so a failure can be reproduced.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn mutated_and_random_input_never_panics() {
+    let mut rng = Lcg(0x5eed);
+    let mut outputs = 0usize;
+    for name in all_captures() {
+        let clean = capture(&name);
+        for _ in 0..40 {
+            let mut bytes = clean.clone();
+            // Flip, drop and insert bytes, as a bad optical contact does.
+            for _ in 0..1 + rng.next() % 8 {
+                let at = (rng.next() as usize) % bytes.len().max(1);
+                match rng.next() % 3 {
+                    0 if !bytes.is_empty() => bytes[at] ^= 1 << (rng.next() % 8),
+                    1 if !bytes.is_empty() => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, rng.next() as u8),
+                }
+            }
+            stromwart::sml::decode::decode_stream(&bytes, &mut |_| outputs += 1);
+        }
+    }
+    for len in [0usize, 1, 7, 8, 100, 4096] {
+        let noise: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        stromwart::sml::decode::decode_stream(&noise, &mut |_| outputs += 1);
+        // Noise that keeps starting frames.
+        let mut starts = Vec::new();
+        for _ in 0..len / 8 {
+            starts.extend_from_slice(&[0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1]);
+            starts.push(rng.next() as u8);
+        }
+        stromwart::sml::decode::decode_stream(&starts, &mut |_| outputs += 1);
+    }
+    assert!(outputs > 1000, "{outputs}");
+}
