@@ -63,6 +63,7 @@ fn core_path(c: &mut Criterion) {
         instance: "stromwart".into(),
         cleanup_delay_ms: 60_000,
         settings: Default::default(),
+        plugs: Vec::new(),
     });
     let mut decoder = MeterDecoder::new(0, "grid", Default::default());
     let mut events = Vec::new();

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::actuator::{self, shelly::Generation, shelly::Shelly};
 use crate::clock::Clock;
-use crate::config::{Config, DeviceConfig, MeterConfig, Publishing};
+use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver, Publishing};
+use crate::core::plug::{PlugSettings, Reach};
 use crate::core::{Core, CoreConfig, DeviceSettings, Event, Policy, availability_topic};
 use crate::modbus::{self, bus::Transport};
 use crate::mqtt::{self, Inbound, Link, Outgoing, TlsFiles};
@@ -42,6 +44,24 @@ pub fn core_config(c: &Config) -> CoreConfig {
         instance: c.mqtt.client_id.clone(),
         cleanup_delay_ms: (c.mqtt.cleanup_delay_s * 1000.0) as u64,
         settings: Default::default(),
+        plugs: c.plugs.iter().map(plug_settings).collect(),
+    }
+}
+
+fn plug_settings(p: &PlugConfig) -> PlugSettings {
+    let reach = match &p.driver {
+        PlugDriver::Shelly { .. } => Reach::Task,
+        PlugDriver::Tasmota { topic, power_key } => Reach::Tasmota {
+            topic: topic.clone(),
+            power_key: power_key.clone(),
+        },
+    };
+    PlugSettings {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        reach,
+        min_switch_ms: (p.min_switch_interval_s * 1000.0) as u64,
+        policy: policy(&p.publish),
     }
 }
 
@@ -116,7 +136,9 @@ pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
         tls,
         availability_topic: availability_topic(&m.base_topic),
         ha_status_topic: format!("{}/status", m.discovery_prefix),
-        subscriptions: vec![format!("{}/+/+/set", m.base_topic)],
+        subscriptions: std::iter::once(format!("{}/+/+/set", m.base_topic))
+            .chain(c.plugs.iter().flat_map(tasmota_topics))
+            .collect(),
         collect: discovery_filters(&m.discovery_prefix),
     }
 }
@@ -199,6 +221,40 @@ pub async fn run(
         .enumerate()
         .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
         .collect();
+    // Plugs reached over HTTP get a task each; the others are driven through MQTT by the core.
+    let mut plug_requests: Vec<Option<mpsc::Sender<bool>>> = Vec::new();
+    for (i, p) in config.plugs.iter().enumerate() {
+        let crate::config::PlugDriver::Shelly {
+            url,
+            gen2,
+            channel,
+            user,
+            password,
+        } = &p.driver
+        else {
+            plug_requests.push(None);
+            continue;
+        };
+        let generation = if *gen2 {
+            Generation::Two
+        } else {
+            Generation::One
+        };
+        let auth = user.clone().map(|u| (u, password.clone()));
+        let auto_off = p.auto_off_s.map(Duration::from_secs_f64);
+        let shelly = Shelly::new(url, *channel, generation, auth, auto_off)?;
+        let (tx, rx) = mpsc::channel(4);
+        let poll = Duration::from_secs_f64(p.poll_interval_s);
+        sources.push(tokio::spawn(actuator::run(
+            i,
+            p.id.clone(),
+            shelly,
+            rx,
+            poll,
+            sink.clone(),
+        )));
+        plug_requests.push(Some(tx));
+    }
     for (transport, devices) in buses(&config) {
         sources.push(tokio::spawn(modbus::run_bus(
             transport,
@@ -234,10 +290,13 @@ pub async fn run(
                     if topic.ends_with("/set") {
                         Event::Command { topic, payload, retained: retain }
                     } else {
-                        if let Some((_, found)) = collecting.as_mut().filter(|_| retain && topic.ends_with("/config")) {
-                            found.push((topic, payload));
+                        if topic.ends_with("/config") {
+                            if let Some((_, found)) = collecting.as_mut().filter(|_| retain) {
+                                found.push((topic, payload));
+                            }
+                            continue;
                         }
-                        continue;
+                        Event::Incoming { topic, payload }
                     }
                 }
             },
@@ -255,6 +314,13 @@ pub async fn run(
         core.handle(event, now, &mut out);
         for m in out.drain(..) {
             let _ = out_tx.send(Outgoing::Publish(m));
+        }
+        for (plug, on) in core.take_actions() {
+            if let Some(Some(tx)) = plug_requests.get(plug) {
+                if tx.try_send(on).is_err() {
+                    tracing::warn!(plug = %config.plugs[plug].id, "The plug is still busy with earlier requests; this one is dropped.");
+                }
+            }
         }
         if let Some(json) = core.take_settings() {
             if let Err(e) = write_atomically(&settings_path, json.as_bytes()) {
@@ -331,4 +397,14 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// The topics a Tasmota plug reports on.
+fn tasmota_topics(p: &PlugConfig) -> Vec<String> {
+    match &p.driver {
+        PlugDriver::Tasmota { topic, .. } => {
+            vec![format!("stat/{topic}/+"), format!("tele/{topic}/SENSOR")]
+        }
+        PlugDriver::Shelly { .. } => Vec::new(),
+    }
 }

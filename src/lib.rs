@@ -4,6 +4,7 @@
 //! Sources decode bytes into readings, the pure [`core`] turns events into messages, and the
 //! edges do the I/O. See `docs/architecture.md`.
 
+pub mod actuator;
 pub mod app;
 pub mod clock;
 pub mod config;

@@ -131,7 +131,11 @@ fn the_reference_documents_every_key() {
             {"id": "c", "url": "http://h/"},
             {"id": "d", "file": "-"}
         ],
-        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}]
+        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}],
+        "plugs": [
+            {"id": "f", "driver": "shelly2", "address": "http://h", "auto_off": 60},
+            {"id": "g", "driver": "tasmota", "topic": "t"}
+        ]
     });
     let fields = Config::from_value(&json).unwrap().fields;
     assert!(fields.len() > 35, "{fields:?}");

@@ -29,6 +29,7 @@ fn core(mode: DiscoveryMode) -> Core {
         instance: "stromwart".into(),
         cleanup_delay_ms: 60_000,
         settings: Default::default(),
+        plugs: Vec::new(),
     })
 }
 

@@ -57,6 +57,7 @@ fn all_components() -> BTreeMap<String, Value> {
         instance: "stromwart".into(),
         cleanup_delay_ms: 60_000,
         settings: Default::default(),
+        plugs: Vec::new(),
     });
     let mut out: Vec<Message> = Vec::new();
     for (i, name) in captures.iter().enumerate() {

@@ -61,7 +61,11 @@ fn reader_fields() -> BTreeMap<String, stromwart::config::reader::Field> {
             {"id": "a", "serial_port": "/dev/ttyUSB0"}, {"id": "b", "tcp": "h:1"},
             {"id": "c", "url": "http://h/"}, {"id": "d", "file": "-"}
         ],
-        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}]
+        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}],
+        "plugs": [
+            {"id": "f", "driver": "shelly2", "address": "http://h", "auto_off": 60},
+            {"id": "g", "driver": "tasmota", "topic": "t"}
+        ]
     });
     let fields = Config::from_value(&json).unwrap().fields;
     fields

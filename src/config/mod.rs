@@ -4,10 +4,12 @@
 //! touches the network or devices: an unreachable meter is a runtime state, not a config error.
 
 mod devices;
+mod plugs;
 pub mod reader;
 pub mod yaml;
 
 pub use devices::{DeviceConfig, Publishing};
+pub use plugs::{PlugConfig, PlugDriver};
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,7 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub meters: Vec<MeterConfig>,
     pub devices: Vec<DeviceConfig>,
+    pub plugs: Vec<PlugConfig>,
     pub site: crate::site::SiteSettings,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
@@ -216,10 +219,19 @@ fn read(root: &Section<'_>) -> Config {
         unique(item, &id, format!("devices[{i}]"));
         devices.extend(d.ok());
     }
+    let mut plugs = Vec::new();
+    for (i, item) in root.list("plugs").iter().enumerate() {
+        let p = plugs::read_plug(item);
+        item.finish();
+        if let Some(p) = p {
+            unique(item, &p.id, format!("plugs[{i}]"));
+            plugs.push(p);
+        }
+    }
     let site = read_site(&root.section("site"));
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
-    if meters.is_empty() && !root.has("devices") {
+    if meters.is_empty() && !root.has("devices") && !root.has("plugs") {
         root.error(
             "meters",
             "no meters or devices configured; add at least one under 'meters:' or 'devices:'",
@@ -230,6 +242,7 @@ fn read(root: &Section<'_>) -> Config {
         mqtt,
         meters,
         devices,
+        plugs,
         site,
         data_dir,
         log_level,

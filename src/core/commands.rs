@@ -3,6 +3,7 @@
 
 use super::controls::{self, BRIDGE, Command, Control, METER, Settings};
 use super::device::{Device, DeviceSettings, Role, slug};
+use super::plug::SWITCH;
 use super::throttle::Policy;
 use super::{Core, Message, Now, announce_then};
 use crate::ha::DeviceSpec;
@@ -40,6 +41,7 @@ pub fn bridge_device(instance: &str) -> Device {
 enum Owner {
     Bridge,
     Meter(usize),
+    Plug(usize),
 }
 
 fn number(v: f64) -> String {
@@ -101,6 +103,7 @@ impl Core {
             }
             .into(),
             (Owner::Bridge, "site_name") => self.site_device.settings.name.clone(),
+            (Owner::Plug(i), _) => self.plugs[i].switch_payload(),
             (Owner::Meter(i), key) => {
                 let s = &self.meters[i].device.settings;
                 match key {
@@ -161,6 +164,13 @@ impl Core {
         let device = match owner {
             Owner::Bridge => &mut self.bridge,
             Owner::Meter(i) => &mut self.meters[i].device,
+            Owner::Plug(i) => {
+                // A plug's switch shows what the plug reported; nothing to create here.
+                if let Some(state) = self.plugs[i].device.state_topic(control.key) {
+                    out.push(Message::state(state, value));
+                }
+                return;
+            }
         };
         if let Some(state) = device.state_topic(control.key) {
             if control.platform != crate::ha::Platform::Button {
@@ -181,6 +191,9 @@ impl Core {
                 .iter()
                 .find(|c| c.key == key)
                 .map(|c| (Owner::Bridge, *c));
+        }
+        if let Some(i) = self.plugs.iter().position(|p| p.device.id() == id) {
+            return (key == SWITCH.key).then_some((Owner::Plug(i), SWITCH));
         }
         let i = self.meters.iter().position(|m| m.id() == id)?;
         METER
@@ -243,6 +256,15 @@ impl Core {
                 return Ok(());
             }
             (Owner::Meter(i), key, cmd) => return self.apply_meter(i, key, cmd, out),
+            (Owner::Plug(i), _, Command::Switch(on)) => {
+                let plug = &mut self.plugs[i];
+                plug.may_switch(now)?;
+                match plug.tasmota_command(on) {
+                    Some(cmnd) => out.push(cmnd),
+                    None => self.actions.push((i, on)),
+                }
+                return Ok(());
+            }
             _ => return Err("unexpected command".into()),
         }
         self.site.set_settings(site);

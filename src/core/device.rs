@@ -155,6 +155,20 @@ impl Device {
         now: Now,
         out: &mut Vec<Message>,
     ) {
+        self.command_entity(c, Some(Category::Config), payload, base, now, out);
+    }
+
+    /// Publishes the state of a command entity (a setting, or a device's main switch),
+    /// creating the entity the first time.
+    pub fn command_entity(
+        &mut self,
+        c: &Control,
+        category: Option<Category>,
+        payload: String,
+        base: &str,
+        now: Now,
+        out: &mut Vec<Message>,
+    ) {
         if !self.entities.contains_key(c.key) {
             let state_topic = format!("{base}/{}/{}", self.settings.id, c.key);
             let spec = EntitySpec {
@@ -168,7 +182,7 @@ impl Device {
                     max_len: c.max_len,
                 }),
                 state_topic,
-                category: Some(Category::Config),
+                category,
                 enabled_by_default: true,
                 options: c.options.map(|o| o.iter().map(|s| s.to_string()).collect()),
                 expire_after: None,

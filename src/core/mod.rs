@@ -10,6 +10,7 @@ pub mod controls;
 pub mod device;
 mod meter;
 mod modbus_device;
+pub mod plug;
 mod reconcile;
 pub(crate) mod site;
 pub mod throttle;
@@ -74,6 +75,7 @@ pub struct CoreConfig {
     pub cleanup_delay_ms: u64,
     /// Settings changed from Home Assistant in earlier runs.
     pub settings: controls::Settings,
+    pub plugs: Vec<plug::PlugSettings>,
 }
 
 #[derive(Debug)]
@@ -98,6 +100,16 @@ pub enum Event {
     Tick,
     /// The retained discovery configs found on the broker at start: (topic, payload).
     RetainedConfigs(Vec<(String, String)>),
+    /// A plug driven by an edge task reported its state.
+    PlugState {
+        plug: usize,
+        state: crate::actuator::PlugState,
+    },
+    /// A message on a device topic the core maps itself (Tasmota's `stat/…`, `tele/…`).
+    Incoming {
+        topic: String,
+        payload: String,
+    },
     /// A message on a command topic (`<base>/<id>/<key>/set`).
     Command {
         topic: String,
@@ -120,6 +132,9 @@ pub struct Core {
     settings_dirty: bool,
     /// Meters whose settings entities exist already.
     controls_offered: Vec<usize>,
+    plugs: Vec<plug::Plug>,
+    /// Switch requests for plugs driven by edge tasks: (plug, on).
+    actions: Vec<(usize, bool)>,
     availability: String,
     republish_states_at: Option<u64>,
 }
@@ -137,6 +152,12 @@ impl Core {
         let site_device = site::device(&cfg.instance);
         let bridge = commands::bridge_device(&cfg.instance);
         let saved = cfg.settings.clone();
+        let plugs = cfg
+            .plugs
+            .iter()
+            .cloned()
+            .map(|p| plug::Plug::new(p, &cfg.instance))
+            .collect();
         let mut core = Self {
             cfg,
             meters,
@@ -148,11 +169,19 @@ impl Core {
             settings: controls::Settings::default(),
             settings_dirty: false,
             controls_offered: Vec::new(),
+            plugs: Vec::new(),
+            actions: Vec::new(),
             availability,
             republish_states_at: None,
         };
+        core.plugs = plugs;
         core.apply_saved(saved);
         core
+    }
+
+    /// Switch requests for plugs driven by edge tasks, since the last call: (plug, on).
+    pub fn take_actions(&mut self) -> Vec<(usize, bool)> {
+        std::mem::take(&mut self.actions)
     }
 
     pub fn meters(&self) -> &[Meter] {
@@ -190,6 +219,7 @@ impl Core {
             Event::RetainedConfigs(configs) => {
                 let mut ids: Vec<&str> = self.meters.iter().map(|m| m.id()).collect();
                 ids.extend(self.devices.iter().map(|d| d.device.id()));
+                ids.extend(self.plugs.iter().map(|p| p.device.id()));
                 ids.extend([site::SITE_ID, commands::BRIDGE_ID]);
                 let us = reconcile::Us {
                     base,
@@ -258,6 +288,23 @@ impl Core {
             } => {
                 self.on_command(&topic, &payload, retained, now, out);
             }
+            Event::PlugState { plug, state } => {
+                let Some(p) = self.plugs.get_mut(plug) else {
+                    return;
+                };
+                let mut states = Vec::new();
+                p.on_state(state, base, now, &mut states);
+                announce_then(&mut p.device, &self.cfg, &self.availability, states, out);
+            }
+            Event::Incoming { topic, payload } => {
+                for p in &mut self.plugs {
+                    if let Some(state) = p.tasmota_state(&topic, &payload) {
+                        let mut states = Vec::new();
+                        p.on_state(state, base, now, &mut states);
+                        announce_then(&mut p.device, &self.cfg, &self.availability, states, out);
+                    }
+                }
+            }
             Event::MqttConnected | Event::HaOnline => {
                 // Creates the settings entities; their states follow the discovery below.
                 self.offer_controls(now, &mut Vec::new());
@@ -293,8 +340,9 @@ impl Core {
     fn all_devices(&mut self) -> impl Iterator<Item = &mut device::Device> {
         let meters = self.meters.iter_mut().map(|m| &mut m.device);
         let devices = self.devices.iter_mut().map(|d| &mut d.device);
+        let plugs = self.plugs.iter_mut().map(|p| &mut p.device);
         let own = [&mut self.site_device, &mut self.bridge];
-        meters.chain(devices).chain(own)
+        meters.chain(devices).chain(plugs).chain(own)
     }
 
     fn republish_all(&mut self, now: Now, out: &mut Vec<Message>) {

@@ -1,0 +1,114 @@
+//! Actuators at the edge: devices Stromwart switches. One driver per protocol behind the small
+//! [`Switch`] capability, so Home Assistant commands and future controllers take the same path.
+//!
+//! HTTP plugs (Shelly) run a task each: it carries out switch requests, polls the state, and
+//! reports what the device says, never what was asked. MQTT plugs (Tasmota) need no task: the
+//! core maps their topics directly.
+
+pub mod shelly;
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::core::Event;
+use crate::source::Sink;
+
+/// What a plug reports about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PlugState {
+    pub on: Option<bool>,
+    /// Watts, where the plug measures.
+    pub power: Option<f64>,
+    pub online: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActuatorError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("the device answered something unexpected: {0}")]
+    Garbage(String),
+}
+
+/// A device that switches a load on and off.
+pub trait Switch {
+    /// Switches and returns the state the device reports afterwards.
+    fn set(
+        &mut self,
+        on: bool,
+    ) -> impl std::future::Future<Output = Result<PlugState, ActuatorError>>;
+    fn state(&mut self) -> impl std::future::Future<Output = Result<PlugState, ActuatorError>>;
+    /// How long the device keeps a load on without being told again (its dead-man timer), if
+    /// one is set.
+    fn hold(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// Runs an HTTP plug: switch requests from the core, status polls, re-arming its dead-man
+/// timer while the load is meant to stay on.
+pub async fn run<S: Switch>(
+    index: usize,
+    id: String,
+    mut plug: S,
+    mut requests: mpsc::Receiver<bool>,
+    poll: Duration,
+    sink: Sink,
+) {
+    let mut wanted_on = false;
+    let mut failing = false;
+    let mut first = true;
+    loop {
+        // Re-arm the device's own timer at half its length, so it never runs out while on.
+        let wait = match (wanted_on, plug.hold()) {
+            (true, Some(hold)) => poll.min(hold / 2),
+            _ => poll,
+        };
+        // Ask at once on start, so the bridge knows early whether the plug answers.
+        let wait = if std::mem::take(&mut first) {
+            Duration::ZERO
+        } else {
+            wait
+        };
+        let result = tokio::select! {
+            req = requests.recv() => match req {
+                Some(on) => {
+                    wanted_on = on;
+                    plug.set(on).await
+                }
+                None => return,
+            },
+            _ = tokio::time::sleep(wait) => {
+                if wanted_on && plug.hold().is_some() { plug.set(true).await } else { plug.state().await }
+            }
+        };
+        let state = match result {
+            Ok(s) => {
+                if failing {
+                    tracing::info!(plug = %id, "The plug answers again.");
+                }
+                failing = false;
+                s
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(plug = %id, "The plug does not answer: {e}.");
+                }
+                failing = true;
+                PlugState {
+                    online: false,
+                    ..PlugState::default()
+                }
+            }
+        };
+        if sink
+            .events
+            .send(Event::PlugState { plug: index, state })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}

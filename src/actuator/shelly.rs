@@ -1,0 +1,169 @@
+//! Shelly plugs and relays over their local HTTP API: the first generation (`/relay/N`) and the
+//! RPC API of the second generation on (`/rpc/Switch.Set`), whose `toggle_after` makes a dead-man
+//! timer.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ActuatorError, PlugState, Switch};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    One,
+    /// Gen2, Gen3 and Gen4 share the RPC API.
+    Two,
+}
+
+pub struct Shelly {
+    client: reqwest::Client,
+    base: String,
+    channel: u8,
+    generation: Generation,
+    auth: Option<(String, Option<String>)>,
+    /// Gen2: seconds after which the device switches off by itself unless re-armed.
+    auto_off: Option<Duration>,
+}
+
+impl Shelly {
+    pub fn new(
+        base: &str,
+        channel: u8,
+        generation: Generation,
+        auth: Option<(String, Option<String>)>,
+        auto_off: Option<Duration>,
+    ) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+            channel,
+            generation,
+            auth,
+            auto_off,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<String, ActuatorError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.client.get(&url);
+        if let Some((user, password)) = &self.auth {
+            req = req.basic_auth(user, password.as_ref());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| ActuatorError::Unreachable(e.to_string()))?;
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(ActuatorError::Unreachable(
+                "401 Unauthorized: check user and password".into(),
+            ));
+        }
+        if !status.is_success() {
+            return Err(ActuatorError::Garbage(format!("{status} from {url}")));
+        }
+        Ok(body)
+    }
+}
+
+#[derive(Deserialize)]
+struct Gen1Relay {
+    ison: bool,
+}
+
+#[derive(Deserialize)]
+struct Gen1Status {
+    relays: Vec<Gen1Relay>,
+    #[serde(default)]
+    meters: Vec<Gen1Meter>,
+}
+
+#[derive(Deserialize)]
+struct Gen1Meter {
+    power: f64,
+}
+
+#[derive(Deserialize)]
+struct Gen2Status {
+    output: bool,
+    #[serde(default)]
+    apower: Option<f64>,
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a str) -> Result<T, ActuatorError> {
+    serde_json::from_str(body).map_err(|e| {
+        ActuatorError::Garbage(format!(
+            "{e}: {}",
+            body.chars().take(80).collect::<String>()
+        ))
+    })
+}
+
+impl Switch for Shelly {
+    async fn set(&mut self, on: bool) -> Result<PlugState, ActuatorError> {
+        let ch = self.channel;
+        match self.generation {
+            Generation::One => {
+                let turn = if on { "on" } else { "off" };
+                let relay: Gen1Relay =
+                    parse(&self.get(&format!("/relay/{ch}?turn={turn}")).await?)?;
+                let power = self.state().await.ok().and_then(|s| s.power);
+                Ok(PlugState {
+                    on: Some(relay.ison),
+                    power,
+                    online: true,
+                })
+            }
+            Generation::Two => {
+                let timer = match (on, self.auto_off) {
+                    (true, Some(d)) => format!("&toggle_after={}", d.as_secs().max(1)),
+                    _ => String::new(),
+                };
+                self.get(&format!("/rpc/Switch.Set?id={ch}&on={on}{timer}"))
+                    .await?;
+                self.state().await
+            }
+        }
+    }
+
+    async fn state(&mut self) -> Result<PlugState, ActuatorError> {
+        let ch = usize::from(self.channel);
+        match self.generation {
+            Generation::One => {
+                let s: Gen1Status = parse(&self.get("/status").await?)?;
+                let relay = s
+                    .relays
+                    .get(ch)
+                    .ok_or_else(|| ActuatorError::Garbage(format!("no relay {ch}")))?;
+                Ok(PlugState {
+                    on: Some(relay.ison),
+                    power: s.meters.get(ch).map(|m| m.power),
+                    online: true,
+                })
+            }
+            Generation::Two => {
+                let s: Gen2Status =
+                    parse(&self.get(&format!("/rpc/Switch.GetStatus?id={ch}")).await?)?;
+                Ok(PlugState {
+                    on: Some(s.output),
+                    power: s.apower,
+                    online: true,
+                })
+            }
+        }
+    }
+
+    fn hold(&self) -> Option<Duration> {
+        self.auto_off.filter(|_| self.generation == Generation::Two)
+    }
+}

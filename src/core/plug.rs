@@ -1,0 +1,198 @@
+//! A smart plug in the core: its switch entity (state from what the device reports, never from
+//! what was asked), its power, and the rules for switching it.
+
+use super::controls::Control;
+use super::device::{Device, DeviceSettings, Offer, Role, slug};
+use super::throttle::Policy;
+use super::{Message, Now};
+use crate::actuator::PlugState;
+use crate::ha::{DeviceSpec, Platform};
+use crate::quantity::{self, Kind};
+
+pub const SWITCH: Control = Control {
+    key: "switch",
+    name: "Switch",
+    platform: Platform::Switch,
+    kind: Kind::Binary,
+    range: None,
+    options: None,
+    max_len: None,
+};
+
+/// How the core reaches a plug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Through an actuator task at the edge (HTTP devices).
+    Task,
+    /// Through MQTT topics the core maps itself (Tasmota).
+    Tasmota { topic: String, power_key: String },
+}
+
+/// A plug as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlugSettings {
+    pub id: String,
+    pub name: String,
+    pub reach: Reach,
+    pub min_switch_ms: u64,
+    pub policy: Policy,
+}
+
+#[derive(Debug)]
+pub struct Plug {
+    pub device: Device,
+    pub reach: Reach,
+    min_switch_ms: u64,
+    last_switch_ms: Option<u64>,
+    state: PlugState,
+}
+
+impl Plug {
+    pub fn new(s: PlugSettings, instance: &str) -> Self {
+        let PlugSettings {
+            id,
+            name,
+            reach,
+            min_switch_ms,
+            policy,
+        } = s;
+        let (id, name) = (id.as_str(), name.as_str());
+        let mut device = Device::new(DeviceSettings {
+            id: id.into(),
+            name: name.into(),
+            manufacturer: None,
+            model: None,
+            role: Role::Consumer,
+            policy,
+            expire_after_s: 0,
+            enable_unknown: false,
+        });
+        device.identify(DeviceSpec {
+            id: format!("stromwart_plug_{}_{}", slug(instance), slug(id)),
+            name: name.into(),
+            manufacturer: Some(
+                match reach {
+                    Reach::Task => "Shelly",
+                    Reach::Tasmota { .. } => "Tasmota",
+                }
+                .into(),
+            ),
+            model: None,
+            serial_number: None,
+            sw_version: None,
+        });
+        Self {
+            device,
+            reach,
+            min_switch_ms,
+            last_switch_ms: None,
+            state: PlugState::default(),
+        }
+    }
+
+    /// Checks a switch command; `Err` says why it is refused.
+    pub fn may_switch(&mut self, now: Now) -> Result<(), String> {
+        if !self.state.online {
+            return Err("the plug does not answer, so it cannot be switched now".into());
+        }
+        if let Some(last) = self.last_switch_ms {
+            let since = now.mono_ms.saturating_sub(last);
+            if since < self.min_switch_ms {
+                let wait = (self.min_switch_ms - since).div_ceil(1000);
+                return Err(format!(
+                    "switched {} s ago; wait {wait} s more (min_switch_interval)",
+                    since / 1000
+                ));
+            }
+        }
+        self.last_switch_ms = Some(now.mono_ms);
+        Ok(())
+    }
+
+    /// The Tasmota command for `on`, if this plug is reached over MQTT.
+    pub fn tasmota_command(&self, on: bool) -> Option<Message> {
+        let Reach::Tasmota { topic, power_key } = &self.reach else {
+            return None;
+        };
+        let payload = if on { "ON" } else { "OFF" };
+        Some(Message {
+            topic: format!("cmnd/{topic}/{power_key}"),
+            payload: payload.into(),
+            retain: false,
+            qos: 1,
+        })
+    }
+
+    /// The switch entity's current state, for confirming a refused command.
+    pub fn switch_payload(&self) -> String {
+        match self.state.on {
+            Some(true) => "ON".into(),
+            Some(false) => "OFF".into(),
+            None => "None".into(),
+        }
+    }
+
+    /// What the device reported.
+    pub fn on_state(&mut self, s: PlugState, base: &str, now: Now, out: &mut Vec<Message>) {
+        if !s.online {
+            self.state.online = false;
+            return;
+        }
+        self.state = PlugState {
+            on: s.on.or(self.state.on),
+            power: s.power.or(self.state.power),
+            online: true,
+        };
+        let payload = self.switch_payload();
+        self.device
+            .command_entity(&SWITCH, None, payload, base, now, out);
+        if let (Some(w), Some(q)) = (s.power, quantity::named("power")) {
+            self.device
+                .offer(Offer::value(q, format!("{w}")), base, now, out);
+        }
+    }
+
+    /// Maps a Tasmota message (`stat/<topic>/RESULT`, `stat/<topic>/POWER`, `tele/<topic>/SENSOR`)
+    /// to a state; `None` when it is not this plug's.
+    pub fn tasmota_state(&self, topic: &str, payload: &str) -> Option<PlugState> {
+        let Reach::Tasmota {
+            topic: t,
+            power_key,
+        } = &self.reach
+        else {
+            return None;
+        };
+        let rest = topic
+            .strip_prefix("stat/")
+            .or_else(|| topic.strip_prefix("tele/"))?;
+        let (device, kind) = rest.split_once('/')?;
+        if device != t {
+            return None;
+        }
+        let word = |v: &str| match v {
+            "ON" => Some(true),
+            "OFF" => Some(false),
+            _ => None,
+        };
+        let json = || serde_json::from_str::<serde_json::Value>(payload).ok();
+        let state = match kind {
+            k if k == power_key => PlugState {
+                on: word(payload.trim()),
+                ..PlugState::default()
+            },
+            "RESULT" | "STATE" => PlugState {
+                on: json()?.get(power_key)?.as_str().and_then(word),
+                ..PlugState::default()
+            },
+            "SENSOR" => PlugState {
+                power: json()?["ENERGY"]["Power"].as_f64(),
+                ..PlugState::default()
+            },
+            _ => return None,
+        };
+        (state.on.is_some() || state.power.is_some()).then_some(PlugState {
+            online: true,
+            ..state
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! Smart plugs against loopback peers: HTTP servers that answer like Shelly Gen1 and Gen2 (with a
+//! working toggle_after timer), and a Tasmota device on a real mosquitto. Commands go in as Home
+//! Assistant sends them; states must follow from what the device reports.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::bridge::Bridge;
+use common::broker::{Mosquitto, free_port, scratch_dir};
+use common::http::{Response, serve};
+use common::observer::Observer;
+use rumqttc::QoS;
+
+#[derive(Default)]
+struct Relay {
+    on: bool,
+    /// Gen2: when the device switches itself off unless re-armed.
+    off_at: Option<Instant>,
+    toggle_after: Option<u64>,
+    sets: u32,
+}
+
+impl Relay {
+    fn tick(&mut self) {
+        if self.off_at.is_some_and(|t| Instant::now() >= t) {
+            self.on = false;
+            self.off_at = None;
+        }
+    }
+}
+
+fn query(head: &str, key: &str) -> Option<String> {
+    let line = head.lines().next()?;
+    let q = line.split_whitespace().nth(1)?.split_once('?')?.1;
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+/// A Shelly Gen1 plug: /relay/0?turn=on|off and /status.
+async fn shelly_gen1(relay: Arc<Mutex<Relay>>) -> u16 {
+    serve(move |head| {
+        let mut r = relay.lock().unwrap();
+        if head.starts_with("get /relay/0") {
+            if let Some(turn) = query(head, "turn") {
+                r.on = turn == "on";
+                r.sets += 1;
+            }
+            Response::json("200 OK", &format!(r#"{{"ison":{},"has_timer":false,"source":"http"}}"#, r.on))
+        } else if head.starts_with("get /status") {
+            let power = if r.on { 1200.5 } else { 0.0 };
+            Response::json("200 OK", &format!(r#"{{"relays":[{{"ison":{}}}],"meters":[{{"power":{power},"is_valid":true}}]}}"#, r.on))
+        } else {
+            Response::json("404 Not Found", "")
+        }
+    })
+    .await
+    .0
+}
+
+/// A Shelly Gen2 plug: /rpc/Switch.Set with toggle_after, /rpc/Switch.GetStatus.
+async fn shelly_gen2(relay: Arc<Mutex<Relay>>) -> u16 {
+    serve(move |head| {
+        let mut r = relay.lock().unwrap();
+        r.tick();
+        if head.starts_with("get /rpc/switch.set") {
+            let was = r.on;
+            r.on = query(head, "on").as_deref() == Some("true");
+            r.sets += 1;
+            r.toggle_after = query(head, "toggle_after").and_then(|t| t.parse().ok());
+            r.off_at = r
+                .toggle_after
+                .filter(|_| r.on)
+                .map(|s| Instant::now() + Duration::from_secs(s));
+            Response::json("200 OK", &format!(r#"{{"was_on":{was}}}"#))
+        } else if head.starts_with("get /rpc/switch.getstatus") {
+            let power = if r.on { 2000.0 } else { 0.0 };
+            Response::json(
+                "200 OK",
+                &format!(
+                    r#"{{"id":0,"source":"http","output":{},"apower":{power},"voltage":230.1}}"#,
+                    r.on
+                ),
+            )
+        } else {
+            Response::json("404 Not Found", "")
+        }
+    })
+    .await
+    .0
+}
+
+fn config(port: u16, plugs: &str) -> String {
+    format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {port}\nplugs:\n{plugs}",
+        scratch_dir("plugs").display()
+    )
+}
+
+async fn switch(obs: &Observer, id: &str, payload: &str) {
+    obs.client
+        .publish(
+            format!("stromwart/{id}/switch/set"),
+            QoS::AtLeastOnce,
+            false,
+            payload,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_shelly_gen1_switches_and_reports_its_power() {
+    let broker = Mosquitto::start();
+    let relay = Arc::new(Mutex::new(Relay::default()));
+    let port = shelly_gen1(relay.clone()).await;
+    let plug = format!(
+        "  - id: boiler\n    name: Boiler\n    driver: shelly1\n    address: http://127.0.0.1:{port}\n    poll_interval: 0.5\n    min_switch_interval: 3\n"
+    );
+    let bridge = Bridge::start(&config(broker.port, &plug));
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/boiler/switch", "OFF").await;
+    let config = obs
+        .wait_for(5, "plug config", |r| {
+            r.topic == "homeassistant/device/stromwart_plug_stromwart_boiler/config"
+        })
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&config.payload).unwrap();
+    assert_eq!(json["components"]["switch"]["platform"], "switch");
+    assert_eq!(
+        json["components"]["switch"]["command_topic"],
+        "stromwart/boiler/switch/set"
+    );
+    assert!(
+        json["components"]["switch"]
+            .get("entity_category")
+            .is_none(),
+        "the plug's main entity"
+    );
+
+    switch(&obs, "boiler", "ON").await;
+    obs.wait_value("stromwart/boiler/switch", "ON").await;
+    obs.wait_value("stromwart/boiler/power", "1200.5").await;
+    assert!(relay.lock().unwrap().on);
+
+    // Too soon after the last switch: refused, the plug stays on, the state says so.
+    obs.clear();
+    switch(&obs, "boiler", "OFF").await;
+    obs.wait_value("stromwart/boiler/switch", "ON").await;
+    assert!(relay.lock().unwrap().on);
+    assert_eq!(relay.lock().unwrap().sets, 1);
+    // A bad payload changes nothing either.
+    switch(&obs, "boiler", "maybe").await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    switch(&obs, "boiler", "OFF").await;
+    obs.wait_value("stromwart/boiler/switch", "OFF").await;
+    assert!(!relay.lock().unwrap().on);
+    assert_eq!(relay.lock().unwrap().sets, 2);
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_shelly_gen2_falls_back_to_off_when_the_bridge_goes_away() {
+    let broker = Mosquitto::start();
+    let relay = Arc::new(Mutex::new(Relay::default()));
+    let port = shelly_gen2(relay.clone()).await;
+    let plug = format!(
+        "  - id: heater\n    driver: shelly2\n    address: http://127.0.0.1:{port}\n    poll_interval: 5\n    auto_off: 2\n    min_switch_interval: 0\n"
+    );
+    let bridge = Bridge::start(&config(broker.port, &plug));
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    obs.wait_value("stromwart/heater/switch", "OFF").await;
+    switch(&obs, "heater", "ON").await;
+    obs.wait_value("stromwart/heater/switch", "ON").await;
+    obs.wait_value("stromwart/heater/power", "2000").await;
+    assert_eq!(relay.lock().unwrap().toggle_after, Some(2));
+
+    // While the bridge runs it re-arms the timer, so the heater stays on past 2 s.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    relay.lock().unwrap().tick();
+    assert!(relay.lock().unwrap().on, "re-armed");
+    assert!(relay.lock().unwrap().sets >= 3);
+
+    // The bridge goes away: the plug's own timer switches the heater off.
+    bridge.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    relay.lock().unwrap().tick();
+    assert!(!relay.lock().unwrap().on, "the dead-man timer ran out");
+}
+
+#[tokio::test]
+async fn a_tasmota_plug_is_driven_over_mqtt() {
+    let broker = Mosquitto::start();
+    // The Tasmota device: answers cmnd/.../POWER with stat/.../RESULT, reports power.
+    let device = Observer::connect(broker.port, "cmnd/tasmota_4A2F1C/#").await;
+    let plug = "  - id: bike\n    name: E-bike charger\n    driver: tasmota\n    topic: tasmota_4A2F1C\n    min_switch_interval: 0\n";
+    let bridge = Bridge::start(&config(broker.port, plug));
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    obs.wait_value("stromwart/status", "online").await;
+    // The device announces itself as it does after boot.
+    device
+        .client
+        .publish("stat/tasmota_4A2F1C/POWER", QoS::AtLeastOnce, false, "OFF")
+        .await
+        .unwrap();
+    obs.wait_value("stromwart/bike/switch", "OFF").await;
+
+    switch(&obs, "bike", "ON").await;
+    let cmnd = device
+        .wait_for(5, "command to the device", |r| {
+            r.topic == "cmnd/tasmota_4A2F1C/POWER"
+        })
+        .await;
+    assert_eq!((cmnd.payload.as_str(), cmnd.retain), ("ON", false));
+    // Not assumed: the state changes only when the device confirms.
+    assert!(
+        obs.on("stromwart/bike/switch")
+            .iter()
+            .all(|r| r.payload == "OFF")
+    );
+    device
+        .client
+        .publish(
+            "stat/tasmota_4A2F1C/RESULT",
+            QoS::AtLeastOnce,
+            false,
+            r#"{"POWER":"ON"}"#,
+        )
+        .await
+        .unwrap();
+    obs.wait_value("stromwart/bike/switch", "ON").await;
+    device
+        .client
+        .publish(
+            "tele/tasmota_4A2F1C/SENSOR",
+            QoS::AtLeastOnce,
+            false,
+            r#"{"ENERGY":{"Power":312,"Voltage":231}}"#,
+        )
+        .await
+        .unwrap();
+    obs.wait_value("stromwart/bike/power", "312").await;
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreachable_plug_is_refused_and_the_others_keep_working() {
+    let broker = Mosquitto::start();
+    let relay = Arc::new(Mutex::new(Relay::default()));
+    let port = shelly_gen1(relay.clone()).await;
+    let plugs = format!(
+        "  - id: gone\n    driver: shelly1\n    address: http://127.0.0.1:{}\n  - id: boiler\n    driver: shelly1\n    address: http://127.0.0.1:{port}\n    poll_interval: 0.5\n",
+        free_port()
+    );
+    let bridge = Bridge::start(&config(broker.port, &plugs));
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    obs.wait_value("stromwart/boiler/switch", "OFF").await;
+    switch(&obs, "gone", "ON").await;
+    switch(&obs, "boiler", "ON").await;
+    obs.wait_value("stromwart/boiler/switch", "ON").await;
+    // The unreachable plug never shows ON: its state only ever comes from the device.
+    assert!(
+        obs.on("stromwart/gone/switch")
+            .iter()
+            .all(|r| r.payload != "ON"),
+        "{:?}",
+        obs.on("stromwart/gone/switch")
+    );
+    bridge.stop().await.unwrap();
+}
+
+#[test]
+fn plug_configs_are_checked() {
+    let errors = |yaml: &str| -> Vec<String> {
+        stromwart::config::Config::from_yaml(yaml)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    assert_eq!(
+        errors(
+            "plugs:\n  - id: a\n    driver: tasmota\n    auto_off: 60\n  - id: b\n    driver: shelly1\n    auto_off: 5\n    address: http://x\n  - id: c\n    driver: zwave\n    address: http://y\n"
+        ),
+        vec![
+            "plugs[0].auto_off: only shelly2 plugs have a dead-man timer; on Tasmota set PulseTime on the device",
+            "plugs[0].topic: required for tasmota: the device's topic, e.g. tasmota_4A2F1C",
+            "plugs[1].auto_off: the dead-man timer needs a second-generation Shelly (driver shelly2)",
+            "plugs[2].driver: 'zwave' is not one of: shelly1, shelly2, tasmota",
+        ]
+    );
+}
