@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use stromwart::core::{Core, CoreConfig, DeviceSettings, Now, Policy};
-use stromwart::ha::DiscoveryMode;
+use stromwart::core::{Core, CoreConfig, DeviceSettings, Now};
 use stromwart::sml::decode::parse_hex;
 use stromwart::source::MeterDecoder;
 use tokio::io::AsyncWriteExt;
@@ -35,35 +34,12 @@ fn frames(name: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn settings() -> DeviceSettings {
-    DeviceSettings {
-        id: "grid".into(),
-        name: "Grid meter".into(),
-        manufacturer: None,
-        model: None,
-        role: stromwart::core::Role::Grid,
-        policy: Policy {
-            min_interval_ms: 0,
-            heartbeat_ms: 60_000,
-        },
-        expire_after_s: 180,
-        enable_unknown: false,
-    }
-}
-
 fn core_path(c: &mut Criterion) {
     let frames = frames("dzg-dwsb20-1");
+    let grid = DeviceSettings::new("grid", "Grid meter", stromwart::core::Role::Grid);
     let mut core = Core::new(CoreConfig {
-        base_topic: "stromwart".into(),
-        discovery_prefix: "homeassistant".into(),
-        discovery_mode: DiscoveryMode::Device,
-        meters: vec![settings()],
-        devices: Vec::new(),
-        site: Default::default(),
-        instance: "stromwart".into(),
-        cleanup_delay_ms: 60_000,
-        settings: Default::default(),
-        plugs: Vec::new(),
+        meters: vec![grid],
+        ..CoreConfig::default()
     });
     let mut decoder = MeterDecoder::new(0, "grid", Default::default());
     let mut events = Vec::new();

@@ -7,29 +7,16 @@ use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Pol
 use stromwart::ha::DiscoveryMode;
 
 fn core(mode: DiscoveryMode) -> Core {
+    let mut grid = DeviceSettings::new("grid", "Grid meter", stromwart::core::Role::Grid);
+    grid.model = Some("DTZ541".into());
+    grid.policy = Policy {
+        min_interval_ms: 5_000,
+        heartbeat_ms: 60_000,
+    };
     Core::new(CoreConfig {
-        base_topic: "stromwart".into(),
-        discovery_prefix: "homeassistant".into(),
         discovery_mode: mode,
-        meters: vec![DeviceSettings {
-            id: "grid".into(),
-            name: "Grid meter".into(),
-            manufacturer: None,
-            model: Some("DTZ541".into()),
-            role: stromwart::core::Role::Grid,
-            policy: Policy {
-                min_interval_ms: 5_000,
-                heartbeat_ms: 60_000,
-            },
-            expire_after_s: 180,
-            enable_unknown: false,
-        }],
-        devices: Vec::new(),
-        site: Default::default(),
-        instance: "stromwart".into(),
-        cleanup_delay_ms: 60_000,
-        settings: Default::default(),
-        plugs: Vec::new(),
+        meters: vec![grid],
+        ..CoreConfig::default()
     })
 }
 

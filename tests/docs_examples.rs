@@ -4,8 +4,7 @@ mod common;
 
 use common::fixtures::telegrams;
 use stromwart::core::plug::{PlugSettings, Reach};
-use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Policy, Role};
-use stromwart::ha::DiscoveryMode;
+use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
 
 fn now(s: u64) -> Now {
     Now {
@@ -18,30 +17,8 @@ fn now(s: u64) -> Now {
 /// Every entity id the bridge suggests for a grid meter, the site view, the bridge's settings and
 /// a plug.
 fn announced() -> Vec<String> {
-    let policy = Policy {
-        min_interval_ms: 0,
-        heartbeat_ms: 60_000,
-    };
-    let meter = DeviceSettings {
-        id: "grid".into(),
-        name: "Grid meter".into(),
-        manufacturer: None,
-        model: None,
-        role: Role::Grid,
-        policy,
-        expire_after_s: 180,
-        enable_unknown: false,
-    };
     let mut core = Core::new(CoreConfig {
-        base_topic: "stromwart".into(),
-        discovery_prefix: "homeassistant".into(),
-        discovery_mode: DiscoveryMode::Device,
-        meters: vec![meter],
-        devices: Vec::new(),
-        site: Default::default(),
-        instance: "stromwart".into(),
-        cleanup_delay_ms: 60_000,
-        settings: Default::default(),
+        meters: vec![DeviceSettings::new("grid", "Grid meter", Role::Grid)],
         plugs: vec![PlugSettings {
             id: "boiler".into(),
             name: "Boiler".into(),
@@ -50,8 +27,9 @@ fn announced() -> Vec<String> {
                 power_key: "POWER".into(),
             },
             min_switch_ms: 10_000,
-            policy,
+            policy: DeviceSettings::new("boiler", "Boiler", Role::Consumer).policy,
         }],
+        ..CoreConfig::default()
     });
     let mut out: Vec<Message> = Vec::new();
     let t = telegrams("dzg-dwsb20-1").into_iter().next().unwrap();

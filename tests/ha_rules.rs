@@ -9,26 +9,13 @@ use std::collections::BTreeMap;
 
 use common::fixtures::{all_captures, telegrams};
 use serde_json::Value;
-use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Policy, Role};
-use stromwart::ha::DiscoveryMode;
+use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
 use stromwart::modbus::device::Poll;
 use stromwart::modbus::plan::Reading;
 use stromwart::quantity::{Kind, NAMED};
 
 fn settings(id: &str, role: Role) -> DeviceSettings {
-    DeviceSettings {
-        id: id.into(),
-        name: id.into(),
-        manufacturer: None,
-        model: None,
-        role,
-        policy: Policy {
-            min_interval_ms: 0,
-            heartbeat_ms: 60_000,
-        },
-        expire_after_s: 180,
-        enable_unknown: false,
-    }
+    DeviceSettings::new(id, id, role)
 }
 
 fn now(s: u64) -> Now {
@@ -48,16 +35,9 @@ fn all_components() -> BTreeMap<String, Value> {
         .map(|(i, _)| settings(&format!("m{i}"), Role::Grid))
         .collect();
     let mut core = Core::new(CoreConfig {
-        base_topic: "stromwart".into(),
-        discovery_prefix: "homeassistant".into(),
-        discovery_mode: DiscoveryMode::Device,
         meters,
         devices: vec![(settings("everything", Role::Pv), "custom".into())],
-        site: Default::default(),
-        instance: "stromwart".into(),
-        cleanup_delay_ms: 60_000,
-        settings: Default::default(),
-        plugs: Vec::new(),
+        ..CoreConfig::default()
     });
     let mut out: Vec<Message> = Vec::new();
     for (i, name) in captures.iter().enumerate() {

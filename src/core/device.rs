@@ -50,6 +50,26 @@ pub struct DeviceSettings {
     pub enable_unknown: bool,
 }
 
+impl DeviceSettings {
+    /// A device with the configuration's defaults: published on every change, a heartbeat
+    /// every minute, unavailable after three minutes of silence.
+    pub fn new(id: &str, name: &str, role: Role) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            manufacturer: None,
+            model: None,
+            role,
+            policy: Policy {
+                min_interval_ms: 0,
+                heartbeat_ms: 60_000,
+            },
+            expire_after_s: 180,
+            enable_unknown: false,
+        }
+    }
+}
+
 /// One state offered for publishing.
 pub struct Offer<'a> {
     pub quantity: &'a Quantity,

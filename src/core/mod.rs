@@ -78,6 +78,24 @@ pub struct CoreConfig {
     pub plugs: Vec<plug::PlugSettings>,
 }
 
+impl Default for CoreConfig {
+    /// The defaults of the configuration, with nothing to read: a start for tests and tools.
+    fn default() -> Self {
+        Self {
+            base_topic: "stromwart".into(),
+            discovery_prefix: "homeassistant".into(),
+            discovery_mode: DiscoveryMode::Device,
+            meters: Vec::new(),
+            devices: Vec::new(),
+            site: Default::default(),
+            instance: "stromwart".into(),
+            cleanup_delay_ms: 60_000,
+            settings: Default::default(),
+            plugs: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Event {
     Telegram {
