@@ -102,9 +102,8 @@ fn message<'a>(
     let start = r.pos();
     let tlv = |source| MessageError::Tlv { index, source };
     if r.peek() != Some(0x76) {
-        // Skip the byte so the caller's loop advances; the rest is resynchronised by TLV lengths.
-        let node = r.node().map_err(tlv)?;
-        let _ = node;
+        // Not a message: skip this value whole, so the next one is read from its start.
+        r.node().map_err(tlv)?;
         return Err(MessageError::Shape { index, at: start });
     }
     r.skip(1);
