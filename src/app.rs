@@ -55,6 +55,17 @@ fn plug_settings(p: &PlugConfig) -> PlugSettings {
             topic: topic.clone(),
             power_key: power_key.clone(),
         },
+        PlugDriver::Mqtt {
+            command_topic,
+            state_topic,
+            payload_on,
+            payload_off,
+        } => Reach::Mqtt {
+            command_topic: command_topic.clone(),
+            state_topic: state_topic.clone(),
+            payload_on: payload_on.clone(),
+            payload_off: payload_off.clone(),
+        },
     };
     PlugSettings {
         id: p.id.clone(),
@@ -399,12 +410,13 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result
     Ok(())
 }
 
-/// The topics a Tasmota plug reports on.
+/// The topics an MQTT plug reports on.
 fn tasmota_topics(p: &PlugConfig) -> Vec<String> {
     match &p.driver {
         PlugDriver::Tasmota { topic, .. } => {
             vec![format!("stat/{topic}/+"), format!("tele/{topic}/SENSOR")]
         }
+        PlugDriver::Mqtt { state_topic, .. } => vec![state_topic.clone()],
         PlugDriver::Shelly { .. } => Vec::new(),
     }
 }

@@ -64,7 +64,8 @@ fn reader_fields() -> BTreeMap<String, stromwart::config::reader::Field> {
         "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}],
         "plugs": [
             {"id": "f", "driver": "shelly2", "address": "http://h", "auto_off": 60},
-            {"id": "g", "driver": "tasmota", "topic": "t"}
+            {"id": "g", "driver": "tasmota", "topic": "t"},
+            {"id": "h", "driver": "mqtt", "command_topic": "c", "state_topic": "s"}
         ]
     });
     let fields = Config::from_value(&json).unwrap().fields;

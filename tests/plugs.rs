@@ -245,6 +245,38 @@ async fn a_tasmota_plug_is_driven_over_mqtt() {
 }
 
 #[tokio::test]
+async fn a_generic_mqtt_switch_with_its_own_payloads() {
+    let broker = Mosquitto::start();
+    let device = Observer::connect(broker.port, "home/heater/cmd").await;
+    let plug = "  - id: heater\n    driver: mqtt\n    command_topic: home/heater/cmd\n    state_topic: home/heater/state\n    payload_on: \"1\"\n    payload_off: \"0\"\n    min_switch_interval: 0\n";
+    let bridge = Bridge::start(&config(broker.port, plug));
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    obs.wait_value("stromwart/status", "online").await;
+    // Before the device has said anything, nothing is switched blindly.
+    switch(&obs, "heater", "ON").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(device.on("home/heater/cmd").is_empty());
+    device
+        .client
+        .publish("home/heater/state", QoS::AtLeastOnce, true, "0")
+        .await
+        .unwrap();
+    obs.wait_value("stromwart/heater/switch", "OFF").await;
+    switch(&obs, "heater", "ON").await;
+    let cmd = device
+        .wait_for(5, "command", |r| r.topic == "home/heater/cmd")
+        .await;
+    assert_eq!((cmd.payload.as_str(), cmd.retain), ("1", false));
+    device
+        .client
+        .publish("home/heater/state", QoS::AtLeastOnce, true, "1")
+        .await
+        .unwrap();
+    obs.wait_value("stromwart/heater/switch", "ON").await;
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn an_unreachable_plug_is_refused_and_the_others_keep_working() {
     let broker = Mosquitto::start();
     let relay = Arc::new(Mutex::new(Relay::default()));
@@ -287,7 +319,7 @@ fn plug_configs_are_checked() {
             "plugs[0].auto_off: only shelly2 plugs have a dead-man timer; on Tasmota set PulseTime on the device",
             "plugs[0].topic: required for tasmota: the device's topic, e.g. tasmota_4A2F1C",
             "plugs[1].auto_off: the dead-man timer needs a second-generation Shelly (driver shelly2)",
-            "plugs[2].driver: 'zwave' is not one of: shelly1, shelly2, tasmota",
+            "plugs[2].driver: 'zwave' is not one of: shelly1, shelly2, tasmota, mqtt",
         ]
     );
 }

@@ -14,6 +14,12 @@ pub enum PlugDriver {
     },
     /// `power_key` is `POWER` for single-relay devices, `POWER<n>` for channel n.
     Tasmota { topic: String, power_key: String },
+    Mqtt {
+        command_topic: String,
+        state_topic: String,
+        payload_on: String,
+        payload_off: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +35,7 @@ pub struct PlugConfig {
     pub publish: Publishing,
 }
 
-pub const DRIVERS: &[&str] = &["shelly1", "shelly2", "tasmota"];
+pub const DRIVERS: &[&str] = &["shelly1", "shelly2", "tasmota", "mqtt"];
 
 pub fn read_plug(s: &Section<'_>) -> Option<PlugConfig> {
     let id = read_id(s, "boiler");
@@ -44,7 +50,41 @@ pub fn read_plug(s: &Section<'_>) -> Option<PlugConfig> {
     let poll_interval_s = s.seconds("poll_interval", 5.0, 0.5, 3600.0);
     let auto_off_s = s.opt_float("auto_off", 2.0, 86_400.0);
     let publish = read_publishing(s, 0.0);
+    let command_topic = s.opt_string("command_topic");
+    let state_topic = s.opt_string("state_topic");
+    let payload_on = s.string("payload_on", "ON");
+    let payload_off = s.string("payload_off", "OFF");
     let driver = match driver {
+        "mqtt" => {
+            if auto_off_s.is_some() {
+                s.error("auto_off", "only shelly2 plugs have a dead-man timer");
+            }
+            for (key, topic) in [
+                ("command_topic", &command_topic),
+                ("state_topic", &state_topic),
+            ] {
+                match topic {
+                    None => s.error(key, "required for an mqtt plug"),
+                    Some(t) if t.contains(['+', '#']) => s.error(
+                        key,
+                        format!("'{t}' must not contain the MQTT wildcards + or #"),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            if payload_on == payload_off {
+                s.error("payload_off", "must differ from payload_on");
+            }
+            let (Some(command_topic), Some(state_topic)) = (command_topic, state_topic) else {
+                return None;
+            };
+            PlugDriver::Mqtt {
+                command_topic,
+                state_topic,
+                payload_on,
+                payload_off,
+            }
+        }
         "tasmota" => {
             if address.is_some() {
                 s.error("address", "tasmota plugs are reached by topic, not address");

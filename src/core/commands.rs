@@ -259,7 +259,7 @@ impl Core {
             (Owner::Plug(i), _, Command::Switch(on)) => {
                 let plug = &mut self.plugs[i];
                 plug.may_switch(now)?;
-                match plug.tasmota_command(on) {
+                match plug.mqtt_command(on) {
                     Some(cmnd) => out.push(cmnd),
                     None => self.actions.push((i, on)),
                 }

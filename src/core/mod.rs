@@ -316,7 +316,7 @@ impl Core {
             }
             Event::Incoming { topic, payload } => {
                 for p in &mut self.plugs {
-                    if let Some(state) = p.tasmota_state(&topic, &payload) {
+                    if let Some(state) = p.mqtt_state(&topic, &payload) {
                         let mut states = Vec::new();
                         p.on_state(state, base, now, &mut states);
                         announce_then(&mut p.device, &self.cfg, &self.availability, states, out);

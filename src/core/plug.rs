@@ -26,6 +26,13 @@ pub enum Reach {
     Task,
     /// Through MQTT topics the core maps itself (Tasmota).
     Tasmota { topic: String, power_key: String },
+    /// Any device switched by a plain payload on one topic, reporting on another.
+    Mqtt {
+        command_topic: String,
+        state_topic: String,
+        payload_on: String,
+        payload_off: String,
+    },
 }
 
 /// A plug as configured.
@@ -74,6 +81,7 @@ impl Plug {
                 match reach {
                     Reach::Task => "Shelly",
                     Reach::Tasmota { .. } => "Tasmota",
+                    Reach::Mqtt { .. } => "MQTT",
                 }
                 .into(),
             ),
@@ -109,15 +117,28 @@ impl Plug {
         Ok(())
     }
 
-    /// The Tasmota command for `on`, if this plug is reached over MQTT.
-    pub fn tasmota_command(&self, on: bool) -> Option<Message> {
-        let Reach::Tasmota { topic, power_key } = &self.reach else {
-            return None;
+    /// The MQTT command for `on`, if this plug is reached over MQTT.
+    pub fn mqtt_command(&self, on: bool) -> Option<Message> {
+        let (topic, payload) = match &self.reach {
+            Reach::Task => return None,
+            Reach::Tasmota { topic, power_key } => (
+                format!("cmnd/{topic}/{power_key}"),
+                if on { "ON" } else { "OFF" }.to_string(),
+            ),
+            Reach::Mqtt {
+                command_topic,
+                payload_on,
+                payload_off,
+                ..
+            } => (
+                command_topic.clone(),
+                if on { payload_on } else { payload_off }.clone(),
+            ),
         };
-        let payload = if on { "ON" } else { "OFF" };
+        // Commands act once: never retained.
         Some(Message {
-            topic: format!("cmnd/{topic}/{power_key}"),
-            payload: payload.into(),
+            topic,
+            payload,
             retain: false,
             qos: 1,
         })
@@ -152,9 +173,34 @@ impl Plug {
         }
     }
 
-    /// Maps a Tasmota message (`stat/<topic>/RESULT`, `stat/<topic>/POWER`, `tele/<topic>/SENSOR`)
-    /// to a state; `None` when it is not this plug's.
-    pub fn tasmota_state(&self, topic: &str, payload: &str) -> Option<PlugState> {
+    /// Maps a message from an MQTT device to a state; `None` when it is not this plug's.
+    pub fn mqtt_state(&self, topic: &str, payload: &str) -> Option<PlugState> {
+        if let Reach::Mqtt {
+            state_topic,
+            payload_on,
+            payload_off,
+            ..
+        } = &self.reach
+        {
+            let p = payload.trim();
+            let on = (topic == state_topic)
+                .then(|| {
+                    (p == payload_on)
+                        .then_some(true)
+                        .or((p == payload_off).then_some(false))
+                })
+                .flatten()?;
+            return Some(PlugState {
+                on: Some(on),
+                power: None,
+                online: true,
+            });
+        }
+        self.tasmota_state(topic, payload)
+    }
+
+    /// Maps a Tasmota message (`stat/<topic>/RESULT`, `stat/<topic>/POWER`, `tele/<topic>/SENSOR`).
+    fn tasmota_state(&self, topic: &str, payload: &str) -> Option<PlugState> {
         let Reach::Tasmota {
             topic: t,
             power_key,
