@@ -107,6 +107,25 @@ async fn a_broker_restart_is_followed_by_a_full_republish() {
         "took {:?}",
         started.elapsed()
     );
+    // The restarted broker knew no subscriptions; the bridge made them again, so Home
+    // Assistant's birth message still reaches it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    after.clear();
+    after
+        .client
+        .publish(
+            "homeassistant/status",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            "online",
+        )
+        .await
+        .unwrap();
+    after
+        .wait_for(5, "republish after birth", |r| {
+            r.topic == DEVICE && !r.retain
+        })
+        .await;
     bridge.stop().await.unwrap();
 }
 
