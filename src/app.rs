@@ -10,8 +10,12 @@ use tokio::sync::{mpsc, watch};
 
 use crate::actuator::{self, shelly::Generation, shelly::Shelly};
 use crate::clock::Clock;
-use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver, Publishing};
+use crate::config::{
+    Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver, Publishing, WallboxConfig,
+};
+use crate::core::Action;
 use crate::core::plug::{PlugSettings, Reach};
+use crate::core::wallbox::WallboxSettings;
 use crate::core::{Core, CoreConfig, DeviceSettings, Event, Policy, availability_topic};
 use crate::modbus::{self, bus::Transport};
 use crate::mqtt::{self, Inbound, Link, Outgoing, TlsFiles};
@@ -45,6 +49,18 @@ pub fn core_config(c: &Config) -> CoreConfig {
         cleanup_delay_ms: (c.mqtt.cleanup_delay_s * 1000.0) as u64,
         settings: Default::default(),
         plugs: c.plugs.iter().map(plug_settings).collect(),
+        wallboxes: c.wallboxes.iter().map(wallbox_settings).collect(),
+    }
+}
+
+fn wallbox_settings(w: &WallboxConfig) -> WallboxSettings {
+    WallboxSettings {
+        id: w.id.clone(),
+        name: w.name.clone(),
+        manufacturer: "go-e".into(),
+        max_current_a: w.max_current_a,
+        min_change_ms: (w.min_change_interval_s * 1000.0) as u64,
+        policy: policy(&w.publish),
     }
 }
 
@@ -266,6 +282,21 @@ pub async fn run(
         )));
         plug_requests.push(Some(tx));
     }
+    let mut wallbox_commands = Vec::new();
+    for (i, w) in config.wallboxes.iter().enumerate() {
+        let (tx, rx) = mpsc::channel(4);
+        let goe = actuator::goe::GoE::new(&w.url)?;
+        let poll = Duration::from_secs_f64(w.poll_interval_s);
+        sources.push(tokio::spawn(actuator::run_wallbox(
+            i,
+            w.id.clone(),
+            goe,
+            rx,
+            poll,
+            sink.clone(),
+        )));
+        wallbox_commands.push(tx);
+    }
     for (transport, devices) in buses(&config) {
         sources.push(tokio::spawn(modbus::run_bus(
             transport,
@@ -326,11 +357,21 @@ pub async fn run(
         for m in out.drain(..) {
             let _ = out_tx.send(Outgoing::Publish(m));
         }
-        for (plug, on) in core.take_actions() {
-            if let Some(Some(tx)) = plug_requests.get(plug) {
-                if tx.try_send(on).is_err() {
-                    tracing::warn!(plug = %config.plugs[plug].id, "The plug is still busy with earlier requests; this one is dropped.");
-                }
+        for action in core.take_actions() {
+            let sent = match action {
+                Action::Plug { plug, on } => plug_requests
+                    .get(plug)
+                    .and_then(Option::as_ref)
+                    .map(|tx| tx.try_send(on).is_ok()),
+                Action::Wallbox { wallbox, command } => wallbox_commands
+                    .get(wallbox)
+                    .map(|tx| tx.try_send(command).is_ok()),
+            };
+            if sent == Some(false) {
+                tracing::warn!(
+                    ?action,
+                    "The device is still busy with earlier requests; this one is dropped."
+                );
             }
         }
         if let Some(json) = core.take_settings() {

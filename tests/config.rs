@@ -136,7 +136,8 @@ fn the_reference_documents_every_key() {
             {"id": "f", "driver": "shelly2", "address": "http://h", "auto_off": 60},
             {"id": "g", "driver": "tasmota", "topic": "t"},
             {"id": "h", "driver": "mqtt", "command_topic": "c", "state_topic": "s"}
-        ]
+        ],
+        "wallboxes": [{"id": "w", "address": "http://h"}]
     });
     let fields = Config::from_value(&json).unwrap().fields;
     assert!(fields.len() > 35, "{fields:?}");

@@ -66,7 +66,8 @@ fn reader_fields() -> BTreeMap<String, stromwart::config::reader::Field> {
             {"id": "f", "driver": "shelly2", "address": "http://h", "auto_off": 60},
             {"id": "g", "driver": "tasmota", "topic": "t"},
             {"id": "h", "driver": "mqtt", "command_topic": "c", "state_topic": "s"}
-        ]
+        ],
+        "wallboxes": [{"id": "w", "address": "http://h"}]
     });
     let fields = Config::from_value(&json).unwrap().fields;
     fields

@@ -5,6 +5,7 @@
 //! reports what the device says, never what was asked. MQTT plugs (Tasmota) need no task: the
 //! core maps their topics directly.
 
+pub mod goe;
 pub mod shelly;
 
 use std::time::Duration;
@@ -43,6 +44,90 @@ pub trait Switch {
     /// one is set.
     fn hold(&self) -> Option<Duration> {
         None
+    }
+}
+
+/// A wallbox command, checked by the core before it gets here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WallboxCommand {
+    Enable(bool),
+    /// Amperes; 0 stops charging.
+    Current(u8),
+    /// 1 or 3, or 0 for the charger's automatic choice.
+    Phases(u8),
+}
+
+/// What a wallbox reports about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WallboxState {
+    pub enabled: bool,
+    /// The current limit in force, A.
+    pub current_a: u8,
+    /// Forced phases; `None` when the charger chooses.
+    pub phases: Option<u8>,
+    pub power: Option<f64>,
+    pub energy_wh: Option<f64>,
+    pub status: &'static str,
+    pub online: bool,
+}
+
+/// A charger whose charging, current and phases can be set.
+pub trait Wallbox {
+    /// Applies a command and returns the state the charger reports afterwards.
+    fn apply(
+        &mut self,
+        cmd: WallboxCommand,
+    ) -> impl std::future::Future<Output = Result<WallboxState, ActuatorError>>;
+    fn state(&mut self) -> impl std::future::Future<Output = Result<WallboxState, ActuatorError>>;
+}
+
+/// Runs a wallbox: commands from the core, status polls, reports of what the charger says.
+pub async fn run_wallbox<W: Wallbox>(
+    index: usize,
+    id: String,
+    mut wallbox: W,
+    mut commands: mpsc::Receiver<WallboxCommand>,
+    poll: Duration,
+    sink: Sink,
+) {
+    let mut failing = false;
+    let mut wait = Duration::ZERO; // ask at once on start
+    loop {
+        let result = tokio::select! {
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => wallbox.apply(cmd).await,
+                None => return,
+            },
+            _ = tokio::time::sleep(wait) => wallbox.state().await,
+        };
+        wait = poll;
+        let state = match result {
+            Ok(s) => {
+                if failing {
+                    tracing::info!(wallbox = %id, "The wallbox answers again.");
+                }
+                failing = false;
+                s
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(wallbox = %id, "The wallbox does not answer: {e}.");
+                }
+                failing = true;
+                WallboxState::default()
+            }
+        };
+        if sink
+            .events
+            .send(Event::WallboxState {
+                wallbox: index,
+                state,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
 

@@ -6,10 +6,12 @@
 mod devices;
 mod plugs;
 pub mod reader;
+mod wallboxes;
 pub mod yaml;
 
 pub use devices::{DeviceConfig, Publishing};
 pub use plugs::{PlugConfig, PlugDriver};
+pub use wallboxes::WallboxConfig;
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +31,7 @@ pub struct Config {
     pub meters: Vec<MeterConfig>,
     pub devices: Vec<DeviceConfig>,
     pub plugs: Vec<PlugConfig>,
+    pub wallboxes: Vec<WallboxConfig>,
     pub site: crate::site::SiteSettings,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
@@ -228,10 +231,23 @@ fn read(root: &Section<'_>) -> Config {
             plugs.push(p);
         }
     }
+    let mut wallboxes = Vec::new();
+    for (i, item) in root.list("wallboxes").iter().enumerate() {
+        let w = wallboxes::read_wallbox(item);
+        item.finish();
+        if let Some(w) = w {
+            unique(item, &w.id, format!("wallboxes[{i}]"));
+            wallboxes.push(w);
+        }
+    }
     let site = read_site(&root.section("site"));
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
-    if meters.is_empty() && !root.has("devices") && !root.has("plugs") {
+    if meters.is_empty()
+        && !["devices", "plugs", "wallboxes"]
+            .iter()
+            .any(|k| root.has(k))
+    {
         root.error(
             "meters",
             "no meters or devices configured; add at least one under 'meters:' or 'devices:'",
@@ -243,6 +259,7 @@ fn read(root: &Section<'_>) -> Config {
         meters,
         devices,
         plugs,
+        wallboxes,
         site,
         data_dir,
         log_level,

@@ -5,7 +5,7 @@ use super::controls::{self, BRIDGE, Command, Control, METER, Settings};
 use super::device::{Device, DeviceSettings, Role, slug};
 use super::plug::SWITCH;
 use super::throttle::Policy;
-use super::{Core, Message, Now, announce_then};
+use super::{Action, Core, Message, Now, announce_then};
 use crate::ha::DeviceSpec;
 
 /// The topic level of the bridge's own settings; config ids may not take it.
@@ -42,6 +42,7 @@ enum Owner {
     Bridge,
     Meter(usize),
     Plug(usize),
+    Wallbox(usize),
 }
 
 fn number(v: f64) -> String {
@@ -104,6 +105,7 @@ impl Core {
             .into(),
             (Owner::Bridge, "site_name") => self.site_device.settings.name.clone(),
             (Owner::Plug(i), _) => self.plugs[i].switch_payload(),
+            (Owner::Wallbox(i), key) => self.wallboxes[i].payload(key),
             (Owner::Meter(i), key) => {
                 let s = &self.meters[i].device.settings;
                 match key {
@@ -164,9 +166,15 @@ impl Core {
         let device = match owner {
             Owner::Bridge => &mut self.bridge,
             Owner::Meter(i) => &mut self.meters[i].device,
+            // A plug's or wallbox's entities show what the device reported; nothing to create.
             Owner::Plug(i) => {
-                // A plug's switch shows what the plug reported; nothing to create here.
                 if let Some(state) = self.plugs[i].device.state_topic(control.key) {
+                    out.push(Message::state(state, value));
+                }
+                return;
+            }
+            Owner::Wallbox(i) => {
+                if let Some(state) = self.wallboxes[i].device.state_topic(control.key) {
                     out.push(Message::state(state, value));
                 }
                 return;
@@ -191,6 +199,11 @@ impl Core {
                 .iter()
                 .find(|c| c.key == key)
                 .map(|c| (Owner::Bridge, *c));
+        }
+        if let Some(i) = self.wallboxes.iter().position(|w| w.device.id() == id) {
+            return self.wallboxes[i]
+                .control(key)
+                .map(|c| (Owner::Wallbox(i), c));
         }
         if let Some(i) = self.plugs.iter().position(|p| p.device.id() == id) {
             return (key == SWITCH.key).then_some((Owner::Plug(i), SWITCH));
@@ -261,8 +274,16 @@ impl Core {
                 plug.may_switch(now)?;
                 match plug.mqtt_command(on) {
                     Some(cmnd) => out.push(cmnd),
-                    None => self.actions.push((i, on)),
+                    None => self.actions.push(Action::Plug { plug: i, on }),
                 }
+                return Ok(());
+            }
+            (Owner::Wallbox(i), key, cmd) => {
+                let command = self.wallboxes[i].check(key, cmd, now)?;
+                self.actions.push(Action::Wallbox {
+                    wallbox: i,
+                    command,
+                });
                 return Ok(());
             }
             _ => return Err("unexpected command".into()),

@@ -15,6 +15,7 @@ mod reconcile;
 pub(crate) mod site;
 pub mod throttle;
 pub mod time;
+pub mod wallbox;
 
 pub use device::{DeviceSettings, Role};
 pub use meter::Meter;
@@ -76,6 +77,20 @@ pub struct CoreConfig {
     /// Settings changed from Home Assistant in earlier runs.
     pub settings: controls::Settings,
     pub plugs: Vec<plug::PlugSettings>,
+    pub wallboxes: Vec<wallbox::WallboxSettings>,
+}
+
+/// A request for a device an edge task drives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Plug {
+        plug: usize,
+        on: bool,
+    },
+    Wallbox {
+        wallbox: usize,
+        command: crate::actuator::WallboxCommand,
+    },
 }
 
 impl Default for CoreConfig {
@@ -92,6 +107,7 @@ impl Default for CoreConfig {
             cleanup_delay_ms: 60_000,
             settings: Default::default(),
             plugs: Vec::new(),
+            wallboxes: Vec::new(),
         }
     }
 }
@@ -118,6 +134,11 @@ pub enum Event {
     Tick,
     /// The retained discovery configs found on the broker at start: (topic, payload).
     RetainedConfigs(Vec<(String, String)>),
+    /// A wallbox reported its state.
+    WallboxState {
+        wallbox: usize,
+        state: crate::actuator::WallboxState,
+    },
     /// A plug driven by an edge task reported its state.
     PlugState {
         plug: usize,
@@ -151,8 +172,9 @@ pub struct Core {
     /// Meters whose settings entities exist already.
     controls_offered: Vec<usize>,
     plugs: Vec<plug::Plug>,
-    /// Switch requests for plugs driven by edge tasks: (plug, on).
-    actions: Vec<(usize, bool)>,
+    wallboxes: Vec<wallbox::WallboxCore>,
+    /// Requests for devices driven by edge tasks.
+    actions: Vec<Action>,
     availability: String,
     republish_states_at: Option<u64>,
 }
@@ -170,6 +192,12 @@ impl Core {
         let site_device = site::device(&cfg.instance);
         let bridge = commands::bridge_device(&cfg.instance);
         let saved = cfg.settings.clone();
+        let wallboxes = cfg
+            .wallboxes
+            .iter()
+            .cloned()
+            .map(|w| wallbox::WallboxCore::new(w, &cfg.instance))
+            .collect();
         let plugs = cfg
             .plugs
             .iter()
@@ -188,17 +216,19 @@ impl Core {
             settings_dirty: false,
             controls_offered: Vec::new(),
             plugs: Vec::new(),
+            wallboxes: Vec::new(),
             actions: Vec::new(),
             availability,
             republish_states_at: None,
         };
         core.plugs = plugs;
+        core.wallboxes = wallboxes;
         core.apply_saved(saved);
         core
     }
 
-    /// Switch requests for plugs driven by edge tasks, since the last call: (plug, on).
-    pub fn take_actions(&mut self) -> Vec<(usize, bool)> {
+    /// Requests for devices driven by edge tasks, since the last call.
+    pub fn take_actions(&mut self) -> Vec<Action> {
         std::mem::take(&mut self.actions)
     }
 
@@ -238,6 +268,7 @@ impl Core {
                 let mut ids: Vec<&str> = self.meters.iter().map(|m| m.id()).collect();
                 ids.extend(self.devices.iter().map(|d| d.device.id()));
                 ids.extend(self.plugs.iter().map(|p| p.device.id()));
+                ids.extend(self.wallboxes.iter().map(|w| w.device.id()));
                 ids.extend([site::SITE_ID, commands::BRIDGE_ID]);
                 let us = reconcile::Us {
                     base,
@@ -306,6 +337,14 @@ impl Core {
             } => {
                 self.on_command(&topic, &payload, retained, now, out);
             }
+            Event::WallboxState { wallbox, state } => {
+                let Some(w) = self.wallboxes.get_mut(wallbox) else {
+                    return;
+                };
+                let mut states = Vec::new();
+                w.on_state(state, base, now, &mut states);
+                announce_then(&mut w.device, &self.cfg, &self.availability, states, out);
+            }
             Event::PlugState { plug, state } => {
                 let Some(p) = self.plugs.get_mut(plug) else {
                     return;
@@ -359,8 +398,13 @@ impl Core {
         let meters = self.meters.iter_mut().map(|m| &mut m.device);
         let devices = self.devices.iter_mut().map(|d| &mut d.device);
         let plugs = self.plugs.iter_mut().map(|p| &mut p.device);
+        let wallboxes = self.wallboxes.iter_mut().map(|w| &mut w.device);
         let own = [&mut self.site_device, &mut self.bridge];
-        meters.chain(devices).chain(plugs).chain(own)
+        meters
+            .chain(devices)
+            .chain(plugs)
+            .chain(wallboxes)
+            .chain(own)
     }
 
     fn republish_all(&mut self, now: Now, out: &mut Vec<Message>) {

@@ -1,0 +1,128 @@
+//! The go-eCharger over its local HTTP API v2 (`/api/status`, `/api/set`).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{ActuatorError, Wallbox, WallboxCommand, WallboxState};
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct GoE {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl GoE {
+    pub fn new(base: &str) -> Result<Self, String> {
+        let client = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<String, ActuatorError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))?;
+        let status = resp.status();
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| ActuatorError::Unreachable(e.to_string()))?;
+        if !status.is_success() {
+            return Err(ActuatorError::Garbage(format!("{status} from {url}")));
+        }
+        Ok(body)
+    }
+}
+
+/// The fields of `/api/status` Stromwart reads.
+#[derive(Deserialize)]
+struct Status {
+    /// Requested current, A.
+    amp: u8,
+    /// Force state: 0 neutral (charges when the car wants), 1 off, 2 on.
+    frc: u8,
+    /// Phase switch mode: 0 automatic, 1 one phase, 2 three phases.
+    #[serde(default)]
+    psm: u8,
+    /// Car state: 1 idle, 2 charging, 3 waiting for the car, 4 complete, 5 error.
+    car: u8,
+    /// Voltages, currents, powers and power factors; index 11 is the total power in W.
+    #[serde(default)]
+    nrg: Vec<f64>,
+    /// Energy charged in total, Wh.
+    #[serde(default)]
+    eto: Option<f64>,
+}
+
+impl Wallbox for GoE {
+    async fn apply(&mut self, cmd: WallboxCommand) -> Result<WallboxState, ActuatorError> {
+        let query = match cmd {
+            WallboxCommand::Enable(true) => "frc=0".to_string(),
+            WallboxCommand::Enable(false) | WallboxCommand::Current(0) => "frc=1".to_string(),
+            WallboxCommand::Current(a) => format!("amp={a}&frc=0"),
+            WallboxCommand::Phases(p) => format!(
+                "psm={}",
+                match p {
+                    1 => 1,
+                    3 => 2,
+                    _ => 0,
+                }
+            ),
+        };
+        let body = self.get(&format!("/api/set?{query}")).await?;
+        // go-e answers {"key": true} per key, or the key with an error text.
+        let reply: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| ActuatorError::Garbage(format!("{e}: {body}")))?;
+        if let Some((key, err)) = reply
+            .as_object()
+            .and_then(|m| m.iter().find(|(_, v)| !v.as_bool().unwrap_or(false)))
+        {
+            return Err(ActuatorError::Garbage(format!(
+                "the charger refused {key}: {err}"
+            )));
+        }
+        self.state().await
+    }
+
+    async fn state(&mut self) -> Result<WallboxState, ActuatorError> {
+        let body = self
+            .get("/api/status?filter=amp,frc,psm,car,nrg,eto")
+            .await?;
+        let s: Status = serde_json::from_str(&body).map_err(|e| {
+            ActuatorError::Garbage(format!(
+                "{e}: {}",
+                body.chars().take(80).collect::<String>()
+            ))
+        })?;
+        Ok(WallboxState {
+            enabled: s.frc != 1,
+            current_a: s.amp,
+            phases: match s.psm {
+                1 => Some(1),
+                2 => Some(3),
+                _ => None,
+            },
+            power: s.nrg.get(11).copied(),
+            energy_wh: s.eto,
+            status: match s.car {
+                1 => "idle",
+                2 => "charging",
+                3 => "waiting",
+                4 => "complete",
+                _ => "error",
+            },
+            online: true,
+        })
+    }
+}

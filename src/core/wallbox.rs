@@ -1,0 +1,258 @@
+//! A wallbox in the core: its entities (charging switch, current limit, phases, and what it
+//! reports), and the rules for commanding it.
+
+use super::controls::{Command, Control};
+use super::device::{Device, DeviceSettings, Offer, Role, slug};
+use super::throttle::Policy;
+use super::{Message, Now};
+use crate::actuator::{WallboxCommand, WallboxState};
+use crate::ha::{DeviceSpec, Platform};
+use crate::quantity::{self, Kind, Quantity};
+
+/// The lowest current the IEC 61851 charging standard allows.
+pub const MIN_CURRENT_A: u8 = 6;
+pub const PHASE_CHOICES: &[&str] = &["auto", "1", "3"];
+pub const STATUSES: &[&str] = &["idle", "charging", "waiting", "complete", "error"];
+
+const CHARGING: Control = Control {
+    key: "charging",
+    name: "Charging enabled",
+    platform: Platform::Switch,
+    kind: Kind::Binary,
+    range: None,
+    options: None,
+    max_len: None,
+};
+const PHASES: Control = Control {
+    key: "phases",
+    name: "Phases",
+    platform: Platform::Select,
+    kind: Kind::Text,
+    range: None,
+    options: Some(PHASE_CHOICES),
+    max_len: None,
+};
+static STATUS: Quantity = Quantity::known("status", "Status", Kind::Text);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct WallboxSettings {
+    pub id: String,
+    pub name: String,
+    pub manufacturer: String,
+    pub max_current_a: u8,
+    /// Starts, stops and phase switches closer together than this are refused (contactors and
+    /// cars dislike chatter).
+    pub min_change_ms: u64,
+    pub policy: Policy,
+}
+
+#[derive(Debug)]
+pub struct WallboxCore {
+    pub device: Device,
+    max_current_a: u8,
+    min_change_ms: u64,
+    last_change_ms: Option<u64>,
+    state: WallboxState,
+}
+
+impl WallboxCore {
+    pub fn new(s: WallboxSettings, instance: &str) -> Self {
+        let mut settings = DeviceSettings::new(&s.id, &s.name, Role::Consumer);
+        settings.policy = s.policy;
+        settings.expire_after_s = 0;
+        let mut device = Device::new(settings);
+        device.identify(DeviceSpec {
+            id: format!("stromwart_wallbox_{}_{}", slug(instance), slug(&s.id)),
+            name: s.name.clone(),
+            manufacturer: Some(s.manufacturer),
+            model: None,
+            serial_number: None,
+            sw_version: None,
+        });
+        Self {
+            device,
+            max_current_a: s.max_current_a,
+            min_change_ms: s.min_change_ms,
+            last_change_ms: None,
+            state: WallboxState::default(),
+        }
+    }
+
+    fn current_control(&self) -> Control {
+        Control {
+            key: "current_limit",
+            name: "Current limit",
+            platform: Platform::Number,
+            kind: Kind::Current,
+            range: Some((0.0, f64::from(self.max_current_a), 1.0)),
+            options: None,
+            max_len: None,
+        }
+    }
+
+    /// The control for `key`, if this wallbox has it.
+    pub fn control(&self, key: &str) -> Option<Control> {
+        [CHARGING, self.current_control(), PHASES]
+            .into_iter()
+            .find(|c| c.key == key)
+    }
+
+    /// Checks a command and turns it into what the charger is told.
+    pub fn check(&mut self, key: &str, cmd: Command, now: Now) -> Result<WallboxCommand, String> {
+        if !self.state.online {
+            return Err("the wallbox does not answer, so it cannot be commanded now".into());
+        }
+        let wb = match (key, cmd) {
+            ("charging", Command::Switch(on)) => WallboxCommand::Enable(on),
+            ("current_limit", Command::Number(a)) => {
+                let a = a.round() as u8;
+                if a != 0 && a < MIN_CURRENT_A {
+                    return Err(format!(
+                        "{a} A is below the {MIN_CURRENT_A} A a car needs; 0 stops charging"
+                    ));
+                }
+                WallboxCommand::Current(a)
+            }
+            ("phases", Command::Choice(p)) => WallboxCommand::Phases(p.parse().unwrap_or(0)),
+            _ => return Err("unexpected command".into()),
+        };
+        // Only starting, stopping and switching phases wear the car and the contactors; a new
+        // current limit while charging is what surplus charging does every few seconds.
+        let restarts = match wb {
+            WallboxCommand::Enable(on) => on != self.state.enabled,
+            WallboxCommand::Current(a) => (a > 0) != self.state.enabled,
+            WallboxCommand::Phases(_) => true,
+        };
+        if !restarts {
+            return Ok(wb);
+        }
+        if let Some(last) = self.last_change_ms {
+            let since = now.mono_ms.saturating_sub(last);
+            if since < self.min_change_ms {
+                return Err(format!(
+                    "changed {} s ago; wait {} s more (min_change_interval)",
+                    since / 1000,
+                    (self.min_change_ms - since).div_ceil(1000)
+                ));
+            }
+        }
+        self.last_change_ms = Some(now.mono_ms);
+        Ok(wb)
+    }
+
+    /// The state payload of a control, as the charger last reported it.
+    pub fn payload(&self, key: &str) -> String {
+        let s = &self.state;
+        match key {
+            "charging" => if s.enabled { "ON" } else { "OFF" }.into(),
+            "current_limit" => (if s.enabled { s.current_a } else { 0 }).to_string(),
+            _ => s.phases.map_or("auto".into(), |p| p.to_string()),
+        }
+    }
+
+    pub fn on_state(&mut self, s: WallboxState, base: &str, now: Now, out: &mut Vec<Message>) {
+        if !s.online {
+            self.state.online = false;
+            return;
+        }
+        self.state = s;
+        for c in [CHARGING, self.current_control(), PHASES] {
+            let payload = self.payload(c.key);
+            self.device
+                .command_entity(&c, None, payload, base, now, out);
+        }
+        let mut offer = |q: Option<&'static Quantity>, payload: String| {
+            if let Some(q) = q {
+                self.device.offer(Offer::value(q, payload), base, now, out);
+            }
+        };
+        if let Some(w) = s.power {
+            offer(quantity::named("power"), format!("{w}"));
+        }
+        if let Some(wh) = s.energy_wh {
+            offer(
+                quantity::named("energy_total"),
+                format!("{}", (wh / 10.0).round() / 100.0),
+            );
+        }
+        let status = Offer {
+            quantity: &STATUS,
+            payload: s.status.into(),
+            options: Some(STATUSES),
+            diagnostic: false,
+        };
+        self.device.offer(status, base, now, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> Now {
+        Now {
+            mono_ms: s * 1000,
+            unix_ms: 0,
+            utc_offset_s: 0,
+        }
+    }
+
+    fn charging_wallbox() -> WallboxCore {
+        let mut w = WallboxCore::new(
+            WallboxSettings {
+                id: "garage".into(),
+                name: "Garage".into(),
+                manufacturer: "go-e".into(),
+                max_current_a: 16,
+                min_change_ms: 60_000,
+                policy: Policy {
+                    min_interval_ms: 0,
+                    heartbeat_ms: 60_000,
+                },
+            },
+            "home",
+        );
+        let state = WallboxState {
+            enabled: true,
+            current_a: 16,
+            online: true,
+            status: "charging",
+            ..WallboxState::default()
+        };
+        w.on_state(state, "stromwart", at(0), &mut Vec::new());
+        w
+    }
+
+    #[test]
+    fn the_current_follows_at_once_but_a_stop_and_a_restart_are_paced() {
+        let mut w = charging_wallbox();
+        for (s, amps) in [(1, 10.0), (2, 6.0), (3, 16.0)] {
+            assert!(
+                w.check("current_limit", Command::Number(amps), at(s))
+                    .is_ok()
+            );
+        }
+        assert_eq!(
+            w.check("charging", Command::Switch(false), at(4)),
+            Ok(WallboxCommand::Enable(false))
+        );
+        w.on_state(
+            WallboxState {
+                enabled: false,
+                ..w.state
+            },
+            "stromwart",
+            at(5),
+            &mut Vec::new(),
+        );
+        let refused = w.check("current_limit", Command::Number(10.0), at(30));
+        assert_eq!(
+            refused,
+            Err("changed 26 s ago; wait 34 s more (min_change_interval)".into())
+        );
+        assert!(
+            w.check("current_limit", Command::Number(10.0), at(64))
+                .is_ok()
+        );
+    }
+}

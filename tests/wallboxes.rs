@@ -1,0 +1,175 @@
+//! A wallbox against a loopback server that answers like a go-eCharger (HTTP API v2): commands
+//! as Home Assistant sends them, states from what the charger reports.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::bridge::Bridge;
+use common::broker::{Mosquitto, scratch_dir};
+use common::http::{Response, serve};
+use common::observer::Observer;
+use rumqttc::QoS;
+
+struct Charger {
+    amp: u8,
+    frc: u8,
+    psm: u8,
+    sets: Vec<String>,
+}
+
+fn query(head: &str) -> Vec<(String, String)> {
+    let line = head.lines().next().unwrap_or_default();
+    let q = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.split_once('?'))
+        .map(|(_, q)| q)
+        .unwrap_or_default();
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+async fn go_e(state: Arc<Mutex<Charger>>) -> u16 {
+    serve(move |head| {
+        let mut c = state.lock().unwrap();
+        if head.starts_with("get /api/set") {
+            let mut reply = serde_json::Map::new();
+            for (k, v) in query(head) {
+                let ok = match k.as_str() {
+                    "amp" => v
+                        .parse()
+                        .ok()
+                        .filter(|a| (6..=32).contains(a))
+                        .map(|a| c.amp = a)
+                        .is_some(),
+                    "frc" => v
+                        .parse()
+                        .ok()
+                        .filter(|f| *f <= 2)
+                        .map(|f| c.frc = f)
+                        .is_some(),
+                    "psm" => v
+                        .parse()
+                        .ok()
+                        .filter(|p| *p <= 2)
+                        .map(|p| c.psm = p)
+                        .is_some(),
+                    _ => false,
+                };
+                c.sets.push(format!("{k}={v}"));
+                reply.insert(k, serde_json::json!(ok));
+            }
+            Response::json("200 OK", &serde_json::Value::Object(reply).to_string())
+        } else if head.starts_with("get /api/status") {
+            let charging = c.frc != 1;
+            let phases = if c.psm == 1 { 1.0 } else { 3.0 };
+            let power = if charging {
+                f64::from(c.amp) * 230.0 * phases
+            } else {
+                0.0
+            };
+            let mut nrg = vec![230.0; 16];
+            nrg[11] = power;
+            let body = serde_json::json!({
+                "amp": c.amp, "frc": c.frc, "psm": c.psm, "car": if charging { 2 } else { 4 },
+                "nrg": nrg, "eto": 1_234_567.0
+            });
+            Response::json("200 OK", &body.to_string())
+        } else {
+            Response::json("404 Not Found", "")
+        }
+    })
+    .await
+    .0
+}
+
+async fn set(obs: &Observer, key: &str, payload: &str) {
+    obs.client
+        .publish(
+            format!("stromwart/garage/{key}/set"),
+            QoS::AtLeastOnce,
+            false,
+            payload,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_go_e_charger_is_steered_and_reports_back() {
+    let broker = Mosquitto::start();
+    let charger = Arc::new(Mutex::new(Charger {
+        amp: 16,
+        frc: 0,
+        psm: 0,
+        sets: Vec::new(),
+    }));
+    let port = go_e(charger.clone()).await;
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nwallboxes:\n  - id: garage\n    name: Garage\n    address: http://127.0.0.1:{port}\n    max_current: 16\n    poll_interval: 0.5\n    min_change_interval: 0\n",
+        scratch_dir("wallbox").display(),
+        broker.port
+    );
+    let bridge = Bridge::start(&yaml);
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/garage/charging", "ON").await;
+    obs.wait_value("stromwart/garage/power", "11040").await;
+    obs.wait_value("stromwart/garage/energy_total", "1234.57")
+        .await;
+    obs.wait_value("stromwart/garage/status", "charging").await;
+    let config = obs
+        .wait_for(5, "wallbox config", |r| {
+            r.topic == "homeassistant/device/stromwart_wallbox_stromwart_garage/config"
+        })
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&config.payload).unwrap();
+    let current = &json["components"]["current_limit"];
+    assert_eq!(
+        (
+            current["platform"].as_str(),
+            current["min"].as_f64(),
+            current["max"].as_f64()
+        ),
+        (Some("number"), Some(0.0), Some(16.0))
+    );
+    assert_eq!(current["unit_of_measurement"], "A");
+    assert_eq!(
+        json["components"]["phases"]["options"],
+        serde_json::json!(["auto", "1", "3"])
+    );
+    assert_eq!(json["components"]["status"]["device_class"], "enum");
+
+    set(&obs, "current_limit", "10").await;
+    obs.wait_value("stromwart/garage/current_limit", "10").await;
+    obs.wait_value("stromwart/garage/power", "6900").await;
+    set(&obs, "phases", "1").await;
+    obs.wait_value("stromwart/garage/phases", "1").await;
+    obs.wait_value("stromwart/garage/power", "2300").await;
+    // 0 A stops charging; the charger says so.
+    set(&obs, "current_limit", "0").await;
+    obs.wait_value("stromwart/garage/charging", "OFF").await;
+    obs.wait_value("stromwart/garage/status", "complete").await;
+    obs.clear();
+    set(&obs, "charging", "ON").await;
+    obs.wait_value("stromwart/garage/charging", "ON").await;
+
+    // Out of range, below what a car needs, or nonsense: refused, the charger untouched.
+    let before = charger.lock().unwrap().sets.len();
+    for (key, payload) in [
+        ("current_limit", "32"),
+        ("current_limit", "3"),
+        ("phases", "2"),
+        ("charging", "yes"),
+    ] {
+        set(&obs, key, payload).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sets = charger.lock().unwrap().sets.clone();
+    assert_eq!(sets.len(), before, "{sets:?}");
+    assert_eq!(sets, vec!["amp=10", "frc=0", "psm=1", "frc=1", "frc=0"]);
+    bridge.stop().await.unwrap();
+}
