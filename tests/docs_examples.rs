@@ -3,7 +3,9 @@
 mod common;
 
 use common::fixtures::telegrams;
+use stromwart::actuator::WallboxState;
 use stromwart::core::plug::{PlugSettings, Reach};
+use stromwart::core::wallbox::WallboxSettings;
 use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
 
 fn now(s: u64) -> Now {
@@ -15,7 +17,7 @@ fn now(s: u64) -> Now {
 }
 
 /// Every entity id the bridge suggests for a grid meter, the site view, the bridge's settings and
-/// a plug.
+/// a plug and a wallbox.
 fn announced() -> Vec<String> {
     let mut core = Core::new(CoreConfig {
         meters: vec![DeviceSettings::new("grid", "Grid meter", Role::Grid)],
@@ -28,6 +30,14 @@ fn announced() -> Vec<String> {
             },
             min_switch_ms: 10_000,
             policy: DeviceSettings::new("boiler", "Boiler", Role::Consumer).policy,
+        }],
+        wallboxes: vec![WallboxSettings {
+            id: "garage".into(),
+            name: "Garage".into(),
+            manufacturer: "go-e".into(),
+            max_current_a: 16,
+            min_change_ms: 10_000,
+            policy: DeviceSettings::new("garage", "Garage", Role::Consumer).policy,
         }],
         ..CoreConfig::default()
     });
@@ -51,6 +61,21 @@ fn announced() -> Vec<String> {
     core.handle(report("stat/tasmota_boiler/POWER", "OFF"), now(5), &mut out);
     core.handle(
         report("tele/tasmota_boiler/SENSOR", r#"{"ENERGY":{"Power":0}}"#),
+        now(5),
+        &mut out,
+    );
+    let charger = WallboxState {
+        online: true,
+        status: "idle",
+        power: Some(0.0),
+        energy_wh: Some(0.0),
+        ..WallboxState::default()
+    };
+    core.handle(
+        Event::WallboxState {
+            wallbox: 0,
+            state: charger,
+        },
         now(5),
         &mut out,
     );
@@ -95,5 +120,5 @@ fn automation_examples_use_entities_that_exist() {
             checked += 1;
         }
     }
-    assert!(checked >= 8, "only {checked} entity ids found");
+    assert!(checked >= 12, "only {checked} entity ids found");
 }
