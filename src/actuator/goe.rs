@@ -27,21 +27,7 @@ impl GoE {
 
     async fn get(&self, path: &str) -> Result<String, ActuatorError> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| ActuatorError::Unreachable(e.to_string()))?;
-        if !status.is_success() {
-            return Err(ActuatorError::Garbage(format!("{status} from {url}")));
-        }
-        Ok(body)
+        super::fetch(self.client.get(&url), &url).await
     }
 }
 

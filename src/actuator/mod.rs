@@ -197,3 +197,25 @@ pub async fn run<S: Switch>(
         }
     }
 }
+
+/// Sends an HTTP request to a device and returns the body of a successful answer.
+async fn fetch(req: reqwest::RequestBuilder, url: &str) -> Result<String, ActuatorError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))?;
+    let status = resp.status();
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| ActuatorError::Unreachable(e.to_string()))?;
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err(ActuatorError::Unreachable(
+            "401 Unauthorized: check user and password".into(),
+        ));
+    }
+    if !status.is_success() {
+        return Err(ActuatorError::Garbage(format!("{status} from {url}")));
+    }
+    Ok(body)
+}

@@ -55,24 +55,7 @@ impl Shelly {
         if let Some((user, password)) = &self.auth {
             req = req.basic_auth(user, password.as_ref());
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))?;
-        let status = resp.status();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| ActuatorError::Unreachable(e.to_string()))?;
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(ActuatorError::Unreachable(
-                "401 Unauthorized: check user and password".into(),
-            ));
-        }
-        if !status.is_success() {
-            return Err(ActuatorError::Garbage(format!("{status} from {url}")));
-        }
-        Ok(body)
+        super::fetch(req, &url).await
     }
 }
 
