@@ -20,10 +20,7 @@ fn config(port: u16, data: &std::path::Path) -> String {
 }
 
 async fn command(obs: &Observer, topic: &str, payload: &str) {
-    obs.client
-        .publish(topic, QoS::AtLeastOnce, false, payload)
-        .await
-        .unwrap();
+    obs.send(topic, payload).await;
 }
 
 #[tokio::test]

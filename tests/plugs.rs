@@ -99,15 +99,8 @@ fn config(port: u16, plugs: &str) -> String {
 }
 
 async fn switch(obs: &Observer, id: &str, payload: &str) {
-    obs.client
-        .publish(
-            format!("stromwart/{id}/switch/set"),
-            QoS::AtLeastOnce,
-            false,
-            payload,
-        )
-        .await
-        .unwrap();
+    obs.send(&format!("stromwart/{id}/switch/set"), payload)
+        .await;
 }
 
 #[tokio::test]

@@ -10,7 +10,6 @@ use common::bridge::Bridge;
 use common::broker::{Mosquitto, scratch_dir};
 use common::http::{Response, serve};
 use common::observer::Observer;
-use rumqttc::QoS;
 
 struct Charger {
     amp: u8,
@@ -88,15 +87,8 @@ async fn go_e(state: Arc<Mutex<Charger>>) -> u16 {
 }
 
 async fn set(obs: &Observer, key: &str, payload: &str) {
-    obs.client
-        .publish(
-            format!("stromwart/garage/{key}/set"),
-            QoS::AtLeastOnce,
-            false,
-            payload,
-        )
-        .await
-        .unwrap();
+    obs.send(&format!("stromwart/garage/{key}/set"), payload)
+        .await;
 }
 
 #[tokio::test]

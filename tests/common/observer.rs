@@ -88,6 +88,14 @@ impl Observer {
             .collect()
     }
 
+    /// Publishes a command the way Home Assistant does: QoS 1, not retained.
+    pub async fn send(&self, topic: &str, payload: &str) {
+        self.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+    }
+
     pub fn clear(&self) {
         self.seen.lock().unwrap().clear();
     }
