@@ -1,5 +1,9 @@
 //! Configuration: one schema for YAML and options.json, every error at once with its path.
 
+#[path = "common/every_kind.rs"]
+mod every_kind;
+
+use every_kind::every_kind_of_config;
 use stromwart::config::{Config, SerialFormat, Source};
 use stromwart::ha::DiscoveryMode;
 
@@ -123,22 +127,7 @@ fn broken_files_say_what_is_wrong() {
 
 #[test]
 fn the_reference_documents_every_key() {
-    let json = serde_json::json!({
-        "mqtt": {},
-        "meters": [
-            {"id": "a", "serial_port": "/dev/ttyUSB0"},
-            {"id": "b", "tcp": "h:1"},
-            {"id": "c", "url": "http://h/"},
-            {"id": "d", "file": "-"}
-        ],
-        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}],
-        "plugs": [
-            {"id": "f", "driver": "shelly2", "address": "http://h", "auto_off": 60},
-            {"id": "g", "driver": "tasmota", "topic": "t"},
-            {"id": "h", "driver": "mqtt", "command_topic": "c", "state_topic": "s"}
-        ],
-        "wallboxes": [{"id": "w", "address": "http://h"}]
-    });
+    let json = every_kind_of_config();
     let fields = Config::from_value(&json).unwrap().fields;
     assert!(fields.len() > 35, "{fields:?}");
     let doc = std::fs::read_to_string(concat!(

@@ -2,9 +2,13 @@
 //! of the right type and default, every field is an option, every option is translated, and
 //! the Dockerfiles only name files that exist.
 
+#[path = "common/every_kind.rs"]
+mod every_kind;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use every_kind::every_kind_of_config;
 use serde_json::Value;
 use stromwart::config::Config;
 use stromwart::config::reader::FieldType;
@@ -56,19 +60,7 @@ fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>, every_item:
 
 /// Every field the config reader knows, from a config that uses every kind of source.
 fn reader_fields() -> BTreeMap<String, stromwart::config::reader::Field> {
-    let json = serde_json::json!({
-        "meters": [
-            {"id": "a", "serial_port": "/dev/ttyUSB0"}, {"id": "b", "tcp": "h:1"},
-            {"id": "c", "url": "http://h/"}, {"id": "d", "file": "-"}
-        ],
-        "devices": [{"id": "e", "profile": "sdm630", "address": "tcp://h:502"}],
-        "plugs": [
-            {"id": "f", "driver": "shelly2", "address": "http://h", "auto_off": 60},
-            {"id": "g", "driver": "tasmota", "topic": "t"},
-            {"id": "h", "driver": "mqtt", "command_topic": "c", "state_topic": "s"}
-        ],
-        "wallboxes": [{"id": "w", "address": "http://h"}]
-    });
+    let json = every_kind_of_config();
     let fields = Config::from_value(&json).unwrap().fields;
     fields
         .into_iter()
