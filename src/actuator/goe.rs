@@ -1,12 +1,8 @@
 //! The go-eCharger over its local HTTP API v2 (`/api/status`, `/api/set`).
 
-use std::time::Duration;
-
 use serde::Deserialize;
 
 use super::{ActuatorError, Wallbox, WallboxCommand, WallboxState};
-
-const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct GoE {
     client: reqwest::Client,
@@ -15,10 +11,7 @@ pub struct GoE {
 
 impl GoE {
     pub fn new(base: &str) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = super::http_client()?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_string(),

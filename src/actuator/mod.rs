@@ -198,6 +198,16 @@ pub async fn run<S: Switch>(
     }
 }
 
+/// A device that has not answered within this long is taken as unreachable.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(HTTP_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot set up HTTP: {e}"))
+}
+
 /// Sends an HTTP request to a device and returns the body of a successful answer.
 async fn fetch(req: reqwest::RequestBuilder, url: &str) -> Result<String, ActuatorError> {
     let resp = req

@@ -8,8 +8,6 @@ use serde::Deserialize;
 
 use super::{ActuatorError, PlugState, Switch};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Generation {
     One,
@@ -35,10 +33,7 @@ impl Shelly {
         auth: Option<(String, Option<String>)>,
         auto_off: Option<Duration>,
     ) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = super::http_client()?;
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_string(),
