@@ -111,16 +111,7 @@ async fn a_broker_restart_is_followed_by_a_full_republish() {
     // Assistant's birth message still reaches it.
     tokio::time::sleep(Duration::from_millis(300)).await;
     after.clear();
-    after
-        .client
-        .publish(
-            "homeassistant/status",
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            "online",
-        )
-        .await
-        .unwrap();
+    after.send("homeassistant/status", "online").await;
     after
         .wait_for(5, "republish after birth", |r| {
             r.topic == DEVICE && !r.retain
@@ -141,15 +132,7 @@ async fn home_assistant_birth_triggers_a_republish() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     obs.clear();
 
-    obs.client
-        .publish(
-            "homeassistant/status",
-            rumqttc::QoS::AtLeastOnce,
-            false,
-            "online",
-        )
-        .await
-        .unwrap();
+    obs.send("homeassistant/status", "online").await;
     obs.wait_for(5, "config after birth", |r| r.topic == DEVICE)
         .await;
     obs.wait_value("stromwart/grid/power", "188").await;
