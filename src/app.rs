@@ -8,14 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::actuator::{self, shelly::Generation, shelly::Shelly};
+use crate::actuators;
 use crate::clock::Clock;
-use crate::config::{
-    Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver, Publishing, WallboxConfig,
-};
-use crate::core::Action;
-use crate::core::plug::{PlugSettings, Reach};
-use crate::core::wallbox::WallboxSettings;
+use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver, Publishing};
 use crate::core::{Core, CoreConfig, DeviceSettings, Event, Policy, availability_topic};
 use crate::modbus::{self, bus::Transport};
 use crate::mqtt::{self, Inbound, Link, Outgoing, TlsFiles};
@@ -48,51 +43,21 @@ pub fn core_config(c: &Config) -> CoreConfig {
         instance: c.mqtt.client_id.clone(),
         cleanup_delay_ms: (c.mqtt.cleanup_delay_s * 1000.0) as u64,
         settings: Default::default(),
-        plugs: c.plugs.iter().map(plug_settings).collect(),
-        wallboxes: c.wallboxes.iter().map(wallbox_settings).collect(),
+        plugs: c.plugs.iter().map(actuators::plug_settings).collect(),
+        wallboxes: c
+            .wallboxes
+            .iter()
+            .map(actuators::wallbox_settings)
+            .collect(),
+        batteries: c
+            .batteries
+            .iter()
+            .map(actuators::battery_settings)
+            .collect(),
     }
 }
 
-fn wallbox_settings(w: &WallboxConfig) -> WallboxSettings {
-    WallboxSettings {
-        id: w.id.clone(),
-        name: w.name.clone(),
-        manufacturer: "go-e".into(),
-        max_current_a: w.max_current_a,
-        min_change_ms: (w.min_change_interval_s * 1000.0) as u64,
-        policy: policy(&w.publish),
-    }
-}
-
-fn plug_settings(p: &PlugConfig) -> PlugSettings {
-    let reach = match &p.driver {
-        PlugDriver::Shelly { .. } => Reach::Task,
-        PlugDriver::Tasmota { topic, power_key } => Reach::Tasmota {
-            topic: topic.clone(),
-            power_key: power_key.clone(),
-        },
-        PlugDriver::Mqtt {
-            command_topic,
-            state_topic,
-            payload_on,
-            payload_off,
-        } => Reach::Mqtt {
-            command_topic: command_topic.clone(),
-            state_topic: state_topic.clone(),
-            payload_on: payload_on.clone(),
-            payload_off: payload_off.clone(),
-        },
-    };
-    PlugSettings {
-        id: p.id.clone(),
-        name: p.name.clone(),
-        reach,
-        min_switch_ms: (p.min_switch_interval_s * 1000.0) as u64,
-        policy: policy(&p.publish),
-    }
-}
-
-fn policy(p: &Publishing) -> Policy {
+pub(crate) fn policy(p: &Publishing) -> Policy {
     Policy {
         min_interval_ms: (p.min_interval_s * 1000.0) as u64,
         heartbeat_ms: (p.heartbeat_s * 1000.0) as u64,
@@ -248,55 +213,7 @@ pub async fn run(
         .enumerate()
         .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
         .collect();
-    // Plugs reached over HTTP get a task each; the others are driven through MQTT by the core.
-    let mut plug_requests: Vec<Option<mpsc::Sender<bool>>> = Vec::new();
-    for (i, p) in config.plugs.iter().enumerate() {
-        let crate::config::PlugDriver::Shelly {
-            url,
-            gen2,
-            channel,
-            user,
-            password,
-        } = &p.driver
-        else {
-            plug_requests.push(None);
-            continue;
-        };
-        let generation = if *gen2 {
-            Generation::Two
-        } else {
-            Generation::One
-        };
-        let auth = user.clone().map(|u| (u, password.clone()));
-        let auto_off = p.auto_off_s.map(Duration::from_secs_f64);
-        let shelly = Shelly::new(url, *channel, generation, auth, auto_off)?;
-        let (tx, rx) = mpsc::channel(4);
-        let poll = Duration::from_secs_f64(p.poll_interval_s);
-        sources.push(tokio::spawn(actuator::run(
-            i,
-            p.id.clone(),
-            shelly,
-            rx,
-            poll,
-            sink.clone(),
-        )));
-        plug_requests.push(Some(tx));
-    }
-    let mut wallbox_commands = Vec::new();
-    for (i, w) in config.wallboxes.iter().enumerate() {
-        let (tx, rx) = mpsc::channel(4);
-        let goe = actuator::goe::GoE::new(&w.url)?;
-        let poll = Duration::from_secs_f64(w.poll_interval_s);
-        sources.push(tokio::spawn(actuator::run_wallbox(
-            i,
-            w.id.clone(),
-            goe,
-            rx,
-            poll,
-            sink.clone(),
-        )));
-        wallbox_commands.push(tx);
-    }
+    let actuators = actuators::Actuators::spawn(&config, &sink, &mut sources)?;
     for (transport, devices) in buses(&config) {
         sources.push(tokio::spawn(modbus::run_bus(
             transport,
@@ -358,16 +275,7 @@ pub async fn run(
             let _ = out_tx.send(Outgoing::Publish(m));
         }
         for action in core.take_actions() {
-            let sent = match action {
-                Action::Plug { plug, on } => plug_requests
-                    .get(plug)
-                    .and_then(Option::as_ref)
-                    .map(|tx| tx.try_send(on).is_ok()),
-                Action::Wallbox { wallbox, command } => wallbox_commands
-                    .get(wallbox)
-                    .map(|tx| tx.try_send(command).is_ok()),
-            };
-            if sent == Some(false) {
+            if actuators.send(action) == Some(false) {
                 tracing::warn!(
                     ?action,
                     "The device is still busy with earlier requests; this one is dropped."

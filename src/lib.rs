@@ -5,6 +5,7 @@
 //! edges do the I/O. See `docs/architecture.md`.
 
 pub mod actuator;
+pub mod actuators;
 pub mod app;
 pub mod clock;
 pub mod config;

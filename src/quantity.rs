@@ -202,6 +202,7 @@ pub static NAMED: &[Quantity] = &[
         Kind::Energy,
     ),
     Quantity::known("rated_power", "Rated power", Kind::Power),
+    Quantity::known("current_applied", "Charge current applied", Kind::Current),
     Quantity::known("status", "Status", Kind::Text),
     // The site view, derived from all devices by their roles.
     Quantity::known("grid_import_power", "Grid import power", Kind::Power),

@@ -174,11 +174,11 @@ devices:
     assert_eq!(
         errors(yaml),
         vec![
-            "devices[0].profile: unknown profile 'fronius'; built-in profiles: sdm630, sdm120, sdm72, sdm72v2, sunspec, sma, huawei-sun2000, huawei-meter, huawei-luna2000, kostal-plenticore",
+            "devices[0].profile: unknown profile 'fronius'; built-in profiles: sdm630, sdm120, sdm72, sdm72v2, sunspec, sma, huawei-sun2000, huawei-meter, huawei-luna2000, kostal-plenticore, heidelberg, alfen",
             "devices[1].address: '10.0.0.6' is not an address; use tcp://host:port, rtuovertcp://host:port or rtu:///dev/ttyUSB0?baud=9600",
             "devices[2].registers.points[0]: register 20 (function code 4) is not inside any block; add it to blocks",
             "devices[3].id: 'inverter' is already the id of devices[0]; ids must be unique",
-            "devices[4]: set exactly one of profile (built-in: sdm630, sdm120, sdm72, sdm72v2, sunspec, sma, huawei-sun2000, huawei-meter, huawei-luna2000, kostal-plenticore), profile_file or registers",
+            "devices[4]: set exactly one of profile (built-in: sdm630, sdm120, sdm72, sdm72v2, sunspec, sma, huawei-sun2000, huawei-meter, huawei-luna2000, kostal-plenticore, heidelberg, alfen), profile_file or registers",
             "devices[4].id: 'grid' is already the id of meters[0]; ids must be unique",
         ]
     );

@@ -36,6 +36,7 @@ fn announced() -> Vec<String> {
             name: "Garage".into(),
             manufacturer: "go-e".into(),
             max_current_a: 16,
+            phases: stromwart::core::wallbox::PHASE_CHOICES,
             min_change_ms: 10_000,
             policy: DeviceSettings::new("garage", "Garage", Role::Consumer).policy,
         }],

@@ -82,7 +82,7 @@ async fn every_built_in_profile_reads_its_register_image() {
 #[test]
 fn every_built_in_profile_loads_and_fits_its_blocks() {
     let names = profile::built_in_names();
-    assert_eq!(names.len(), 10);
+    assert_eq!(names.len(), 12);
     for name in names {
         let p = profile::built_in(name).unwrap_or_else(|e| panic!("{e}"));
         assert!(!p.points.is_empty() || !p.sunspec.is_empty(), "{name}");

@@ -69,6 +69,21 @@ fn reader_fields() -> BTreeMap<String, stromwart::config::reader::Field> {
         .collect()
 }
 
+/// The built-in profiles a section can use: chargers need a current limit, batteries modes.
+fn profiles_for(key: &str) -> String {
+    use stromwart::modbus::profile;
+    let fits = |name: &&str| {
+        let c = profile::built_in(name).unwrap().controls;
+        match key {
+            "wallboxes[].profile" => c.get("current_limit").is_some(),
+            "batteries[].profile" => !c.modes.is_empty(),
+            _ => true,
+        }
+    };
+    let names: Vec<&str> = profile::built_in_names().into_iter().filter(fits).collect();
+    names.join("|")
+}
+
 /// Keys that exist in the config file but are fixed in the add-on.
 const NOT_IN_ADDON: [&str; 1] = ["data_dir"];
 
@@ -86,9 +101,9 @@ fn addon_options_and_config_fields_match_both_ways() {
         let base = ty.trim_end_matches('?');
         let fits = match f.ty {
             FieldType::Str if base.starts_with("list(") => {
-                // A drop-down for a text field: only for the profile, listing every built-in one.
-                let names = stromwart::modbus::profile::built_in_names().join("|");
-                key == "devices[].profile" && base == format!("list({names})")
+                // A drop-down for a text field: only for a profile, listing every built-in one
+                // that fits the section.
+                key.ends_with("[].profile") && base == format!("list({})", profiles_for(key))
             }
             FieldType::Str => {
                 ["str", "password", "url"].contains(&base)

@@ -42,6 +42,10 @@ struct Status {
     /// Energy charged in total, Wh.
     #[serde(default)]
     eto: Option<f64>,
+    /// The current the car is allowed to draw now, A (lower than `amp` while the charger
+    /// limits itself, e.g. for temperature).
+    #[serde(default)]
+    acu: Option<f64>,
 }
 
 impl Wallbox for GoE {
@@ -76,7 +80,7 @@ impl Wallbox for GoE {
 
     async fn state(&mut self) -> Result<WallboxState, ActuatorError> {
         let body = self
-            .get("/api/status?filter=amp,frc,psm,car,nrg,eto")
+            .get("/api/status?filter=amp,frc,psm,car,nrg,eto,acu")
             .await?;
         let s: Status = serde_json::from_str(&body).map_err(|e| {
             ActuatorError::Garbage(format!(
@@ -102,6 +106,11 @@ impl Wallbox for GoE {
                 _ => "error",
             },
             online: true,
+            extra: s
+                .acu
+                .zip(crate::quantity::named("current_applied"))
+                .map(|(a, q)| vec![(q.clone(), a)])
+                .unwrap_or_default(),
         })
     }
 }

@@ -5,12 +5,18 @@
 //! reports what the device says, never what was asked. MQTT plugs (Tasmota) need no task: the
 //! core maps their topics directly.
 
+pub mod battery;
 pub mod goe;
+pub mod modbus_battery;
+pub mod modbus_link;
+pub mod modbus_wallbox;
 pub mod shelly;
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+
+pub use battery::{Battery, BatteryCommand, BatteryState};
 
 use crate::core::Event;
 use crate::source::Sink;
@@ -30,6 +36,9 @@ pub enum ActuatorError {
     Unreachable(String),
     #[error("the device answered something unexpected: {0}")]
     Garbage(String),
+    /// The command cannot be carried out as given; the device itself is fine.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// A device that switches a load on and off.
@@ -58,7 +67,7 @@ pub enum WallboxCommand {
 }
 
 /// What a wallbox reports about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct WallboxState {
     pub enabled: bool,
     /// The current limit in force, A.
@@ -69,6 +78,9 @@ pub struct WallboxState {
     pub energy_wh: Option<f64>,
     pub status: &'static str,
     pub online: bool,
+    /// Further values the charger reports (phase currents, the current it applies), published
+    /// as sensors.
+    pub extra: Vec<(crate::quantity::Quantity, f64)>,
 }
 
 /// A charger whose charging, current and phases can be set.
@@ -79,54 +91,165 @@ pub trait Wallbox {
         cmd: WallboxCommand,
     ) -> impl std::future::Future<Output = Result<WallboxState, ActuatorError>>;
     fn state(&mut self) -> impl std::future::Future<Output = Result<WallboxState, ActuatorError>>;
+    /// For chargers that fall back on their own when not told again: how often the task
+    /// must call [`Wallbox::state`], which re-writes the setpoint in force.
+    fn heartbeat(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Runs a wallbox: commands from the core, status polls, reports of what the charger says.
 pub async fn run_wallbox<W: Wallbox>(
     index: usize,
     id: String,
-    mut wallbox: W,
-    mut commands: mpsc::Receiver<WallboxCommand>,
+    wallbox: W,
+    commands: mpsc::Receiver<WallboxCommand>,
     poll: Duration,
     sink: Sink,
 ) {
-    let mut failing = false;
-    let mut wait = Duration::ZERO; // ask at once on start
-    loop {
-        let result = tokio::select! {
-            cmd = commands.recv() => match cmd {
-                Some(cmd) => wallbox.apply(cmd).await,
-                None => return,
-            },
-            _ = tokio::time::sleep(wait) => wallbox.state().await,
-        };
-        wait = poll;
-        let state = match result {
-            Ok(s) => {
-                if failing {
-                    tracing::info!(wallbox = %id, "The wallbox answers again.");
+    let task = Task {
+        index,
+        id,
+        noun: "wallbox",
+        poll,
+        sink,
+    };
+    task.drive(AsWallbox(wallbox), commands).await;
+}
+
+/// Runs a battery, like [`run_wallbox`].
+pub async fn run_battery<B: Battery>(
+    index: usize,
+    id: String,
+    battery: B,
+    commands: mpsc::Receiver<BatteryCommand>,
+    poll: Duration,
+    sink: Sink,
+) {
+    let task = Task {
+        index,
+        id,
+        noun: "battery",
+        poll,
+        sink,
+    };
+    task.drive(AsBattery(battery), commands).await;
+}
+
+/// What the device task needs from a driver, whatever it drives.
+trait Drive {
+    type Command;
+    type State;
+    fn apply(
+        &mut self,
+        cmd: Self::Command,
+    ) -> impl std::future::Future<Output = Result<Self::State, ActuatorError>>;
+    fn state(&mut self) -> impl std::future::Future<Output = Result<Self::State, ActuatorError>>;
+    fn heartbeat(&self) -> Option<Duration>;
+    /// The report for the core; `None` when the device does not answer.
+    fn event(index: usize, state: Option<Self::State>) -> Event;
+}
+
+struct AsWallbox<W>(W);
+
+impl<W: Wallbox> Drive for AsWallbox<W> {
+    type Command = WallboxCommand;
+    type State = WallboxState;
+    async fn apply(&mut self, cmd: WallboxCommand) -> Result<WallboxState, ActuatorError> {
+        self.0.apply(cmd).await
+    }
+    async fn state(&mut self) -> Result<WallboxState, ActuatorError> {
+        self.0.state().await
+    }
+    fn heartbeat(&self) -> Option<Duration> {
+        self.0.heartbeat()
+    }
+    fn event(wallbox: usize, state: Option<WallboxState>) -> Event {
+        Event::WallboxState {
+            wallbox,
+            state: state.unwrap_or_default(),
+        }
+    }
+}
+
+struct AsBattery<B>(B);
+
+impl<B: Battery> Drive for AsBattery<B> {
+    type Command = BatteryCommand;
+    type State = BatteryState;
+    async fn apply(&mut self, cmd: BatteryCommand) -> Result<BatteryState, ActuatorError> {
+        self.0.apply(cmd).await
+    }
+    async fn state(&mut self) -> Result<BatteryState, ActuatorError> {
+        self.0.state().await
+    }
+    fn heartbeat(&self) -> Option<Duration> {
+        self.0.heartbeat()
+    }
+    fn event(battery: usize, state: Option<BatteryState>) -> Event {
+        Event::BatteryState {
+            battery,
+            state: state.unwrap_or_default(),
+        }
+    }
+}
+
+struct Task {
+    index: usize,
+    id: String,
+    noun: &'static str,
+    poll: Duration,
+    sink: Sink,
+}
+
+impl Task {
+    /// Carries out commands, polls the device at least every `poll` (and every heartbeat), and
+    /// reports what it says. A refused command is logged and the device asked again, so Home
+    /// Assistant shows what holds.
+    async fn drive<D: Drive>(self, mut device: D, mut commands: mpsc::Receiver<D::Command>) {
+        let (id, noun) = (&self.id, self.noun);
+        let mut failing = false;
+        let mut wait = Duration::ZERO; // ask at once on start
+        loop {
+            let result = tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => match device.apply(cmd).await {
+                        Err(ActuatorError::Refused(e)) => {
+                            tracing::warn!(device = %id, "The {noun} did not carry out a command: {e}.");
+                            device.state().await
+                        }
+                        other => other,
+                    },
+                    None => return,
+                },
+                _ = tokio::time::sleep(wait) => device.state().await,
+            };
+            wait = device.heartbeat().map_or(self.poll, |h| self.poll.min(h));
+            let state = match result {
+                Ok(s) => {
+                    if failing {
+                        tracing::info!(device = %id, "The {noun} answers again.");
+                    }
+                    failing = false;
+                    Some(s)
                 }
-                failing = false;
-                s
-            }
-            Err(e) => {
-                if !failing {
-                    tracing::warn!(wallbox = %id, "The wallbox does not answer: {e}.");
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(device = %id, "The {noun} does not answer: {e}.");
+                    }
+                    failing = true;
+                    None
                 }
-                failing = true;
-                WallboxState::default()
+            };
+            if self
+                .sink
+                .events
+                .send(D::event(self.index, state))
+                .await
+                .is_err()
+            {
+                return;
             }
-        };
-        if sink
-            .events
-            .send(Event::WallboxState {
-                wallbox: index,
-                state,
-            })
-            .await
-            .is_err()
-        {
-            return;
         }
     }
 }

@@ -83,7 +83,42 @@ pub fn read_device(s: &Section<'_>) -> Result<DeviceConfig, String> {
     let name = s.string("name", &super::capitalise(&id));
     let model = s.opt_string("model");
     let role = read_role(s, "consumer");
-    let profile = read_profile(s, &id);
+    let link = read_link(s, &id);
+    let poll_interval_s = s.seconds("poll_interval", 5.0, 0.1, 3600.0);
+    let publish = read_publishing(s, 1.0);
+    let Some(ModbusLink {
+        profile,
+        transport,
+        unit,
+    }) = link
+    else {
+        return Err(id);
+    };
+    Ok(DeviceConfig {
+        id,
+        name,
+        model,
+        role,
+        profile,
+        transport,
+        unit,
+        poll_interval_s,
+        publish,
+    })
+}
+
+/// Where a Modbus device is and what it holds: the keys devices, Modbus wallboxes and
+/// batteries share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModbusLink {
+    /// The resolved profile, with timeouts and pauses as configured.
+    pub profile: Profile,
+    pub transport: Transport,
+    pub unit: u8,
+}
+
+pub fn read_link(s: &Section<'_>, id: &str) -> Option<ModbusLink> {
+    let profile = read_profile(s, id);
     let address = s.opt_string("address");
     let transport = match address.as_deref().map(Transport::parse) {
         Some(Ok(t)) => Some(t),
@@ -100,29 +135,19 @@ pub fn read_device(s: &Section<'_>) -> Result<DeviceConfig, String> {
         }
     };
     let unit = s.opt_int("unit", 0, 255);
-    let poll_interval_s = s.seconds("poll_interval", 5.0, 0.1, 3600.0);
     let timeout = s.opt_float("timeout", 0.05, 60.0);
     let pause = s.opt_float("pause", 0.0, 10.0);
     let connect_delay = s.opt_float("connect_delay", 0.0, 30.0);
-    let publish = read_publishing(s, 1.0);
-    let (Some(mut profile), Some(transport)) = (profile, transport) else {
-        return Err(id);
-    };
+    let (mut profile, transport) = (profile?, transport?);
     // A value the user sets wins over the profile's.
     profile.timeout_s = timeout.unwrap_or(profile.timeout_s);
     profile.pause_s = pause.unwrap_or(profile.pause_s);
     profile.connect_delay_s = connect_delay.unwrap_or(profile.connect_delay_s);
     let unit = unit.map_or(profile.unit, |u| u as u8);
-    Ok(DeviceConfig {
-        id,
-        name,
-        model,
-        role,
+    Some(ModbusLink {
         profile,
         transport,
         unit,
-        poll_interval_s,
-        publish,
     })
 }
 

@@ -3,15 +3,17 @@
 //! Loading reports every problem at once, each with its path (`meters[1].baud: ...`), and never
 //! touches the network or devices: an unreachable meter is a runtime state, not a config error.
 
+mod batteries;
 mod devices;
 mod plugs;
 pub mod reader;
 mod wallboxes;
 pub mod yaml;
 
-pub use devices::{DeviceConfig, Publishing};
+pub use batteries::BatteryConfig;
+pub use devices::{DeviceConfig, ModbusLink, Publishing};
 pub use plugs::{PlugConfig, PlugDriver};
-pub use wallboxes::WallboxConfig;
+pub use wallboxes::{WallboxConfig, WallboxDriver};
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +34,7 @@ pub struct Config {
     pub devices: Vec<DeviceConfig>,
     pub plugs: Vec<PlugConfig>,
     pub wallboxes: Vec<WallboxConfig>,
+    pub batteries: Vec<BatteryConfig>,
     pub site: crate::site::SiteSettings,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
@@ -222,29 +225,43 @@ fn read(root: &Section<'_>) -> Config {
         unique(item, &id, format!("devices[{i}]"));
         devices.extend(d.ok());
     }
+    // Actuators: an entry with errors is left out (and reported).
+    let actuators = |key: &'static str| {
+        let items = root.list(key);
+        items
+            .into_iter()
+            .enumerate()
+            .map(move |(i, item)| (format!("{key}[{i}]"), item))
+    };
     let mut plugs = Vec::new();
-    for (i, item) in root.list("plugs").iter().enumerate() {
-        let p = plugs::read_plug(item);
-        item.finish();
-        if let Some(p) = p {
-            unique(item, &p.id, format!("plugs[{i}]"));
+    for (place, item) in actuators("plugs") {
+        if let Some(p) = plugs::read_plug(&item) {
+            unique(&item, &p.id, place);
             plugs.push(p);
         }
+        item.finish();
     }
     let mut wallboxes = Vec::new();
-    for (i, item) in root.list("wallboxes").iter().enumerate() {
-        let w = wallboxes::read_wallbox(item);
-        item.finish();
-        if let Some(w) = w {
-            unique(item, &w.id, format!("wallboxes[{i}]"));
+    for (place, item) in actuators("wallboxes") {
+        if let Some(w) = wallboxes::read_wallbox(&item) {
+            unique(&item, &w.id, place);
             wallboxes.push(w);
         }
+        item.finish();
+    }
+    let mut batteries = Vec::new();
+    for (place, item) in actuators("batteries") {
+        if let Some(b) = batteries::read_battery(&item) {
+            unique(&item, &b.id, place);
+            batteries.push(b);
+        }
+        item.finish();
     }
     let site = read_site(&root.section("site"));
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
     if meters.is_empty()
-        && !["devices", "plugs", "wallboxes"]
+        && !["devices", "plugs", "wallboxes", "batteries"]
             .iter()
             .any(|k| root.has(k))
     {
@@ -260,6 +277,7 @@ fn read(root: &Section<'_>) -> Config {
         devices,
         plugs,
         wallboxes,
+        batteries,
         site,
         data_dir,
         log_level,

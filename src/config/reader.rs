@@ -281,6 +281,12 @@ impl<'a> Section<'a> {
         self.nested(key, v)
     }
 
+    /// The value under a key that is data, not schema.
+    pub fn raw_value(&self, key: &str) -> Option<&'a Value> {
+        self.used.borrow_mut().push(key.to_string());
+        self.map.and_then(|m| m.get(key))
+    }
+
     /// Like [`Section::finish`], for mappings read with [`Section::section_dyn`].
     pub fn finish_dyn(&self) {
         self.finish();
@@ -342,6 +348,29 @@ impl<'a> Section<'a> {
                 }
             })
             .collect()
+    }
+
+    /// A list of plain texts, each with its path for errors.
+    pub fn strings(&self, key: &'static str) -> Vec<(String, String)> {
+        let items = match self.get(key, FieldType::List, None) {
+            None => return Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.bad(key, "a list", other);
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("{}[{i}]", self.path_of(key));
+            match item {
+                Value::String(t) => out.push((path, t.clone())),
+                other => self
+                    .ctx
+                    .error(&path, format!("expected text, got {}", describe(other))),
+            }
+        }
+        out
     }
 
     pub fn error(&self, key: &str, message: impl Into<String>) {

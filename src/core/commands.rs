@@ -43,6 +43,7 @@ enum Owner {
     Meter(usize),
     Plug(usize),
     Wallbox(usize),
+    Battery(usize),
 }
 
 fn number(v: f64) -> String {
@@ -106,6 +107,7 @@ impl Core {
             (Owner::Bridge, "site_name") => self.site_device.settings.name.clone(),
             (Owner::Plug(i), _) => self.plugs[i].switch_payload(),
             (Owner::Wallbox(i), key) => self.wallboxes[i].payload(key),
+            (Owner::Battery(i), key) => self.batteries[i].payload(key),
             (Owner::Meter(i), key) => {
                 let s = &self.meters[i].device.settings;
                 match key {
@@ -179,6 +181,12 @@ impl Core {
                 }
                 return;
             }
+            Owner::Battery(i) => {
+                if let Some(state) = self.batteries[i].device.state_topic(control.key) {
+                    out.push(Message::state(state, value));
+                }
+                return;
+            }
         };
         if let Some(state) = device.state_topic(control.key) {
             if control.platform != crate::ha::Platform::Button {
@@ -204,6 +212,11 @@ impl Core {
             return self.wallboxes[i]
                 .control(key)
                 .map(|c| (Owner::Wallbox(i), c));
+        }
+        if let Some(i) = self.batteries.iter().position(|b| b.device.id() == id) {
+            return self.batteries[i]
+                .control(key)
+                .map(|c| (Owner::Battery(i), c));
         }
         if let Some(i) = self.plugs.iter().position(|p| p.device.id() == id) {
             return (key == SWITCH.key).then_some((Owner::Plug(i), SWITCH));
@@ -282,6 +295,14 @@ impl Core {
                 let command = self.wallboxes[i].check(key, cmd, now)?;
                 self.actions.push(Action::Wallbox {
                     wallbox: i,
+                    command,
+                });
+                return Ok(());
+            }
+            (Owner::Battery(i), key, cmd) => {
+                let command = self.batteries[i].check(key, cmd, now)?;
+                self.actions.push(Action::Battery {
+                    battery: i,
                     command,
                 });
                 return Ok(());

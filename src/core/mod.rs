@@ -5,6 +5,7 @@
 //! time simulated by the caller. Controllers (PV surplus, §14a) are meant to slot in here as
 //! further pure functions over the same state.
 
+pub mod battery;
 pub(crate) mod commands;
 pub mod controls;
 pub mod device;
@@ -78,10 +79,11 @@ pub struct CoreConfig {
     pub settings: controls::Settings,
     pub plugs: Vec<plug::PlugSettings>,
     pub wallboxes: Vec<wallbox::WallboxSettings>,
+    pub batteries: Vec<battery::BatterySettings>,
 }
 
 /// A request for a device an edge task drives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Action {
     Plug {
         plug: usize,
@@ -90,6 +92,10 @@ pub enum Action {
     Wallbox {
         wallbox: usize,
         command: crate::actuator::WallboxCommand,
+    },
+    Battery {
+        battery: usize,
+        command: crate::actuator::BatteryCommand,
     },
 }
 
@@ -108,6 +114,7 @@ impl Default for CoreConfig {
             settings: Default::default(),
             plugs: Vec::new(),
             wallboxes: Vec::new(),
+            batteries: Vec::new(),
         }
     }
 }
@@ -134,6 +141,11 @@ pub enum Event {
     Tick,
     /// The retained discovery configs found on the broker at start: (topic, payload).
     RetainedConfigs(Vec<(String, String)>),
+    /// A battery reported its state.
+    BatteryState {
+        battery: usize,
+        state: crate::actuator::BatteryState,
+    },
     /// A wallbox reported its state.
     WallboxState {
         wallbox: usize,
@@ -173,6 +185,7 @@ pub struct Core {
     controls_offered: Vec<usize>,
     plugs: Vec<plug::Plug>,
     wallboxes: Vec<wallbox::WallboxCore>,
+    batteries: Vec<battery::BatteryCore>,
     /// Requests for devices driven by edge tasks.
     actions: Vec<Action>,
     availability: String,
@@ -198,6 +211,12 @@ impl Core {
             .cloned()
             .map(|w| wallbox::WallboxCore::new(w, &cfg.instance))
             .collect();
+        let batteries = cfg
+            .batteries
+            .iter()
+            .cloned()
+            .map(|b| battery::BatteryCore::new(b, &cfg.instance))
+            .collect();
         let plugs = cfg
             .plugs
             .iter()
@@ -217,6 +236,7 @@ impl Core {
             controls_offered: Vec::new(),
             plugs: Vec::new(),
             wallboxes: Vec::new(),
+            batteries,
             actions: Vec::new(),
             availability,
             republish_states_at: None,
@@ -269,6 +289,7 @@ impl Core {
                 ids.extend(self.devices.iter().map(|d| d.device.id()));
                 ids.extend(self.plugs.iter().map(|p| p.device.id()));
                 ids.extend(self.wallboxes.iter().map(|w| w.device.id()));
+                ids.extend(self.batteries.iter().map(|b| b.device.id()));
                 ids.extend([site::SITE_ID, commands::BRIDGE_ID]);
                 let us = reconcile::Us {
                     base,
@@ -337,6 +358,24 @@ impl Core {
             } => {
                 self.on_command(&topic, &payload, retained, now, out);
             }
+            Event::BatteryState { battery, state } => {
+                let Some(b) = self.batteries.get_mut(battery) else {
+                    return;
+                };
+                let power = state
+                    .readings
+                    .iter()
+                    .find(|(q, _)| q.key == "battery_power")
+                    .map(|(_, w)| *w);
+                let mut states = Vec::new();
+                b.on_state(state, base, now, &mut states);
+                announce_then(&mut b.device, &self.cfg, &self.availability, states, out);
+                if let Some(w) = power {
+                    // Batteries come after the meters and devices in the site's numbering.
+                    let slot = self.meters.len() + self.devices.len() + battery;
+                    self.site.power(Role::Battery, slot, w, now);
+                }
+            }
             Event::WallboxState { wallbox, state } => {
                 let Some(w) = self.wallboxes.get_mut(wallbox) else {
                     return;
@@ -399,11 +438,13 @@ impl Core {
         let devices = self.devices.iter_mut().map(|d| &mut d.device);
         let plugs = self.plugs.iter_mut().map(|p| &mut p.device);
         let wallboxes = self.wallboxes.iter_mut().map(|w| &mut w.device);
+        let batteries = self.batteries.iter_mut().map(|b| &mut b.device);
         let own = [&mut self.site_device, &mut self.bridge];
         meters
             .chain(devices)
             .chain(plugs)
             .chain(wallboxes)
+            .chain(batteries)
             .chain(own)
     }
 

@@ -7,6 +7,23 @@ pub struct Policy {
     pub heartbeat_ms: u64,
 }
 
+/// Paces commands to a device: refuses one that comes less than `min_ms` after the last one
+/// let through, saying how long to wait.
+pub fn pace(last_ms: &mut Option<u64>, min_ms: u64, now_ms: u64) -> Result<(), String> {
+    if let Some(last) = *last_ms {
+        let since = now_ms.saturating_sub(last);
+        if since < min_ms {
+            return Err(format!(
+                "changed {} s ago; wait {} s more (min_change_interval)",
+                since / 1000,
+                (min_ms - since).div_ceil(1000)
+            ));
+        }
+    }
+    *last_ms = Some(now_ms);
+    Ok(())
+}
+
 /// The publish history of one state topic.
 #[derive(Debug, Clone, Default)]
 pub struct Throttle {

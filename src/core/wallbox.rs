@@ -11,7 +11,9 @@ use crate::quantity::{self, Kind, Quantity};
 
 /// The lowest current the IEC 61851 charging standard allows.
 pub const MIN_CURRENT_A: u8 = 6;
+/// Phase choices of a charger that can also pick on its own, and of one that cannot.
 pub const PHASE_CHOICES: &[&str] = &["auto", "1", "3"];
+pub const FIXED_PHASE_CHOICES: &[&str] = &["1", "3"];
 pub const STATUSES: &[&str] = &["idle", "charging", "waiting", "complete", "error"];
 
 const CHARGING: Control = Control {
@@ -23,15 +25,6 @@ const CHARGING: Control = Control {
     options: None,
     max_len: None,
 };
-const PHASES: Control = Control {
-    key: "phases",
-    name: "Phases",
-    platform: Platform::Select,
-    kind: Kind::Text,
-    range: None,
-    options: Some(PHASE_CHOICES),
-    max_len: None,
-};
 static STATUS: Quantity = Quantity::known("status", "Status", Kind::Text);
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +33,8 @@ pub struct WallboxSettings {
     pub name: String,
     pub manufacturer: String,
     pub max_current_a: u8,
+    /// What the phase select offers; empty for a charger that cannot switch phases.
+    pub phases: &'static [&'static str],
     /// Starts, stops and phase switches closer together than this are refused (contactors and
     /// cars dislike chatter).
     pub min_change_ms: u64,
@@ -50,6 +45,7 @@ pub struct WallboxSettings {
 pub struct WallboxCore {
     pub device: Device,
     max_current_a: u8,
+    phases: &'static [&'static str],
     min_change_ms: u64,
     last_change_ms: Option<u64>,
     state: WallboxState,
@@ -72,6 +68,7 @@ impl WallboxCore {
         Self {
             device,
             max_current_a: s.max_current_a,
+            phases: s.phases,
             min_change_ms: s.min_change_ms,
             last_change_ms: None,
             state: WallboxState::default(),
@@ -90,11 +87,25 @@ impl WallboxCore {
         }
     }
 
+    fn controls(&self) -> Vec<Control> {
+        let mut controls = vec![CHARGING, self.current_control()];
+        if !self.phases.is_empty() {
+            controls.push(Control {
+                key: "phases",
+                name: "Phases",
+                platform: Platform::Select,
+                kind: Kind::Text,
+                range: None,
+                options: Some(self.phases),
+                max_len: None,
+            });
+        }
+        controls
+    }
+
     /// The control for `key`, if this wallbox has it.
     pub fn control(&self, key: &str) -> Option<Control> {
-        [CHARGING, self.current_control(), PHASES]
-            .into_iter()
-            .find(|c| c.key == key)
+        self.controls().into_iter().find(|c| c.key == key)
     }
 
     /// Checks a command and turns it into what the charger is told.
@@ -126,17 +137,7 @@ impl WallboxCore {
         if !restarts {
             return Ok(wb);
         }
-        if let Some(last) = self.last_change_ms {
-            let since = now.mono_ms.saturating_sub(last);
-            if since < self.min_change_ms {
-                return Err(format!(
-                    "changed {} s ago; wait {} s more (min_change_interval)",
-                    since / 1000,
-                    (self.min_change_ms - since).div_ceil(1000)
-                ));
-            }
-        }
-        self.last_change_ms = Some(now.mono_ms);
+        super::throttle::pace(&mut self.last_change_ms, self.min_change_ms, now.mono_ms)?;
         Ok(wb)
     }
 
@@ -156,28 +157,35 @@ impl WallboxCore {
             return;
         }
         self.state = s;
-        for c in [CHARGING, self.current_control(), PHASES] {
+        for c in self.controls() {
             let payload = self.payload(c.key);
             self.device
                 .command_entity(&c, None, payload, base, now, out);
         }
-        let mut offer = |q: Option<&'static Quantity>, payload: String| {
-            if let Some(q) = q {
-                self.device.offer(Offer::value(q, payload), base, now, out);
+        let s = &self.state;
+        let mut values: Vec<(Quantity, String)> = s
+            .extra
+            .iter()
+            .map(|(q, v)| (q.clone(), format!("{v}")))
+            .collect();
+        let mut add = |key: &str, payload: String| {
+            if let Some(q) = quantity::named(key) {
+                values.push((q.clone(), payload));
             }
         };
         if let Some(w) = s.power {
-            offer(quantity::named("power"), format!("{w}"));
+            add("power", format!("{w}"));
         }
         if let Some(wh) = s.energy_wh {
-            offer(
-                quantity::named("energy_total"),
-                format!("{}", (wh / 10.0).round() / 100.0),
-            );
+            add("energy_total", format!("{}", (wh / 10.0).round() / 100.0));
+        }
+        let status = s.status;
+        for (q, payload) in values {
+            self.device.offer(Offer::value(&q, payload), base, now, out);
         }
         let status = Offer {
             quantity: &STATUS,
-            payload: s.status.into(),
+            payload: status.into(),
             options: Some(STATUSES),
             diagnostic: false,
         };
@@ -204,6 +212,7 @@ mod tests {
                 name: "Garage".into(),
                 manufacturer: "go-e".into(),
                 max_current_a: 16,
+                phases: PHASE_CHOICES,
                 min_change_ms: 60_000,
                 policy: Policy {
                     min_interval_ms: 0,
@@ -239,7 +248,7 @@ mod tests {
         w.on_state(
             WallboxState {
                 enabled: false,
-                ..w.state
+                ..w.state.clone()
             },
             "stromwart",
             at(5),

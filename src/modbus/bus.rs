@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tokio_modbus::client::{Context, Reader};
+use tokio_modbus::client::{Context, Reader, Writer};
 use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 
@@ -218,6 +218,46 @@ impl Bus {
             }
         };
         let result = tokio::time::timeout(timeout, request).await;
+        match self.settle(result, timeout)? {
+            words if words.len() != usize::from(count) => {
+                self.ctx = None;
+                Err(ReadError::Transport(format!(
+                    "asked for {count} registers, got {}",
+                    words.len()
+                )))
+            }
+            words => Ok(words),
+        }
+    }
+
+    /// Writes `words` at `address` of `unit` with function code 6 (one word) or 16.
+    pub async fn write(
+        &mut self,
+        unit: u8,
+        fc: u8,
+        address: u16,
+        words: &[u16],
+        timeout: Duration,
+    ) -> Result<(), ReadError> {
+        let ctx = self.connect().await?;
+        ctx.set_slave(Slave(unit));
+        let request = async {
+            match (fc, words) {
+                (6, [word]) => ctx.write_single_register(address, *word).await,
+                _ => ctx.write_multiple_registers(address, words).await,
+            }
+        };
+        let result = tokio::time::timeout(timeout, request).await;
+        self.settle(result, timeout)
+    }
+
+    /// The outcome of a request: a timeout or a broken connection drops the connection, so a
+    /// late reply is never taken for the next answer; an exception is an answer and keeps it.
+    fn settle<T>(
+        &mut self,
+        result: Result<tokio_modbus::Result<T>, tokio::time::error::Elapsed>,
+        timeout: Duration,
+    ) -> Result<T, ReadError> {
         match result {
             Err(_) => {
                 self.ctx = None;
@@ -228,14 +268,7 @@ impl Bus {
                 Err(ReadError::Transport(e.to_string()))
             }
             Ok(Ok(Err(code))) => Err(ReadError::Exception(code)),
-            Ok(Ok(Ok(words))) if words.len() != usize::from(count) => {
-                self.ctx = None;
-                Err(ReadError::Transport(format!(
-                    "asked for {count} registers, got {}",
-                    words.len()
-                )))
-            }
-            Ok(Ok(Ok(words))) => Ok(words),
+            Ok(Ok(Ok(v))) => Ok(v),
         }
     }
 }

@@ -5,11 +5,13 @@
 //! a bus and polls the devices on it in turn.
 
 pub mod bus;
+pub mod control;
 pub mod device;
 pub mod plan;
 pub mod profile;
 pub mod sunspec;
 pub mod value;
+pub mod write;
 
 use std::time::Duration;
 

@@ -6,6 +6,7 @@
 
 use serde_json::Value;
 
+use super::control::Controls;
 use super::value::{DataType, Order, Scale};
 use crate::config::reader::{ConfigError, Ctx, Section};
 use crate::quantity::{self, Quantity};
@@ -87,6 +88,8 @@ pub struct Profile {
     pub points: Vec<Point>,
     /// SunSpec: points per model id, placed by discovery at run time.
     pub sunspec: Vec<(u16, Vec<Point>)>,
+    /// What Stromwart may write (wallboxes, batteries); empty for devices it only reads.
+    pub controls: Controls,
 }
 
 const BUILT_IN: &[(&str, &str)] = &[
@@ -109,6 +112,8 @@ const BUILT_IN: &[(&str, &str)] = &[
         "kostal-plenticore",
         include_str!("profiles/kostal-plenticore.yaml"),
     ),
+    ("heidelberg", include_str!("profiles/heidelberg.yaml")),
+    ("alfen", include_str!("profiles/alfen.yaml")),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
@@ -162,6 +167,7 @@ pub fn read(s: &Section<'_>, name: &str) -> Profile {
         blocks,
         points,
         sunspec,
+        controls: super::control::read(s),
     };
     check_blocks(s, &profile);
     s.finish();

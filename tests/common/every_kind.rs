@@ -1,4 +1,4 @@
-//! A config that uses every kind of meter, device, plug and wallbox, so that the config reader
+//! A config that uses every kind of meter, device, plug, wallbox and battery, so that the config reader
 //! records every field it knows. The docs and the add-on schema are checked against that record.
 
 pub fn every_kind_of_config() -> serde_json::Value {
@@ -16,6 +16,10 @@ pub fn every_kind_of_config() -> serde_json::Value {
             {"id": "g", "driver": "tasmota", "topic": "t"},
             {"id": "h", "driver": "mqtt", "command_topic": "c", "state_topic": "s"}
         ],
-        "wallboxes": [{"id": "w", "address": "http://h"}]
+        "wallboxes": [
+            {"id": "w", "address": "http://h"},
+            {"id": "x", "driver": "modbus", "profile": "heidelberg", "address": "tcp://h:502"}
+        ],
+        "batteries": [{"id": "y", "profile": "huawei-luna2000", "address": "tcp://h:502"}]
     })
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +28,9 @@ struct State {
     max_read: Option<u16>,
     requests: u64,
     log: Vec<(u8, u8, u16, u16)>,
+    /// When each unit was last asked anything, and when each register was last written.
+    last_request: HashMap<u8, Instant>,
+    last_write: HashMap<(u8, u16), Instant>,
 }
 
 #[derive(Clone)]
@@ -72,6 +75,13 @@ fn answer(s: &mut State, unit: u8, req: Request<'static>) -> Result<Response, Ex
         _ => return Err(ExceptionCode::IllegalFunction),
     };
     s.log.push((unit, fc, start, count));
+    let now = Instant::now();
+    s.last_request.insert(unit, now);
+    if fc == 6 || fc == 16 {
+        for i in 0..count {
+            s.last_write.insert((unit, start.wrapping_add(i)), now);
+        }
+    }
     let max_read = s.max_read;
     let regs = s
         .units
@@ -286,6 +296,36 @@ impl Sim {
     /// (unit, function code, start, count) of every request so far.
     pub fn log(&self) -> Vec<(u8, u8, u16, u16)> {
         self.state.lock().unwrap().log.clone()
+    }
+
+    /// Plays a device's own timer: every 20 ms `tick` sees the unit's registers and whether it
+    /// has been left alone for longer than `timeout` says, counting from the last request
+    /// (`watched: None`) or the last write to one register. `timeout` returning `None` means
+    /// the timer is off. A device that was never asked is not silent: it has nothing to lose.
+    pub fn watchdog<T, F>(&self, unit: u8, watched: Option<u16>, timeout: T, tick: F)
+    where
+        T: Fn(&Regs) -> Option<Duration> + Send + 'static,
+        F: Fn(&mut Regs, bool) + Send + 'static,
+    {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let mut s = state.lock().unwrap();
+                let last = match watched {
+                    None => s.last_request.get(&unit).copied(),
+                    Some(a) => s.last_write.get(&(unit, a)).copied(),
+                };
+                let Some(regs) = s.units.get_mut(&unit) else {
+                    continue;
+                };
+                let silent = match (timeout(regs), last) {
+                    (Some(limit), Some(at)) => at.elapsed() >= limit,
+                    _ => false,
+                };
+                tick(regs, silent);
+            }
+        });
     }
 
     pub fn clear_log(&self) {

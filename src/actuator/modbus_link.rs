@@ -1,0 +1,176 @@
+//! A Modbus device Stromwart writes to: its own connection, the profile's controls, the SunSpec
+//! models it announces (found once), and a read of its points. Modbus wallboxes and batteries
+//! are built on it; what they write is in their profiles.
+
+use std::time::Duration;
+
+use super::ActuatorError;
+use crate::modbus::bus::{Bus, ReadError, Transport};
+use crate::modbus::control::Controls;
+use crate::modbus::device::{self, Setup};
+use crate::modbus::plan::Reading;
+use crate::modbus::profile::Profile;
+use crate::modbus::sunspec::{self, Model};
+use crate::modbus::value::Raw;
+use crate::modbus::write::{Target, WriteError};
+use crate::quantity::Quantity;
+
+pub struct Link {
+    id: String,
+    bus: Bus,
+    unit: u8,
+    timeout: Duration,
+    controls: Controls,
+    reader: device::Device,
+    /// Found on first use by controls that count from a SunSpec model.
+    models: Option<Vec<Model>>,
+}
+
+impl Link {
+    pub fn new(id: &str, profile: Profile, transport: Transport, unit: u8) -> Self {
+        let timeout = Duration::from_secs_f64(profile.timeout_s);
+        let mut bus = Bus::new(transport);
+        bus.connect_delay = Duration::from_secs_f64(profile.connect_delay_s);
+        let controls = profile.controls.clone();
+        let reader = device::Device::new(Setup {
+            index: 0,
+            id: id.to_string(),
+            unit,
+            timeout,
+            pause: Duration::from_secs_f64(profile.pause_s),
+            interval: Duration::ZERO,
+            profile,
+        });
+        Self {
+            id: id.to_string(),
+            bus,
+            unit,
+            timeout,
+            controls,
+            reader,
+            models: None,
+        }
+    }
+
+    pub fn controls(&self) -> &Controls {
+        &self.controls
+    }
+
+    pub fn has(&self, control: &str) -> bool {
+        self.controls.get(control).is_some()
+    }
+
+    /// Writes a control by name and checks the device holds the value.
+    pub async fn write(&mut self, control: &str, value: f64) -> Result<(), ActuatorError> {
+        let Some(c) = self.controls.get(control).cloned() else {
+            return Err(ActuatorError::Refused(format!(
+                "{}: the profile has no control '{control}'",
+                self.id
+            )));
+        };
+        let needs_models = c.model.is_some();
+        let mut target = self.target(needs_models).await?;
+        target
+            .write(&c, value)
+            .await
+            .map_err(|e| failure(control, e))
+    }
+
+    /// The value a control holds now.
+    pub async fn read(&mut self, control: &str) -> Result<f64, ActuatorError> {
+        let Some(c) = self.controls.get(control).cloned() else {
+            return Err(ActuatorError::Refused(format!(
+                "the profile has no control '{control}'"
+            )));
+        };
+        let mut target = self.target(c.model.is_some()).await?;
+        target
+            .read_control(&c)
+            .await
+            .map_err(|e| failure(control, e))
+    }
+
+    /// Writes the fixed values of the profile's controls (settings the device needs, such as
+    /// "standby off").
+    pub async fn write_fixed(&mut self) -> Result<(), ActuatorError> {
+        let fixed: Vec<(String, f64)> = self
+            .controls
+            .writable
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.value?)))
+            .collect();
+        for (name, value) in fixed {
+            self.write(&name, value).await?;
+        }
+        Ok(())
+    }
+
+    /// The numbers the profile's points read now.
+    pub async fn poll(&mut self) -> Result<Vec<(Quantity, f64)>, ActuatorError> {
+        let poll = self.reader.poll(&mut self.bus).await;
+        if !poll.ok() && poll.timeouts + poll.failures > 0 {
+            return Err(ActuatorError::Unreachable(
+                poll.problem.unwrap_or_else(|| "no answer".into()),
+            ));
+        }
+        Ok(poll
+            .values
+            .readings
+            .into_iter()
+            .filter_map(|(q, r)| match r {
+                Reading::Number(n) => Some((q, n)),
+                Reading::Text(_) => None,
+            })
+            .collect())
+    }
+
+    /// What the status register means now, if the profile has one; an unknown code reads as
+    /// `None` and is logged once per code by the caller's choice.
+    pub async fn status(&mut self) -> Result<Option<String>, ActuatorError> {
+        let Some(st) = self.controls.status.clone() else {
+            return Ok(None);
+        };
+        let mut target = self.target(false).await?;
+        let raw = target
+            .read_raw(st.fc, &st.reg)
+            .await
+            .map_err(|e| failure("status", e))?;
+        let code = match raw {
+            Some(Raw::Int(n)) => n.to_string(),
+            Some(Raw::Text(t)) => t,
+            Some(Raw::Float(f)) => f.to_string(),
+            None => return Ok(None),
+        };
+        Ok(st
+            .values
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, meaning)| meaning.clone()))
+    }
+
+    async fn target(&mut self, needs_models: bool) -> Result<Target<'_>, ActuatorError> {
+        if needs_models && self.models.is_none() {
+            let models = sunspec::discover(&mut self.bus, self.unit, self.timeout)
+                .await
+                .map_err(|e| failure("SunSpec discovery", WriteError::Device(e)))?;
+            self.models = Some(models);
+        }
+        Ok(Target {
+            bus: &mut self.bus,
+            unit: self.unit,
+            timeout: self.timeout,
+            models: self.models.as_deref().unwrap_or_default(),
+        })
+    }
+}
+
+fn failure(what: &str, e: WriteError) -> ActuatorError {
+    match e {
+        WriteError::Refused(m) => ActuatorError::Refused(m),
+        WriteError::Device(ReadError::Exception(code)) => {
+            ActuatorError::Garbage(format!("{what}: the device answered {code:?}"))
+        }
+        WriteError::Device(e) => ActuatorError::Unreachable(format!("{what}: {e}")),
+        e @ WriteError::NotTaken { .. } => ActuatorError::Garbage(format!("{what}: {e}")),
+    }
+}

@@ -1,0 +1,209 @@
+//! Wiring the devices Stromwart drives: their settings for the core, a task for each one that
+//! needs one, and the core's actions handed to those tasks.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::actuator::modbus_battery::{self, ModbusBattery};
+use crate::actuator::modbus_link::Link;
+use crate::actuator::modbus_wallbox::{self, ModbusWallbox};
+use crate::actuator::shelly::{Generation, Shelly};
+use crate::actuator::{self, BatteryCommand, WallboxCommand};
+use crate::app::policy;
+use crate::config::{BatteryConfig, Config, PlugConfig, PlugDriver, WallboxConfig, WallboxDriver};
+use crate::core::Action;
+use crate::core::battery::BatterySettings;
+use crate::core::plug::{PlugSettings, Reach};
+use crate::core::wallbox::{FIXED_PHASE_CHOICES, PHASE_CHOICES, WallboxSettings};
+use crate::source::Sink;
+
+/// Requests queued per device before a new one is dropped as "busy".
+const QUEUE: usize = 4;
+
+pub fn wallbox_settings(w: &WallboxConfig) -> WallboxSettings {
+    let (manufacturer, phases) = match &w.driver {
+        WallboxDriver::GoE { .. } => ("go-e".to_string(), PHASE_CHOICES),
+        WallboxDriver::Modbus { link, .. } => {
+            let phases = if link.profile.controls.get("phases").is_some() {
+                FIXED_PHASE_CHOICES
+            } else {
+                &[]
+            };
+            let p = &link.profile;
+            (p.manufacturer.clone().unwrap_or(p.title.clone()), phases)
+        }
+    };
+    WallboxSettings {
+        id: w.id.clone(),
+        name: w.name.clone(),
+        manufacturer,
+        max_current_a: w.max_current_a,
+        phases,
+        min_change_ms: (w.min_change_interval_s * 1000.0) as u64,
+        policy: policy(&w.publish),
+    }
+}
+
+pub fn battery_settings(b: &BatteryConfig) -> BatterySettings {
+    let p = &b.link.profile;
+    let modes: Vec<&'static str> = p.controls.modes.iter().map(|(m, _)| *m).collect();
+    BatterySettings {
+        id: b.id.clone(),
+        name: b.name.clone(),
+        manufacturer: p.manufacturer.clone(),
+        model: p.model.clone(),
+        // Once per battery at start: a handful of bytes for the life of the process.
+        modes: Vec::leak(modes),
+        max_charge_w: b.max_charge_w,
+        max_discharge_w: b.max_discharge_w,
+        min_change_ms: (b.min_change_interval_s * 1000.0) as u64,
+        policy: policy(&b.publish),
+    }
+}
+
+pub fn plug_settings(p: &PlugConfig) -> PlugSettings {
+    let reach = match &p.driver {
+        PlugDriver::Shelly { .. } => Reach::Task,
+        PlugDriver::Tasmota { topic, power_key } => Reach::Tasmota {
+            topic: topic.clone(),
+            power_key: power_key.clone(),
+        },
+        PlugDriver::Mqtt {
+            command_topic,
+            state_topic,
+            payload_on,
+            payload_off,
+        } => Reach::Mqtt {
+            command_topic: command_topic.clone(),
+            state_topic: state_topic.clone(),
+            payload_on: payload_on.clone(),
+            payload_off: payload_off.clone(),
+        },
+    };
+    PlugSettings {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        reach,
+        min_switch_ms: (p.min_switch_interval_s * 1000.0) as u64,
+        policy: policy(&p.publish),
+    }
+}
+
+/// The queues to the device tasks, by the core's numbering.
+pub struct Actuators {
+    /// `None` for plugs the core drives over MQTT itself.
+    plugs: Vec<Option<mpsc::Sender<bool>>>,
+    wallboxes: Vec<mpsc::Sender<WallboxCommand>>,
+    batteries: Vec<mpsc::Sender<BatteryCommand>>,
+}
+
+impl Actuators {
+    /// Starts a task for every plug reached over HTTP, every wallbox and every battery.
+    pub fn spawn(
+        config: &Config,
+        sink: &Sink,
+        tasks: &mut Vec<JoinHandle<()>>,
+    ) -> Result<Self, String> {
+        let mut me = Self {
+            plugs: Vec::new(),
+            wallboxes: Vec::new(),
+            batteries: Vec::new(),
+        };
+        for (i, p) in config.plugs.iter().enumerate() {
+            let PlugDriver::Shelly {
+                url,
+                gen2,
+                channel,
+                user,
+                password,
+            } = &p.driver
+            else {
+                me.plugs.push(None);
+                continue;
+            };
+            let generation = if *gen2 {
+                Generation::Two
+            } else {
+                Generation::One
+            };
+            let auth = user.clone().map(|u| (u, password.clone()));
+            let auto_off = p.auto_off_s.map(Duration::from_secs_f64);
+            let shelly = Shelly::new(url, *channel, generation, auth, auto_off)?;
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let poll = Duration::from_secs_f64(p.poll_interval_s);
+            let task = actuator::run(i, p.id.clone(), shelly, rx, poll, sink.clone());
+            tasks.push(tokio::spawn(task));
+            me.plugs.push(Some(tx));
+        }
+        for (i, w) in config.wallboxes.iter().enumerate() {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let poll = Duration::from_secs_f64(w.poll_interval_s);
+            let (id, sink) = (w.id.clone(), sink.clone());
+            tasks.push(match &w.driver {
+                WallboxDriver::GoE { url } => {
+                    let goe = actuator::goe::GoE::new(url)?;
+                    tokio::spawn(actuator::run_wallbox(i, id, goe, rx, poll, sink))
+                }
+                WallboxDriver::Modbus {
+                    link,
+                    safe_current_a,
+                    watchdog_s,
+                    rewrite_interval_s,
+                } => {
+                    let link = Link::new(
+                        &w.id,
+                        link.profile.clone(),
+                        link.transport.clone(),
+                        link.unit,
+                    );
+                    let start = modbus_wallbox::StartValues {
+                        safe_current_a: *safe_current_a,
+                        watchdog_s: *watchdog_s,
+                        rewrite_interval: Duration::from_secs_f64(*rewrite_interval_s),
+                    };
+                    let wallbox = ModbusWallbox::new(link, start);
+                    tokio::spawn(actuator::run_wallbox(i, id, wallbox, rx, poll, sink))
+                }
+            });
+            me.wallboxes.push(tx);
+        }
+        for (i, b) in config.batteries.iter().enumerate() {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let l = &b.link;
+            let link = Link::new(&b.id, l.profile.clone(), l.transport.clone(), l.unit);
+            let start = modbus_battery::StartValues {
+                charge_limit_w: b.charge_limit_w,
+                discharge_limit_w: b.discharge_limit_w,
+                rewrite_interval: Duration::from_secs_f64(b.rewrite_interval_s),
+            };
+            let battery = ModbusBattery::new(link, start);
+            let poll = Duration::from_secs_f64(b.poll_interval_s);
+            let task = actuator::run_battery(i, b.id.clone(), battery, rx, poll, sink.clone());
+            tasks.push(tokio::spawn(task));
+            me.batteries.push(tx);
+        }
+        Ok(me)
+    }
+
+    /// Hands an action to its device's task: `Some(false)` when the task is still busy with
+    /// earlier ones, `None` when no task drives that device.
+    pub fn send(&self, action: Action) -> Option<bool> {
+        match action {
+            Action::Plug { plug, on } => self
+                .plugs
+                .get(plug)
+                .and_then(Option::as_ref)
+                .map(|tx| tx.try_send(on).is_ok()),
+            Action::Wallbox { wallbox, command } => self
+                .wallboxes
+                .get(wallbox)
+                .map(|tx| tx.try_send(command).is_ok()),
+            Action::Battery { battery, command } => self
+                .batteries
+                .get(battery)
+                .map(|tx| tx.try_send(command).is_ok()),
+        }
+    }
+}

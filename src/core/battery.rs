@@ -1,0 +1,138 @@
+//! A home battery in the core: a mode select, charge and discharge limits, and what the
+//! battery reports (state of charge, power). Commands are checked here; the device's read-back
+//! decides what Home Assistant shows.
+
+use super::controls::{Command, Control};
+use super::device::{Device, DeviceSettings, Offer, Role, slug};
+use super::throttle::Policy;
+use super::{Message, Now};
+use crate::actuator::{BatteryCommand, BatteryState};
+use crate::ha::{DeviceSpec, Platform};
+use crate::quantity::Kind;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatterySettings {
+    pub id: String,
+    pub name: String,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+    /// The modes the battery's profile defines.
+    pub modes: &'static [&'static str],
+    pub max_charge_w: f64,
+    pub max_discharge_w: f64,
+    /// Commands closer together than this are refused.
+    pub min_change_ms: u64,
+    pub policy: Policy,
+}
+
+#[derive(Debug)]
+pub struct BatteryCore {
+    pub device: Device,
+    modes: &'static [&'static str],
+    max_charge_w: f64,
+    max_discharge_w: f64,
+    min_change_ms: u64,
+    last_change_ms: Option<u64>,
+    state: BatteryState,
+}
+
+impl BatteryCore {
+    pub fn new(s: BatterySettings, instance: &str) -> Self {
+        let mut settings = DeviceSettings::new(&s.id, &s.name, Role::Battery);
+        settings.policy = s.policy;
+        settings.expire_after_s = 0;
+        let mut device = Device::new(settings);
+        device.identify(DeviceSpec {
+            id: format!("stromwart_battery_{}_{}", slug(instance), slug(&s.id)),
+            name: s.name.clone(),
+            manufacturer: s.manufacturer,
+            model: s.model,
+            serial_number: None,
+            sw_version: None,
+        });
+        Self {
+            device,
+            modes: s.modes,
+            max_charge_w: s.max_charge_w,
+            max_discharge_w: s.max_discharge_w,
+            min_change_ms: s.min_change_ms,
+            last_change_ms: None,
+            state: BatteryState::default(),
+        }
+    }
+
+    fn controls(&self) -> [Control; 3] {
+        let limit = |key, name, max| Control {
+            key,
+            name,
+            platform: Platform::Number,
+            kind: Kind::Power,
+            range: Some((0.0, max, 1.0)),
+            options: None,
+            max_len: None,
+        };
+        [
+            Control {
+                key: "mode",
+                name: "Mode",
+                platform: Platform::Select,
+                kind: Kind::Text,
+                range: None,
+                options: Some(self.modes),
+                max_len: None,
+            },
+            limit("charge_limit", "Charge limit", self.max_charge_w),
+            limit("discharge_limit", "Discharge limit", self.max_discharge_w),
+        ]
+    }
+
+    /// The control for `key`, if this battery has it.
+    pub fn control(&self, key: &str) -> Option<Control> {
+        self.controls().into_iter().find(|c| c.key == key)
+    }
+
+    /// Checks a command and turns it into what the battery is told.
+    pub fn check(&mut self, key: &str, cmd: Command, now: Now) -> Result<BatteryCommand, String> {
+        if !self.state.online {
+            return Err("the battery does not answer, so it cannot be commanded now".into());
+        }
+        let command = match (key, cmd) {
+            ("mode", Command::Choice(m)) => {
+                let mode = self.modes.iter().find(|k| **k == m).copied();
+                BatteryCommand::Mode(mode.ok_or("unknown mode")?)
+            }
+            ("charge_limit", Command::Number(w)) => BatteryCommand::ChargeLimit(w),
+            ("discharge_limit", Command::Number(w)) => BatteryCommand::DischargeLimit(w),
+            _ => return Err("unexpected command".into()),
+        };
+        super::throttle::pace(&mut self.last_change_ms, self.min_change_ms, now.mono_ms)?;
+        Ok(command)
+    }
+
+    /// The state payload of a control, as the battery last reported it.
+    pub fn payload(&self, key: &str) -> String {
+        let s = &self.state;
+        match key {
+            "mode" => s.mode.to_string(),
+            "charge_limit" => format!("{}", s.charge_limit),
+            _ => format!("{}", s.discharge_limit),
+        }
+    }
+
+    pub fn on_state(&mut self, s: BatteryState, base: &str, now: Now, out: &mut Vec<Message>) {
+        if !s.online {
+            self.state.online = false;
+            return;
+        }
+        self.state = s;
+        for c in self.controls() {
+            let payload = self.payload(c.key);
+            self.device
+                .command_entity(&c, None, payload, base, now, out);
+        }
+        for (q, v) in &self.state.readings {
+            self.device
+                .offer(Offer::value(q, format!("{v}")), base, now, out);
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Wallboxes and batteries on Modbus, against an in-process Modbus TCP server that plays the
+//! device, its own fallback timer included: commands go in as Home Assistant sends them, states
+//! come from the registers, and when the bridge stops the device falls back on its own.
+
+mod common;
+
+use std::time::Duration;
+
+use common::bridge::Bridge;
+use common::broker::{Mosquitto, scratch_dir};
+use common::modbus_sim::Sim;
+use common::observer::Observer;
+
+/// Waits until the simulated device holds `want` at `address` (unit 1, holding registers).
+async fn holds(sim: &Sim, address: u16, want: &[u16], what: &str) {
+    for _ in 0..400 {
+        let now: Option<Vec<u16>> = (0..want.len() as u16)
+            .map(|i| sim.get(1, address + i))
+            .collect();
+        if now.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now: Vec<Option<u16>> = (0..want.len() as u16)
+        .map(|i| sim.get(1, address + i))
+        .collect();
+    panic!("{what}: register {address} holds {now:?}, expected {want:?}");
+}
+
+fn bridge_yaml(tag: &str, port: u16, section: &str) -> String {
+    format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {port}\n{section}",
+        scratch_dir(tag).display()
+    )
+}
+
+async fn discovery(obs: &Observer, device: &str) -> serde_json::Value {
+    let topic = format!("homeassistant/device/{device}/config");
+    let config = obs.wait_for(5, "discovery", |r| r.topic == topic).await;
+    serde_json::from_str(&config.payload).unwrap()
+}
+
+/// A Heidelberg Energy Control: input registers for what it measures, holding registers for
+/// its settings, and a watchdog that drops the current to the FailSafe current once nobody
+/// has asked anything for register 257's milliseconds.
+fn heidelberg(sim: &Sim) {
+    sim.fill(1, 4, 5, 14);
+    sim.set(1, 4, 5, &[7]); // C2: charging
+    sim.set(1, 4, 17, &[0, 12345]); // Wh
+    sim.fill(1, 3, 257, 6);
+    sim.watchdog(
+        1,
+        None,
+        |r| {
+            let ms = r.holding[&257];
+            (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
+        },
+        |r, silent| {
+            if silent {
+                r.holding.insert(261, r.holding[&262]);
+            }
+            let deci_amps = r.holding[&261];
+            for phase in 6..=8 {
+                r.input.insert(phase, deci_amps);
+            }
+            r.input.insert(14, deci_amps * 69); // three phases at 230 V
+        },
+    );
+}
+
+#[tokio::test]
+async fn a_heidelberg_wallbox_is_steered_and_falls_back_when_the_bridge_stops() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    heidelberg(&sim);
+    let section = format!(
+        "wallboxes:\n  - id: heidelberg\n    driver: modbus\n    profile: heidelberg\n    address: {}\n    safe_current: 8\n    watchdog: 2\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+        sim.url("tcp")
+    );
+    let bridge = Bridge::start(&bridge_yaml("heidelberg", broker.port, &section));
+    let obs = Observer::connect(broker.port, "#").await;
+
+    // At start: watchdog 2000 ms, standby off, FailSafe 8 A, and the safe current in force.
+    holds(&sim, 257, &[2000, 4], "watchdog and standby").await;
+    holds(&sim, 262, &[80], "FailSafe current").await;
+    holds(&sim, 261, &[80], "current at start").await;
+    obs.wait_value("stromwart/heidelberg/current_limit", "8")
+        .await;
+    obs.wait_value("stromwart/heidelberg/charging", "ON").await;
+    obs.wait_value("stromwart/heidelberg/power", "5520").await;
+    obs.wait_value("stromwart/heidelberg/current_l1", "8").await;
+    obs.wait_value("stromwart/heidelberg/status", "charging")
+        .await;
+    obs.wait_value("stromwart/heidelberg/energy_total", "12.35")
+        .await;
+    let json = discovery(&obs, "stromwart_wallbox_stromwart_heidelberg").await;
+    let c = &json["components"];
+    assert_eq!(
+        (c["current_limit"]["max"].as_f64(), c["phases"].is_null()),
+        (Some(16.0), true),
+        "a Heidelberg cannot switch phases: {c}"
+    );
+    assert_eq!(json["device"]["manufacturer"], "Heidelberg");
+
+    obs.send("stromwart/heidelberg/current_limit/set", "10")
+        .await;
+    holds(&sim, 261, &[100], "current after the command").await;
+    obs.wait_value("stromwart/heidelberg/current_limit", "10")
+        .await;
+    obs.wait_value("stromwart/heidelberg/power", "6900").await;
+    // Below what a car needs, above the charger's range, nonsense: never written.
+    for bad in ["3", "20", "ten"] {
+        obs.send("stromwart/heidelberg/current_limit/set", bad)
+            .await;
+    }
+    // Longer than the watchdog: the rewrites keep the setpoint in force.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(sim.get(1, 261), Some(100));
+
+    bridge.stop().await.unwrap();
+    // Nobody asks any more: the charger's own watchdog drops to the FailSafe current.
+    holds(&sim, 261, &[80], "current after the bridge stopped").await;
+}
+
+fn f32_at(r: &common::modbus_sim::Regs, address: u16) -> f32 {
+    let (hi, lo) = (r.holding[&address], r.holding[&(address + 1)]);
+    f32::from_bits((u32::from(hi) << 16) | u32::from(lo))
+}
+
+fn set_f32(r: &mut common::modbus_sim::Regs, address: u16, v: f32) {
+    let bits = v.to_bits();
+    r.holding.insert(address, (bits >> 16) as u16);
+    r.holding.insert(address + 1, bits as u16);
+}
+
+/// An Alfen Eve: the setpoint in 1210 is valid for its validity time (1 s here); after that the
+/// charger applies the safe current from 1212.
+fn alfen(sim: &Sim) {
+    sim.fill(1, 3, 306, 72);
+    sim.fill(1, 3, 1200, 16);
+    sim.set_str(1, 1201, "C2", 5);
+    sim.set(1, 3, 1215, &[3]);
+    sim.watchdog(
+        1,
+        Some(1210),
+        |_| Some(Duration::from_secs(1)),
+        |r, silent| {
+            let applied = f32_at(r, if silent { 1212 } else { 1210 });
+            set_f32(r, 1206, applied);
+            let phases = f32::from(r.holding[&1215]);
+            set_f32(r, 344, applied * 230.0 * phases);
+        },
+    );
+}
+
+#[tokio::test]
+async fn an_alfen_wallbox_keeps_its_setpoint_valid_and_switches_phases() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    alfen(&sim);
+    let section = format!(
+        "wallboxes:\n  - id: alfen\n    driver: modbus\n    profile: alfen\n    address: {}\n    max_current: 16\n    safe_current: 6\n    rewrite_interval: 0.3\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+        sim.url("tcp")
+    );
+    let bridge = Bridge::start(&bridge_yaml("alfen", broker.port, &section));
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/alfen/current_limit", "6").await;
+    let json = discovery(&obs, "stromwart_wallbox_stromwart_alfen").await;
+    assert_eq!(
+        json["components"]["phases"]["options"],
+        serde_json::json!(["1", "3"])
+    );
+
+    obs.send("stromwart/alfen/current_limit/set", "16").await;
+    obs.wait_value("stromwart/alfen/current_applied", "16")
+        .await;
+    obs.wait_value("stromwart/alfen/power", "11040").await;
+    obs.send("stromwart/alfen/phases/set", "1").await;
+    obs.wait_value("stromwart/alfen/phases", "1").await;
+    obs.wait_value("stromwart/alfen/power", "3680").await;
+    // The phase register takes function code 6 only, as the profile says.
+    assert!(sim.log().iter().any(|&(_, fc, a, _)| (fc, a) == (6, 1215)));
+    // Well past the validity time: the rewrites keep 16 A applied.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let applied = sim
+        .get(1, 1206)
+        .map(|hi| f32::from_bits(u32::from(hi) << 16));
+    assert_eq!(applied, Some(16.0));
+
+    // 0 A stops charging; the charger's read-back says so.
+    obs.send("stromwart/alfen/current_limit/set", "0").await;
+    obs.wait_value("stromwart/alfen/charging", "OFF").await;
+    obs.send("stromwart/alfen/current_limit/set", "16").await;
+    obs.wait_value("stromwart/alfen/charging", "ON").await;
+
+    bridge.stop().await.unwrap();
+    // The setpoint runs out: the charger applies its safe current, 6 A.
+    holds(
+        &sim,
+        1206,
+        &[0x40c0, 0],
+        "applied current after the bridge stopped",
+    )
+    .await;
+}
