@@ -204,3 +204,120 @@ async fn an_alfen_wallbox_keeps_its_setpoint_valid_and_switches_phases() {
     )
     .await;
 }
+
+/// A Huawei SUN2000 with a LUNA2000: a forced charge or discharge ends on its own once 47100
+/// has not been written for a while (the forced period, 1 s here).
+fn huawei(sim: &Sim) {
+    sim.fill(1, 3, 37758, 26);
+    sim.set(1, 3, 37760, &[655]); // SoC 65.5 %
+    sim.set(1, 3, 37765, &[0, 1500]); // charging at 1500 W, Huawei's sign
+    sim.fill(1, 3, 47075, 4);
+    sim.fill(1, 3, 47083, 1);
+    sim.fill(1, 3, 47100, 1);
+    sim.fill(1, 3, 47246, 5);
+    sim.watchdog(
+        1,
+        Some(47100),
+        |_| Some(Duration::from_secs(1)),
+        |r, silent| {
+            if silent {
+                r.holding.insert(47100, 0);
+            }
+        },
+    );
+}
+
+#[tokio::test]
+async fn a_huawei_battery_is_forced_to_charge_and_ends_it_when_the_bridge_stops() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    huawei(&sim);
+    let section = format!(
+        "batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    max_charge_power: 5000\n    rewrite_interval: 0.3\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+        sim.url("tcp")
+    );
+    let bridge = Bridge::start(&bridge_yaml("huawei", broker.port, &section));
+    let obs = Observer::connect(broker.port, "#").await;
+
+    // At start: auto, with the configured limits.
+    holds(&sim, 47075, &[0, 5000, 0, 5000], "limits at start").await;
+    obs.wait_value("stromwart/luna/mode", "auto").await;
+    obs.wait_value("stromwart/luna/charge_limit", "5000").await;
+    obs.wait_value("stromwart/luna/battery_soc", "65.5").await;
+    obs.wait_value("stromwart/luna/battery_power", "-1500").await;
+    let json = discovery(&obs, "stromwart_battery_stromwart_luna").await;
+    let c = &json["components"];
+    assert_eq!(
+        c["mode"]["options"],
+        serde_json::json!(["auto", "hold", "charge", "discharge"])
+    );
+    assert_eq!(
+        (
+            c["charge_limit"]["max"].as_f64(),
+            c["charge_limit"]["unit_of_measurement"].as_str()
+        ),
+        (Some(5000.0), Some("W"))
+    );
+
+    obs.send("stromwart/luna/mode/set", "charge").await;
+    holds(&sim, 47100, &[1], "forced charge").await;
+    holds(&sim, 47246, &[0, 0, 5000], "target by time, charge power").await;
+    assert_eq!(sim.get(1, 47083), Some(2), "forced period in minutes");
+    obs.wait_value("stromwart/luna/mode", "charge").await;
+    obs.send("stromwart/luna/charge_limit/set", "2500").await;
+    holds(&sim, 47247, &[0, 2500], "charge power after the command").await;
+    obs.wait_value("stromwart/luna/charge_limit", "2500").await;
+    // Above the configured maximum: refused before it reaches the battery.
+    obs.send("stromwart/luna/charge_limit/set", "6000").await;
+
+    // The inverter refuses a register: the discharge never goes half in force.
+    sim.remove(1, 3, 47249);
+    obs.send("stromwart/luna/mode/set", "discharge").await;
+    // Past the forced period: the rewrites keep the charge going.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sim.get(1, 47100), Some(1));
+    assert_eq!(sim.get(1, 47248), Some(2500));
+    let modes: Vec<String> = obs
+        .on("stromwart/luna/mode")
+        .into_iter()
+        .map(|r| r.payload)
+        .collect();
+    assert!(!modes.contains(&"discharge".to_string()), "{modes:?}");
+
+    bridge.stop().await.unwrap();
+    holds(&sim, 47100, &[0], "forced charge after the bridge stopped").await;
+}
+
+/// SunSpec storage control: rates are shares of WChaMax, written with the scale factor the
+/// device reports (InOutWRte_SF = -2, so 100 % is 10000).
+#[tokio::test]
+async fn sunspec_storage_rates_are_written_as_scaled_shares_of_the_maximum() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    sim.fronius_image();
+    let m124 = 40122;
+    sim.set(1, 3, m124 + 2, &[5000]); // WChaMax
+    sim.set(1, 3, m124 + 18, &[0]); // WChaMax_SF
+    sim.set(1, 3, m124 + 25, &[(-2i16) as u16]); // InOutWRte_SF
+    let section = format!(
+        "batteries:\n  - id: gen24\n    profile: sunspec\n    address: {}\n    max_charge_power: 5000\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+        sim.url("tcp")
+    );
+    let bridge = Bridge::start(&bridge_yaml("sunspec-battery", broker.port, &section));
+    let obs = Observer::connect(broker.port, "#").await;
+
+    // Auto: both rates at 100 % (5000 W of 5000 W), limits active.
+    holds(&sim, m124 + 12, &[10000, 10000], "rates at start").await;
+    assert_eq!(sim.get(1, m124 + 5), Some(3));
+    obs.wait_value("stromwart/gen24/mode", "auto").await;
+    obs.wait_value("stromwart/gen24/battery_soc", "65.5").await;
+
+    obs.send("stromwart/gen24/charge_limit/set", "2500").await;
+    obs.wait_value("stromwart/gen24/charge_limit", "2500").await;
+    obs.send("stromwart/gen24/mode/set", "charge").await;
+    // Charge from the grid at 2500 W: a discharge rate of -50 %, i.e. -5000 at SF -2.
+    holds(&sim, m124 + 12, &[(-5000i16) as u16, 5000], "rates in charge").await;
+    assert_eq!(sim.get(1, m124 + 17), Some(1), "grid charging allowed");
+    obs.wait_value("stromwart/gen24/mode", "charge").await;
+    bridge.stop().await.unwrap();
+}

@@ -164,13 +164,15 @@ impl Link {
     }
 }
 
+/// A device that answers with an exception, or does not keep a value, is there but refuses:
+/// the command is reported and the device asked again, not taken for offline.
 fn failure(what: &str, e: WriteError) -> ActuatorError {
     match e {
         WriteError::Refused(m) => ActuatorError::Refused(m),
         WriteError::Device(ReadError::Exception(code)) => {
-            ActuatorError::Garbage(format!("{what}: the device answered {code:?}"))
+            ActuatorError::Refused(format!("{what}: the device answered {code:?}"))
         }
         WriteError::Device(e) => ActuatorError::Unreachable(format!("{what}: {e}")),
-        e @ WriteError::NotTaken { .. } => ActuatorError::Garbage(format!("{what}: {e}")),
+        e @ WriteError::NotTaken { .. } => ActuatorError::Refused(format!("{what}: {e}")),
     }
 }
