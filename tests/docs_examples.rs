@@ -3,7 +3,8 @@
 mod common;
 
 use common::fixtures::telegrams;
-use stromwart::actuator::WallboxState;
+use stromwart::actuator::{BatteryState, WallboxState};
+use stromwart::core::battery::BatterySettings;
 use stromwart::core::plug::{PlugSettings, Reach};
 use stromwart::core::wallbox::WallboxSettings;
 use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
@@ -17,7 +18,7 @@ fn now(s: u64) -> Now {
 }
 
 /// Every entity id the bridge suggests for a grid meter, the site view, the bridge's settings and
-/// a plug and a wallbox.
+/// a plug, a wallbox and a battery.
 fn announced() -> Vec<String> {
     let mut core = Core::new(CoreConfig {
         meters: vec![DeviceSettings::new("grid", "Grid meter", Role::Grid)],
@@ -39,6 +40,17 @@ fn announced() -> Vec<String> {
             phases: stromwart::core::wallbox::PHASE_CHOICES,
             min_change_ms: 10_000,
             policy: DeviceSettings::new("garage", "Garage", Role::Consumer).policy,
+        }],
+        batteries: vec![BatterySettings {
+            id: "battery".into(),
+            name: "Battery".into(),
+            manufacturer: None,
+            model: None,
+            modes: &["auto", "hold", "charge", "discharge"],
+            max_charge_w: 5000.0,
+            max_discharge_w: 5000.0,
+            min_change_ms: 2_000,
+            policy: DeviceSettings::new("battery", "Battery", Role::Battery).policy,
         }],
         ..CoreConfig::default()
     });
@@ -76,6 +88,22 @@ fn announced() -> Vec<String> {
         Event::WallboxState {
             wallbox: 0,
             state: charger,
+        },
+        now(5),
+        &mut out,
+    );
+    let soc = stromwart::quantity::named("battery_soc").unwrap().clone();
+    let battery = BatteryState {
+        mode: "auto",
+        charge_limit: 5000.0,
+        discharge_limit: 5000.0,
+        readings: vec![(soc, 50.0)],
+        online: true,
+    };
+    core.handle(
+        Event::BatteryState {
+            battery: 0,
+            state: battery,
         },
         now(5),
         &mut out,

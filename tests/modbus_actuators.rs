@@ -244,7 +244,8 @@ async fn a_huawei_battery_is_forced_to_charge_and_ends_it_when_the_bridge_stops(
     obs.wait_value("stromwart/luna/mode", "auto").await;
     obs.wait_value("stromwart/luna/charge_limit", "5000").await;
     obs.wait_value("stromwart/luna/battery_soc", "65.5").await;
-    obs.wait_value("stromwart/luna/battery_power", "-1500").await;
+    obs.wait_value("stromwart/luna/battery_power", "-1500")
+        .await;
     let json = discovery(&obs, "stromwart_battery_stromwart_luna").await;
     let c = &json["components"];
     assert_eq!(
@@ -316,7 +317,13 @@ async fn sunspec_storage_rates_are_written_as_scaled_shares_of_the_maximum() {
     obs.wait_value("stromwart/gen24/charge_limit", "2500").await;
     obs.send("stromwart/gen24/mode/set", "charge").await;
     // Charge from the grid at 2500 W: a discharge rate of -50 %, i.e. -5000 at SF -2.
-    holds(&sim, m124 + 12, &[(-5000i16) as u16, 5000], "rates in charge").await;
+    holds(
+        &sim,
+        m124 + 12,
+        &[(-5000i16) as u16, 5000],
+        "rates in charge",
+    )
+    .await;
     assert_eq!(sim.get(1, m124 + 17), Some(1), "grid charging allowed");
     obs.wait_value("stromwart/gen24/mode", "charge").await;
     bridge.stop().await.unwrap();

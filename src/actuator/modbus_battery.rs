@@ -30,6 +30,8 @@ pub struct ModbusBattery {
     /// The start values are on the device; cleared when it stops answering.
     primed: bool,
     last_write: Option<Instant>,
+    /// The mode's writes were just read back one by one; no need to ask again right away.
+    verified: bool,
 }
 
 impl ModbusBattery {
@@ -42,6 +44,7 @@ impl ModbusBattery {
             discharge_limit: start.discharge_limit_w,
             primed: false,
             last_write: None,
+            verified: false,
         }
     }
 
@@ -80,6 +83,7 @@ impl ModbusBattery {
             self.link.write(&control, value).await?;
         }
         self.last_write = Some(Instant::now());
+        self.verified = true;
         Ok(())
     }
 
@@ -103,7 +107,8 @@ impl ModbusBattery {
             self.write_mode().await?;
         }
         let readings = self.link.poll().await?;
-        let mode = if self.holds().await? {
+        let verified = std::mem::take(&mut self.verified);
+        let mode = if verified || self.holds().await? {
             self.mode
         } else {
             // The device went back to its own behaviour (a forced period ran out, or someone

@@ -20,6 +20,7 @@ pub struct Link {
     bus: Bus,
     unit: u8,
     timeout: Duration,
+    pause: Duration,
     controls: Controls,
     reader: device::Device,
     /// Found on first use by controls that count from a SunSpec model.
@@ -29,6 +30,7 @@ pub struct Link {
 impl Link {
     pub fn new(id: &str, profile: Profile, transport: Transport, unit: u8) -> Self {
         let timeout = Duration::from_secs_f64(profile.timeout_s);
+        let pause = Duration::from_secs_f64(profile.pause_s);
         let mut bus = Bus::new(transport);
         bus.connect_delay = Duration::from_secs_f64(profile.connect_delay_s);
         let controls = profile.controls.clone();
@@ -37,7 +39,7 @@ impl Link {
             id: id.to_string(),
             unit,
             timeout,
-            pause: Duration::from_secs_f64(profile.pause_s),
+            pause,
             interval: Duration::ZERO,
             profile,
         });
@@ -46,6 +48,7 @@ impl Link {
             bus,
             unit,
             timeout,
+            pause,
             controls,
             reader,
             models: None,
@@ -159,6 +162,7 @@ impl Link {
             bus: &mut self.bus,
             unit: self.unit,
             timeout: self.timeout,
+            pause: self.pause,
             models: self.models.as_deref().unwrap_or_default(),
         })
     }

@@ -35,6 +35,8 @@ pub struct ModbusWallbox {
     /// have restarted and forgotten them.
     primed: bool,
     last_write: Option<Instant>,
+    /// The setpoint just written and read back, so the next state need not ask again.
+    verified: Option<u8>,
 }
 
 impl ModbusWallbox {
@@ -46,6 +48,7 @@ impl ModbusWallbox {
             enabled: false,
             primed: false,
             last_write: None,
+            verified: None,
         }
     }
 
@@ -76,6 +79,7 @@ impl ModbusWallbox {
         let amps = if self.enabled { self.wanted_a } else { 0 };
         self.link.write("current_limit", f64::from(amps)).await?;
         self.last_write = Some(Instant::now());
+        self.verified = Some(amps);
         Ok(())
     }
 
@@ -87,7 +91,10 @@ impl ModbusWallbox {
             self.write_setpoint().await?;
         }
         let mut extra = self.link.poll().await?;
-        let limit = self.link.read("current_limit").await?;
+        let limit = match self.verified.take() {
+            Some(amps) => f64::from(amps),
+            None => self.link.read("current_limit").await?,
+        };
         let phases = if self.link.has("phases") {
             Some(self.link.read("phases").await?.round() as u8)
         } else {

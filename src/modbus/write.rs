@@ -27,6 +27,8 @@ pub struct Target<'a> {
     pub bus: &'a mut Bus,
     pub unit: u8,
     pub timeout: Duration,
+    /// Wait before each request: RS-485 devices and gateways need a gap (Heidelberg: 100 ms).
+    pub pause: Duration,
     /// SunSpec models found on the device, for controls that count from one.
     pub models: &'a [Model],
 }
@@ -70,6 +72,7 @@ impl Target<'_> {
                 c.name, reg.ty
             ))
         })?;
+        pause(self.pause).await;
         self.bus
             .write(self.unit, c.fc, reg.address, &words, self.timeout)
             .await?;
@@ -116,6 +119,7 @@ impl Target<'_> {
     }
 
     async fn read_words(&mut self, fc: Fc, reg: &Register) -> Result<Vec<u16>, WriteError> {
+        pause(self.pause).await;
         Ok(self
             .bus
             .read(self.unit, fc, reg.address, reg.ty.words(), self.timeout)
@@ -126,6 +130,7 @@ impl Target<'_> {
         let Some(sf) = reg.sf else {
             return Ok(reg.scale);
         };
+        pause(self.pause).await;
         let word = self
             .bus
             .read(self.unit, Fc::Holding, sf, 1, self.timeout)
@@ -155,5 +160,11 @@ impl Target<'_> {
             sf: reg.sf.map(|o| m.address.saturating_add(o)),
             ..reg
         })
+    }
+}
+
+async fn pause(gap: Duration) {
+    if !gap.is_zero() {
+        tokio::time::sleep(gap).await;
     }
 }

@@ -31,6 +31,8 @@ struct State {
     /// When each unit was last asked anything, and when each register was last written.
     last_request: HashMap<u8, Instant>,
     last_write: HashMap<(u8, u16), Instant>,
+    /// Told of every write: "unit:address:[words]".
+    writes: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 #[derive(Clone)]
@@ -111,6 +113,13 @@ fn answer(s: &mut State, unit: u8, req: Request<'static>) -> Result<Response, Ex
             Ok(Response::WriteSingleRegister(a, w))
         }
         Request::WriteMultipleRegisters(a, words) => {
+            if let Some(tx) = &s.writes {
+                let _ = tx.send(format!("{unit}:{a}:{:?}", words.as_ref()));
+            }
+            let regs = s
+                .units
+                .get_mut(&unit)
+                .ok_or(ExceptionCode::GatewayTargetDevice)?;
             for (i, w) in words.iter().enumerate() {
                 let at = a.wrapping_add(i as u16);
                 regs.holding
@@ -326,6 +335,13 @@ impl Sim {
                 tick(regs, silent);
             }
         });
+    }
+
+    /// Tells of every write with function code 16, as "unit:address:[words]".
+    pub fn report_writes(&self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.state.lock().unwrap().writes = Some(tx);
+        rx
     }
 
     pub fn clear_log(&self) {
