@@ -190,3 +190,62 @@ devices:
     );
     assert_eq!(d.transport.to_string(), "tcp://10.0.0.5:502");
 }
+
+#[test]
+fn wallboxes_and_batteries_are_checked_with_their_paths() {
+    let yaml = r#"
+wallboxes:
+  - id: a
+    driver: keba
+    address: http://h
+  - id: b
+    driver: modbus
+    profile: sdm630
+    address: tcp://h
+  - id: c
+    driver: modbus
+    profile: heidelberg
+    address: rtu:///dev/ttyUSB0?baud=19200&parity=E
+    max_current: 20
+    safe_current: 4
+    watchdog: 10
+    rewrite_interval: 10
+batteries:
+  - id: d
+    profile: alfen
+    address: tcp://h
+  - id: e
+    profile: huawei-luna2000
+    max_charge_power: 3000
+    charge_limit: 4000
+  - id: f
+    address: tcp://h
+    registers:
+      blocks: [{fc: 3, start: 0, count: 2}]
+      points: [{quantity: battery_soc, address: 0}]
+      controls:
+        mode: {address: 10, type: u32, fc: 6}
+        limit: {address: 12, type: u16, min: 0, max: 100, value: 200}
+      modes:
+        hold: [mode = 1, limit = charge_limit, power = 3, limit is 2, mode = max]
+"#;
+    assert_eq!(
+        errors(yaml),
+        vec![
+            "wallboxes[0].driver: 'keba' is not one of: goe, modbus",
+            "wallboxes[1].profile: profile sdm630 has no current_limit control, so it cannot drive a wallbox; built-in wallbox profiles: alfen, heidelberg",
+            "wallboxes[2].max_current: 20 A is more than the charger takes (16 A)",
+            "wallboxes[2].safe_current: a car charges with 6 A or more; use 0 to stop charging without Stromwart",
+            "wallboxes[2].rewrite_interval: must be shorter than watchdog, else the charger falls back between writes",
+            "batteries[0].profile: profile alfen defines no battery modes; built-in battery profiles: huawei-luna2000, kostal-plenticore, sma, sunspec",
+            "batteries[1].address: required, e.g. tcp://192.168.1.20:502 or rtu:///dev/ttyUSB0?baud=9600",
+            "batteries[1].charge_limit: must not be above max_charge_power",
+            "batteries[2].registers.controls.limit.value: 200 is outside min..max",
+            "batteries[2].registers.controls.mode.fc: function code 6 writes one register; use 16 for this type",
+            "batteries[2].registers.modes.hold[2]: 'power' is not one of this profile's controls",
+            "batteries[2].registers.modes.hold[3]: 'limit is 2' should read 'control = value'",
+            "batteries[2].registers.modes.hold[4]: 'max' is not a number, charge_limit or discharge_limit",
+            "batteries[2].registers.modes: a battery needs an 'auto' mode: what it does on its own",
+        ]
+    );
+}

@@ -328,3 +328,33 @@ async fn sunspec_storage_rates_are_written_as_scaled_shares_of_the_maximum() {
     obs.wait_value("stromwart/gen24/mode", "charge").await;
     bridge.stop().await.unwrap();
 }
+
+/// A charger that does not answer is reported, commands to it are refused, and the battery on
+/// the other connection keeps working.
+#[tokio::test]
+async fn an_unreachable_charger_refuses_commands_and_the_battery_works_on() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    huawei(&sim);
+    let closed = common::broker::free_port();
+    let section = format!(
+        "wallboxes:\n  - id: carport\n    driver: modbus\n    profile: alfen\n    address: tcp://127.0.0.1:{closed}\n    timeout: 0.2\n    min_change_interval: 0\n    poll_interval: 0.5\nbatteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+        sim.url("tcp")
+    );
+    let bridge = Bridge::start(&bridge_yaml("unreachable", broker.port, &section));
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/luna/mode", "auto").await;
+    obs.send("stromwart/carport/current_limit/set", "10").await;
+    obs.send("stromwart/luna/mode/set", "hold").await;
+    holds(&sim, 47077, &[0, 0], "hold: no discharging").await;
+    obs.wait_value("stromwart/luna/mode", "hold").await;
+    // The charger's entities only ever show the value in force, never the refused 10 A.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let limits: Vec<String> = obs
+        .on("stromwart/carport/current_limit")
+        .into_iter()
+        .map(|r| r.payload)
+        .collect();
+    assert!(!limits.contains(&"10".to_string()), "{limits:?}");
+    bridge.stop().await.unwrap();
+}

@@ -136,3 +136,72 @@ impl BatteryCore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: u64) -> Now {
+        Now {
+            mono_ms: s * 1000,
+            unix_ms: 0,
+            utc_offset_s: 0,
+        }
+    }
+
+    fn battery() -> BatteryCore {
+        BatteryCore::new(
+            BatterySettings {
+                id: "luna".into(),
+                name: "Luna".into(),
+                manufacturer: None,
+                model: None,
+                modes: &["auto", "hold"],
+                max_charge_w: 5000.0,
+                max_discharge_w: 4000.0,
+                min_change_ms: 5_000,
+                policy: Policy {
+                    min_interval_ms: 0,
+                    heartbeat_ms: 60_000,
+                },
+            },
+            "home",
+        )
+    }
+
+    #[test]
+    fn commands_wait_for_the_battery_and_are_paced() {
+        let mut b = battery();
+        assert_eq!(
+            b.check("mode", Command::Choice("hold"), at(1)),
+            Err("the battery does not answer, so it cannot be commanded now".into())
+        );
+        let state = BatteryState {
+            mode: "auto",
+            online: true,
+            ..BatteryState::default()
+        };
+        b.on_state(state, "stromwart", at(1), &mut Vec::new());
+        assert_eq!(
+            b.check("mode", Command::Choice("hold"), at(2)),
+            Ok(BatteryCommand::Mode("hold"))
+        );
+        assert_eq!(
+            b.check("charge_limit", Command::Number(3000.0), at(4)),
+            Err("changed 2 s ago; wait 3 s more (min_change_interval)".into())
+        );
+        assert_eq!(
+            b.check("charge_limit", Command::Number(3000.0), at(7)),
+            Ok(BatteryCommand::ChargeLimit(3000.0))
+        );
+        // The select offers the profile's modes, the numbers their own maximum.
+        assert_eq!(
+            b.control("mode").unwrap().options,
+            Some(&["auto", "hold"][..])
+        );
+        assert_eq!(
+            b.control("discharge_limit").unwrap().range,
+            Some((0.0, 4000.0, 1.0))
+        );
+    }
+}
