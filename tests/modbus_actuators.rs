@@ -10,6 +10,7 @@ use common::bridge::Bridge;
 use common::broker::{Mosquitto, scratch_dir};
 use common::modbus_sim::Sim;
 use common::observer::Observer;
+use rumqttc::QoS;
 
 /// Waits until the simulated device holds `want` at `address` (unit 1, holding registers).
 async fn holds(sim: &Sim, address: u16, want: &[u16], what: &str) {
@@ -236,8 +237,18 @@ async fn a_huawei_battery_is_forced_to_charge_and_ends_it_when_the_bridge_stops(
         "batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    max_charge_power: 5000\n    rewrite_interval: 0.3\n    min_change_interval: 0\n    poll_interval: 0.5\n",
         sim.url("tcp")
     );
-    let bridge = Bridge::start(&bridge_yaml("huawei", broker.port, &section));
     let obs = Observer::connect(broker.port, "#").await;
+    // A command someone left retained: the broker hands it to the bridge when it subscribes.
+    obs.client
+        .publish(
+            "stromwart/luna/mode/set",
+            QoS::AtLeastOnce,
+            true,
+            "discharge",
+        )
+        .await
+        .unwrap();
+    let bridge = Bridge::start(&bridge_yaml("huawei", broker.port, &section));
 
     // At start: auto, with the configured limits.
     holds(&sim, 47075, &[0, 5000, 0, 5000], "limits at start").await;
@@ -284,6 +295,13 @@ async fn a_huawei_battery_is_forced_to_charge_and_ends_it_when_the_bridge_stops(
         .map(|r| r.payload)
         .collect();
     assert!(!modes.contains(&"discharge".to_string()), "{modes:?}");
+    // One attempt at the discharge power: the refused command. The retained one never came.
+    let attempts = sim
+        .log()
+        .iter()
+        .filter(|&&(_, fc, a, _)| (fc, a) == (16, 47249))
+        .count();
+    assert_eq!(attempts, 1);
 
     bridge.stop().await.unwrap();
     holds(&sim, 47100, &[0], "forced charge after the bridge stopped").await;
