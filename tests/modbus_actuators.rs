@@ -327,7 +327,7 @@ async fn sunspec_storage_rates_are_written_as_scaled_shares_of_the_maximum() {
 
     // Auto: both rates at 100 % (5000 W of 5000 W), limits active.
     holds(&sim, m124 + 12, &[10000, 10000], "rates at start").await;
-    assert_eq!(sim.get(1, m124 + 5), Some(3));
+    holds(&sim, m124 + 5, &[3], "limits active").await;
     obs.wait_value("stromwart/gen24/mode", "auto").await;
     obs.wait_value("stromwart/gen24/battery_soc", "65.5").await;
 
