@@ -376,3 +376,64 @@ async fn an_unreachable_charger_refuses_commands_and_the_battery_works_on() {
     assert!(!limits.contains(&"10".to_string()), "{limits:?}");
     bridge.stop().await.unwrap();
 }
+
+/// The SMA and Kostal battery profiles, driven straight through the driver: each mode's writes
+/// land in the registers the profile names, in the device's encoding, and read back.
+#[tokio::test]
+async fn sma_and_kostal_modes_write_their_registers() {
+    use stromwart::actuator::modbus_battery::{ModbusBattery, StartValues};
+    use stromwart::actuator::modbus_link::Link;
+    use stromwart::actuator::{Battery, BatteryCommand};
+    use stromwart::modbus::bus::Transport;
+    use stromwart::modbus::profile;
+
+    let sim = Sim::tcp().await;
+    let battery = |name: &str, unit: u8| {
+        let mut p = profile::built_in(name).unwrap();
+        p.pause_s = 0.0;
+        for b in &p.blocks {
+            sim.fill(unit, b.fc as u8, b.start, b.count);
+        }
+        for c in &p.controls.writable {
+            sim.fill(unit, 3, c.reg.address, c.reg.ty.words());
+        }
+        let link = Link::new(name, p, Transport::parse(&sim.url("tcp")).unwrap(), unit);
+        let start = StartValues {
+            charge_limit_w: 4000.0,
+            discharge_limit_w: 3000.0,
+            rewrite_interval: Duration::from_secs(30),
+        };
+        ModbusBattery::new(link, start)
+    };
+
+    let mut sma = battery("sma", 3);
+    let s = sma.state().await.unwrap();
+    assert_eq!((s.mode, s.online), ("auto", true));
+    let u32_at =
+        |unit, a| (sim.get(unit, a).unwrap() as u32) << 16 | sim.get(unit, a + 1).unwrap() as u32;
+    assert_eq!(u32_at(3, 40236), 2424);
+    let s = sma.apply(BatteryCommand::Mode("charge")).await.unwrap();
+    assert_eq!(s.mode, "charge");
+    assert_eq!(
+        [40236, 40793, 40795, 40797, 40799].map(|a| u32_at(3, a)),
+        [2289, 4000, 4000, 0, 0]
+    );
+
+    let mut kostal = battery("kostal-plenticore", 71);
+    kostal.state().await.unwrap();
+    // Float32, low word first: -4000 W charges.
+    let f32_cdab = |a| {
+        let (lo, hi) = (sim.get(71, a).unwrap(), sim.get(71, a + 1).unwrap());
+        f32::from_bits((u32::from(hi) << 16) | u32::from(lo))
+    };
+    assert_eq!((f32_cdab(1038), f32_cdab(1040)), (4000.0, 3000.0));
+    let s = kostal.apply(BatteryCommand::Mode("charge")).await.unwrap();
+    assert_eq!(s.mode, "charge");
+    assert_eq!(f32_cdab(1034), -4000.0);
+    let s = kostal
+        .apply(BatteryCommand::DischargeLimit(2500.0))
+        .await
+        .unwrap();
+    assert_eq!((s.mode, s.discharge_limit), ("charge", 2500.0));
+    assert_eq!(f32_cdab(1040), 2500.0);
+}

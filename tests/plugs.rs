@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::bridge::Bridge;
 use common::broker::{Mosquitto, free_port, scratch_dir};
-use common::http::{Response, serve};
+use common::http::{Response, serve, serve_exact};
 use common::observer::Observer;
 use rumqttc::QoS;
 
@@ -315,4 +315,78 @@ fn plug_configs_are_checked() {
             "plugs[2].driver: 'zwave' is not one of: shelly1, shelly2, tasmota, mqtt",
         ]
     );
+}
+
+/// A Shelly Gen2 with a password: every request needs a digest answer (SHA-256) to the
+/// device's challenge, checked here against the request as it arrives.
+async fn shelly_gen2_with_password(relay: Arc<Mutex<Relay>>, password: &'static str) -> u16 {
+    use stromwart::actuator::digest::Challenge;
+    let challenge = Challenge {
+        realm: "shellyplus1-a8032ab1".into(),
+        nonce: "1795343433".into(),
+        opaque: None,
+    };
+    serve_exact(move |head| {
+        let line = head.lines().next().unwrap_or_default();
+        let uri = line.split_whitespace().nth(1).unwrap_or_default();
+        let auth = head
+            .lines()
+            .find_map(|l| l.strip_prefix("authorization: ").or(l.strip_prefix("Authorization: ")));
+        let field = |name: &str| {
+            let auth = auth?;
+            let start = auth.find(&format!("{name}="))? + name.len() + 1;
+            let rest = auth[start..].trim_start_matches('"');
+            Some(rest.split(['"', ',']).next()?.to_string())
+        };
+        let expected = (|| {
+            let nc = u32::from_str_radix(&field("nc")?, 16).ok()?;
+            let header =
+                challenge.authorization("admin", password, "GET", uri, nc, &field("cnonce")?);
+            Some(header)
+        })();
+        let answered = matches!((&expected, field("response")), (Some(e), Some(r)) if e.contains(&format!("response=\"{r}\"")));
+        if !answered {
+            let mut r = Response::json("401 Unauthorized", "");
+            r.headers = format!(
+                "WWW-Authenticate: Digest qop=\"auth\", realm=\"{}\", nonce=\"{}\", algorithm=SHA-256\r\n",
+                challenge.realm, challenge.nonce
+            );
+            return r;
+        }
+        let mut r = relay.lock().unwrap();
+        if uri.starts_with("/rpc/Switch.Set") {
+            r.on = uri.contains("on=true");
+            r.sets += 1;
+            return Response::json("200 OK", r#"{"was_on":false}"#);
+        }
+        Response::json("200 OK", &format!(r#"{{"id":0,"output":{},"apower":12.5}}"#, r.on))
+    })
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn a_shelly_gen2_with_a_password_is_reached_with_digest_auth() {
+    let broker = Mosquitto::start();
+    let relay = Arc::new(Mutex::new(Relay::default()));
+    let good = shelly_gen2_with_password(relay.clone(), "s3cret").await;
+    let plug = |id: &str, password: &str| {
+        format!(
+            "  - id: {id}\n    driver: shelly2\n    address: http://127.0.0.1:{good}\n    http_user: admin\n    http_password: {password}\n    poll_interval: 0.5\n    min_switch_interval: 0\n"
+        )
+    };
+    let plugs = plug("pump", "s3cret") + &plug("wrong", "guess");
+    let bridge = Bridge::start(&config(broker.port, &plugs));
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    obs.wait_value("stromwart/pump/switch", "OFF").await;
+    switch(&obs, "pump", "ON").await;
+    obs.wait_value("stromwart/pump/switch", "ON").await;
+    obs.wait_value("stromwart/pump/power", "12.5").await;
+    assert_eq!(relay.lock().unwrap().sets, 1);
+    // With the wrong password the plug never answers, so it is never shown or switched.
+    switch(&obs, "wrong", "OFF").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(obs.on("stromwart/wrong/power").is_empty());
+    assert_eq!(relay.lock().unwrap().sets, 1);
+    bridge.stop().await.unwrap();
 }

@@ -6,6 +6,7 @@
 //! core maps their topics directly.
 
 pub mod battery;
+pub mod digest;
 pub mod goe;
 pub mod modbus_battery;
 pub mod modbus_link;
@@ -333,10 +334,17 @@ fn http_client() -> Result<reqwest::Client, String> {
 
 /// Sends an HTTP request to a device and returns the body of a successful answer.
 async fn fetch(req: reqwest::RequestBuilder, url: &str) -> Result<String, ActuatorError> {
-    let resp = req
-        .send()
+    read(send(req, url).await?, url).await
+}
+
+async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, ActuatorError> {
+    req.send()
         .await
-        .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))?;
+        .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))
+}
+
+/// The body of a successful answer, or what went wrong.
+async fn read(resp: reqwest::Response, url: &str) -> Result<String, ActuatorError> {
     let status = resp.status();
     let body = resp
         .text()

@@ -2,10 +2,13 @@
 //! RPC API of the second generation on (`/rpc/Switch.Set`), whose `toggle_after` makes a dead-man
 //! timer.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::digest::Challenge;
 use super::{ActuatorError, PlugState, Switch};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +26,9 @@ pub struct Shelly {
     auth: Option<(String, Option<String>)>,
     /// Gen2: seconds after which the device switches off by itself unless re-armed.
     auto_off: Option<Duration>,
+    /// Gen2 with a password: the device's last digest challenge, and requests made with it.
+    challenge: Mutex<Option<Challenge>>,
+    nc: AtomicU32,
 }
 
 impl Shelly {
@@ -41,17 +47,71 @@ impl Shelly {
             generation,
             auth,
             auto_off,
+            challenge: Mutex::new(None),
+            nc: AtomicU32::new(0),
         })
     }
 
     async fn get(&self, path: &str) -> Result<String, ActuatorError> {
         let url = format!("{}{path}", self.base);
-        let mut req = self.client.get(&url);
-        if let Some((user, password)) = &self.auth {
-            req = req.basic_auth(user, password.as_ref());
+        let req = self.client.get(&url);
+        match (&self.auth, self.generation) {
+            (None, _) => super::fetch(req, &url).await,
+            (Some((user, password)), Generation::One) => {
+                super::fetch(req.basic_auth(user, password.as_ref()), &url).await
+            }
+            (Some((user, password)), Generation::Two) => {
+                self.get_with_digest(path, &url, user, password.as_deref().unwrap_or(""))
+                    .await
+            }
         }
-        super::fetch(req, &url).await
     }
+
+    /// Gen2 and later answer 401 with a digest challenge; the answer to it is sent with every
+    /// request until the device issues a new one (its nonces expire).
+    async fn get_with_digest(
+        &self,
+        path: &str,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<String, ActuatorError> {
+        let mut challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        loop {
+            let mut req = self.client.get(url);
+            if let Some(c) = &challenge {
+                let nc = self.nc.fetch_add(1, Ordering::Relaxed) + 1;
+                let auth = c.authorization(user, password, "GET", path, nc, &cnonce());
+                req = req.header(reqwest::header::AUTHORIZATION, auth);
+            }
+            let resp = super::send(req, url).await?;
+            let fresh = (resp.status() == reqwest::StatusCode::UNAUTHORIZED)
+                .then(|| resp.headers().get(reqwest::header::WWW_AUTHENTICATE))
+                .flatten()
+                .and_then(|h| h.to_str().ok())
+                .and_then(Challenge::parse)
+                .filter(|c| challenge.as_ref() != Some(c));
+            let Some(fresh) = fresh else {
+                // Answered, or refused the answer to its newest challenge: the password is wrong.
+                return super::read(resp, url).await;
+            };
+            self.nc.store(0, Ordering::Relaxed);
+            *self.challenge.lock().unwrap_or_else(|p| p.into_inner()) = Some(fresh.clone());
+            challenge = Some(fresh);
+        }
+    }
+}
+
+/// A client nonce: random, so that a recorded answer cannot be replayed.
+fn cnonce() -> String {
+    use ring::rand::SecureRandom;
+    let mut bytes = [0u8; 12];
+    let _ = ring::rand::SystemRandom::new().fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Deserialize)]

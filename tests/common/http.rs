@@ -8,6 +8,8 @@ pub struct Response {
     pub status: &'static str,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    /// Further header lines, each ending in CRLF.
+    pub headers: String,
 }
 
 impl Response {
@@ -16,6 +18,7 @@ impl Response {
             status,
             content_type: "application/json",
             body: body.as_bytes().to_vec(),
+            headers: String::new(),
         }
     }
 
@@ -24,12 +27,20 @@ impl Response {
             status: "200 OK",
             content_type: "application/octet-stream",
             body,
+            headers: String::new(),
         }
     }
 }
 
 /// Serves `answer(request head, lower-cased)` on a free port until the handle is dropped.
 pub async fn serve(
+    answer: impl Fn(&str) -> Response + Send + 'static,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    serve_exact(move |head| answer(&head.to_lowercase())).await
+}
+
+/// Like [`serve`], with the request head as sent (for peers that check its exact bytes).
+pub async fn serve_exact(
     answer: impl Fn(&str) -> Response + Send + 'static,
 ) -> (u16, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -41,13 +52,14 @@ pub async fn serve(
             };
             let mut req = vec![0u8; 8192];
             let n = s.read(&mut req).await.unwrap_or(0);
-            let head = String::from_utf8_lossy(&req[..n]).to_lowercase();
+            let head = String::from_utf8_lossy(&req[..n]).to_string();
             let r = answer(&head);
             let head = format!(
-                "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n",
                 r.status,
                 r.content_type,
-                r.body.len()
+                r.body.len(),
+                r.headers
             );
             // One write: a head and a body in two small writes would wait for the peer's
             // delayed ACK (Nagle), 40 ms a request.
