@@ -165,3 +165,64 @@ async fn a_go_e_charger_is_steered_and_reports_back() {
     assert_eq!(sets, vec!["amp=10", "frc=0", "psm=1", "frc=1", "frc=0"]);
     bridge.stop().await.unwrap();
 }
+
+/// A charger answering nonsense and one that times out are reported in the log by name, their
+/// commands are refused, and a third charger keeps working.
+#[tokio::test]
+async fn broken_chargers_are_named_in_the_log_and_the_others_keep_working() {
+    use common::bridge::spawn_process;
+    use common::modbus_sim::Sim;
+
+    let broker = Mosquitto::start();
+    let good = go_e(Arc::new(Mutex::new(Charger {
+        amp: 16,
+        frc: 0,
+        psm: 0,
+        sets: Vec::new(),
+    })))
+    .await;
+    let (garbage, _server) = serve(|_| Response::json("200 OK", "<html>login</html>")).await;
+    let slow = Sim::tcp().await;
+    slow.fill(1, 3, 306, 72);
+    slow.set_delay(Duration::from_secs(3));
+    let dir = scratch_dir("broken-chargers");
+    let config = dir.join("stromwart.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nwallboxes:\n  - {{ id: garage, address: 'http://127.0.0.1:{good}', poll_interval: 0.5 }}\n  - {{ id: shed, address: 'http://127.0.0.1:{garbage}', poll_interval: 0.5 }}\n  - {{ id: barn, driver: modbus, profile: alfen, address: '{}', timeout: 0.3, poll_interval: 0.5 }}\n",
+            dir.display(),
+            broker.port,
+            slow.url("tcp")
+        ),
+    )
+    .unwrap();
+    let log = dir.join("log");
+    let _daemon = spawn_process(&["run"], &config, &log);
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    obs.wait_value("stromwart/garage/charging", "ON").await;
+    obs.send("stromwart/shed/current_limit/set", "10").await;
+    let wanted = [
+        "device=shed",
+        "The wallbox answers, but not as expected",
+        "device=barn",
+        "The wallbox does not answer",
+        "no answer within 300ms",
+        "Rejected a command: the wallbox gives no usable answer",
+    ];
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if wanted.iter().all(|w| text.contains(w)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for w in wanted {
+        assert!(text.contains(w), "the log lacks {w:?}:\n{text}");
+    }
+    assert!(!text.contains("panicked"), "{text}");
+    // The good one still follows its commands.
+    obs.send("stromwart/garage/current_limit/set", "10").await;
+    obs.wait_value("stromwart/garage/current_limit", "10").await;
+}

@@ -236,7 +236,14 @@ impl Task {
                 }
                 Err(e) => {
                     if !failing {
-                        tracing::warn!(device = %id, "The {noun} does not answer: {e}.");
+                        match &e {
+                            ActuatorError::Unreachable(_) => {
+                                tracing::warn!(device = %id, "The {noun} does not answer: {e}.")
+                            }
+                            _ => {
+                                tracing::warn!(device = %id, "The {noun} answers, but not as expected: {e}.")
+                            }
+                        }
                     }
                     failing = true;
                     None

@@ -94,7 +94,7 @@ impl BatteryCore {
     /// Checks a command and turns it into what the battery is told.
     pub fn check(&mut self, key: &str, cmd: Command, now: Now) -> Result<BatteryCommand, String> {
         if !self.state.online {
-            return Err("the battery does not answer, so it cannot be commanded now".into());
+            return Err("the battery gives no usable answer, so it cannot be commanded now".into());
         }
         let command = match (key, cmd) {
             ("mode", Command::Choice(m)) => {
@@ -174,7 +174,7 @@ mod tests {
         let mut b = battery();
         assert_eq!(
             b.check("mode", Command::Choice("hold"), at(1)),
-            Err("the battery does not answer, so it cannot be commanded now".into())
+            Err("the battery gives no usable answer, so it cannot be commanded now".into())
         );
         let state = BatteryState {
             mode: "auto",

@@ -101,7 +101,7 @@ impl Plug {
     /// Checks a switch command; `Err` says why it is refused.
     pub fn may_switch(&mut self, now: Now) -> Result<(), String> {
         if !self.state.online {
-            return Err("the plug does not answer, so it cannot be switched now".into());
+            return Err("the plug gives no usable answer, so it cannot be switched now".into());
         }
         if let Some(last) = self.last_switch_ms {
             let since = now.mono_ms.saturating_sub(last);

@@ -111,7 +111,7 @@ impl WallboxCore {
     /// Checks a command and turns it into what the charger is told.
     pub fn check(&mut self, key: &str, cmd: Command, now: Now) -> Result<WallboxCommand, String> {
         if !self.state.online {
-            return Err("the wallbox does not answer, so it cannot be commanded now".into());
+            return Err("the wallbox gives no usable answer, so it cannot be commanded now".into());
         }
         let wb = match (key, cmd) {
             ("charging", Command::Switch(on)) => WallboxCommand::Enable(on),
