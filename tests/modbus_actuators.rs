@@ -330,6 +330,8 @@ async fn sunspec_storage_rates_are_written_as_scaled_shares_of_the_maximum() {
     holds(&sim, m124 + 5, &[3], "limits active").await;
     obs.wait_value("stromwart/gen24/mode", "auto").await;
     obs.wait_value("stromwart/gen24/battery_soc", "65.5").await;
+    // The inverter's own values (model 103) belong to the inverter, not to the battery.
+    assert!(obs.on("stromwart/gen24/power").is_empty());
 
     obs.send("stromwart/gen24/charge_limit/set", "2500").await;
     obs.wait_value("stromwart/gen24/charge_limit", "2500").await;

@@ -130,7 +130,14 @@ impl BatteryCore {
             self.device
                 .command_entity(&c, None, payload, base, now, out);
         }
-        for (q, v) in &self.state.readings {
+        // Profiles of hybrid inverters read the inverter too; that belongs to the inverter's
+        // own entry under `devices:`, not to the battery.
+        let battery = self
+            .state
+            .readings
+            .iter()
+            .filter(|(q, _)| q.key.starts_with("battery_"));
+        for (q, v) in battery {
             self.device
                 .offer(Offer::value(q, format!("{v}")), base, now, out);
         }
