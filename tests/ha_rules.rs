@@ -1,7 +1,8 @@
 //! Every entity the bridge can emit, checked against Home Assistant's rules: units that fit the
 //! device class, state classes the device class allows, entity categories sensors may have, the
 //! keys each platform needs. The entities come from driving the core with every real meter
-//! capture, a Modbus poll holding every named quantity, and the site view.
+//! capture, a Modbus poll holding every named quantity, a wallbox and a battery reporting every
+//! quantity, and the site view.
 
 mod common;
 
@@ -9,6 +10,9 @@ use std::collections::BTreeMap;
 
 use common::fixtures::{all_captures, telegrams};
 use serde_json::Value;
+use stromwart::actuator::{BatteryState, WallboxState};
+use stromwart::core::battery::BatterySettings;
+use stromwart::core::wallbox::{FIXED_PHASE_CHOICES, WallboxSettings};
 use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
 use stromwart::modbus::device::Poll;
 use stromwart::modbus::plan::Reading;
@@ -37,6 +41,26 @@ fn all_components() -> BTreeMap<String, Value> {
     let mut core = Core::new(CoreConfig {
         meters,
         devices: vec![(settings("everything", Role::Pv), "custom".into())],
+        wallboxes: vec![WallboxSettings {
+            id: "garage".into(),
+            name: "Garage".into(),
+            manufacturer: "Alfen".into(),
+            max_current_a: 16,
+            phases: FIXED_PHASE_CHOICES,
+            min_change_ms: 0,
+            policy: settings("garage", Role::Consumer).policy,
+        }],
+        batteries: vec![BatterySettings {
+            id: "battery".into(),
+            name: "Battery".into(),
+            manufacturer: None,
+            model: None,
+            modes: &["auto", "hold", "charge", "discharge"],
+            max_charge_w: 5000.0,
+            max_discharge_w: 5000.0,
+            min_change_ms: 0,
+            policy: settings("battery", Role::Battery).policy,
+        }],
         ..CoreConfig::default()
     });
     let mut out: Vec<Message> = Vec::new();
@@ -67,6 +91,43 @@ fn all_components() -> BTreeMap<String, Value> {
         Event::ModbusPoll {
             device: 0,
             poll: Box::new(poll),
+        },
+        now(2),
+        &mut out,
+    );
+    // A wallbox and a battery reporting every numeric quantity there is.
+    let every: Vec<_> = NAMED
+        .iter()
+        .filter(|q| q.kind.is_numeric())
+        .map(|q| (q.clone(), 1.0))
+        .collect();
+    let charger = WallboxState {
+        online: true,
+        status: "charging",
+        power: Some(1.0),
+        energy_wh: Some(1.0),
+        phases: Some(3),
+        extra: every.clone(),
+        ..WallboxState::default()
+    };
+    core.handle(
+        Event::WallboxState {
+            wallbox: 0,
+            state: charger,
+        },
+        now(2),
+        &mut out,
+    );
+    let battery = BatteryState {
+        mode: "auto",
+        online: true,
+        readings: every,
+        ..BatteryState::default()
+    };
+    core.handle(
+        Event::BatteryState {
+            battery: 0,
+            state: battery,
         },
         now(2),
         &mut out,
@@ -129,6 +190,10 @@ fn state_classes_for(device_class: Option<&str>) -> &'static [&'static str] {
 fn every_entity_keeps_home_assistants_rules() {
     let components = all_components();
     assert!(components.len() > 100, "only {} entities", components.len());
+    let battery_mode = components
+        .values()
+        .find(|c| c["command_topic"] == "stromwart/battery/mode/set");
+    assert!(battery_mode.is_some(), "the battery's entities are checked too");
     let platforms: Vec<&str> = components
         .values()
         .filter_map(|c| c["platform"].as_str())
