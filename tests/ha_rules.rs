@@ -193,7 +193,10 @@ fn every_entity_keeps_home_assistants_rules() {
     let battery_mode = components
         .values()
         .find(|c| c["command_topic"] == "stromwart/battery/mode/set");
-    assert!(battery_mode.is_some(), "the battery's entities are checked too");
+    assert!(
+        battery_mode.is_some(),
+        "the battery's entities are checked too"
+    );
     let platforms: Vec<&str> = components
         .values()
         .filter_map(|c| c["platform"].as_str())

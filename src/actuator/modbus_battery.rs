@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::modbus_link::Link;
 use super::{ActuatorError, Battery, BatteryCommand, BatteryState};
 
@@ -27,9 +25,6 @@ pub struct ModbusBattery {
     mode: &'static str,
     charge_limit: f64,
     discharge_limit: f64,
-    /// The start values are on the device; cleared when it stops answering.
-    primed: bool,
-    last_write: Option<Instant>,
     /// The mode's writes were just read back one by one; no need to ask again right away.
     verified: bool,
 }
@@ -42,8 +37,6 @@ impl ModbusBattery {
             mode: "auto",
             charge_limit: start.charge_limit_w,
             discharge_limit: start.discharge_limit_w,
-            primed: false,
-            last_write: None,
             verified: false,
         }
     }
@@ -51,7 +44,7 @@ impl ModbusBattery {
     /// Starts in `auto` with the configured limits: the battery runs on its own until told
     /// otherwise, and nothing from before a restart is replayed.
     async fn prime(&mut self) -> Result<(), ActuatorError> {
-        if self.primed {
+        if self.link.started() {
             return Ok(());
         }
         self.link.write_fixed().await?;
@@ -59,7 +52,7 @@ impl ModbusBattery {
         self.charge_limit = self.start.charge_limit_w;
         self.discharge_limit = self.start.discharge_limit_w;
         self.write_mode().await?;
-        self.primed = true;
+        self.link.mark_started();
         Ok(())
     }
 
@@ -82,7 +75,7 @@ impl ModbusBattery {
         for (control, value) in self.writes() {
             self.link.write(&control, value).await?;
         }
-        self.last_write = Some(Instant::now());
+        self.link.mark_written(true);
         self.verified = true;
         Ok(())
     }
@@ -100,10 +93,7 @@ impl ModbusBattery {
     }
 
     async fn read_back(&mut self) -> Result<BatteryState, ActuatorError> {
-        let due = self
-            .last_write
-            .is_none_or(|at| at.elapsed() >= self.start.rewrite_interval);
-        if due {
+        if self.link.rewrite_due(self.start.rewrite_interval) {
             self.write_mode().await?;
         }
         let readings = self.link.poll().await?;
@@ -142,14 +132,7 @@ impl ModbusBattery {
         if r.is_err() {
             // What failed is not in force; the next rewrite restores what was.
             (self.mode, self.charge_limit, self.discharge_limit) = before;
-            self.last_write = None;
-        }
-        r
-    }
-
-    fn settle<T>(&mut self, r: Result<T, ActuatorError>) -> Result<T, ActuatorError> {
-        if matches!(r, Err(ActuatorError::Unreachable(_))) {
-            self.primed = false;
+            self.link.mark_written(false);
         }
         r
     }
@@ -158,17 +141,17 @@ impl ModbusBattery {
 impl Battery for ModbusBattery {
     async fn apply(&mut self, cmd: BatteryCommand) -> Result<BatteryState, ActuatorError> {
         let r = self.prime().await;
-        self.settle(r)?;
+        self.link.settle(r)?;
         let r = self.carry_out(cmd).await;
-        self.settle(r)?;
+        self.link.settle(r)?;
         self.state().await
     }
 
     async fn state(&mut self) -> Result<BatteryState, ActuatorError> {
         let r = self.prime().await;
-        self.settle(r)?;
+        self.link.settle(r)?;
         let r = self.read_back().await;
-        self.settle(r)
+        self.link.settle(r)
     }
 
     fn heartbeat(&self) -> Option<Duration> {

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::ActuatorError;
 use crate::modbus::bus::{Bus, ReadError, Transport};
 use crate::modbus::control::Controls;
@@ -25,6 +27,11 @@ pub struct Link {
     reader: device::Device,
     /// Found on first use by controls that count from a SunSpec model.
     models: Option<Vec<Model>>,
+    /// The start values are on the device. Cleared when it stops answering, because it may
+    /// have restarted and forgotten them.
+    started: bool,
+    /// When the setpoints in force were last written.
+    last_write: Option<Instant>,
 }
 
 impl Link {
@@ -52,7 +59,37 @@ impl Link {
             controls,
             reader,
             models: None,
+            started: false,
+            last_write: None,
         }
+    }
+
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    pub fn mark_started(&mut self) {
+        self.started = true;
+    }
+
+    /// Records that the setpoints in force were just written (`false`: that they must be
+    /// written again at the next chance).
+    pub fn mark_written(&mut self, written: bool) {
+        self.last_write = written.then(Instant::now);
+    }
+
+    /// Whether the setpoints in force are due to be written again.
+    pub fn rewrite_due(&self, every: Duration) -> bool {
+        self.last_write.is_none_or(|at| at.elapsed() >= every)
+    }
+
+    /// Passes a result on, noting a device that stopped answering: it gets its start values
+    /// again once it is back.
+    pub fn settle<T>(&mut self, r: Result<T, ActuatorError>) -> Result<T, ActuatorError> {
+        if matches!(r, Err(ActuatorError::Unreachable(_))) {
+            self.started = false;
+        }
+        r
     }
 
     pub fn controls(&self) -> &Controls {

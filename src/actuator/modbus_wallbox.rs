@@ -9,8 +9,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use super::modbus_link::Link;
 use super::{ActuatorError, Wallbox, WallboxCommand, WallboxState};
 use crate::core::wallbox::{MIN_CURRENT_A, STATUSES};
@@ -31,10 +29,6 @@ pub struct ModbusWallbox {
     /// The current to charge with while enabled.
     wanted_a: u8,
     enabled: bool,
-    /// The start values are on the device. Cleared when it stops answering, because it may
-    /// have restarted and forgotten them.
-    primed: bool,
-    last_write: Option<Instant>,
     /// The setpoint just written and read back, so the next state need not ask again.
     verified: Option<u8>,
 }
@@ -46,8 +40,6 @@ impl ModbusWallbox {
             start,
             wanted_a: MIN_CURRENT_A,
             enabled: false,
-            primed: false,
-            last_write: None,
             verified: None,
         }
     }
@@ -55,7 +47,7 @@ impl ModbusWallbox {
     /// Writes the configured fail-safe values and starts from the safe current; commands
     /// from before a restart are never replayed.
     async fn prime(&mut self) -> Result<(), ActuatorError> {
-        if self.primed {
+        if self.link.started() {
             return Ok(());
         }
         self.link.write_fixed().await?;
@@ -71,23 +63,20 @@ impl ModbusWallbox {
         self.enabled = safe >= MIN_CURRENT_A;
         self.wanted_a = safe.max(MIN_CURRENT_A);
         self.write_setpoint().await?;
-        self.primed = true;
+        self.link.mark_started();
         Ok(())
     }
 
     async fn write_setpoint(&mut self) -> Result<(), ActuatorError> {
         let amps = if self.enabled { self.wanted_a } else { 0 };
         self.link.write("current_limit", f64::from(amps)).await?;
-        self.last_write = Some(Instant::now());
+        self.link.mark_written(true);
         self.verified = Some(amps);
         Ok(())
     }
 
     async fn read_back(&mut self) -> Result<WallboxState, ActuatorError> {
-        let due = self
-            .last_write
-            .is_none_or(|at| at.elapsed() >= self.start.rewrite_interval);
-        if due {
+        if self.link.rewrite_due(self.start.rewrite_interval) {
             self.write_setpoint().await?;
         }
         let mut extra = self.link.poll().await?;
@@ -146,30 +135,22 @@ impl ModbusWallbox {
         }
         self.write_setpoint().await
     }
-
-    /// Remembers that the device must be primed again once it answers.
-    fn settle<T>(&mut self, r: Result<T, ActuatorError>) -> Result<T, ActuatorError> {
-        if matches!(r, Err(ActuatorError::Unreachable(_))) {
-            self.primed = false;
-        }
-        r
-    }
 }
 
 impl Wallbox for ModbusWallbox {
     async fn apply(&mut self, cmd: WallboxCommand) -> Result<WallboxState, ActuatorError> {
         let r = self.prime().await;
-        self.settle(r)?;
+        self.link.settle(r)?;
         let r = self.carry_out(cmd).await;
-        self.settle(r)?;
+        self.link.settle(r)?;
         self.state().await
     }
 
     async fn state(&mut self) -> Result<WallboxState, ActuatorError> {
         let r = self.prime().await;
-        self.settle(r)?;
+        self.link.settle(r)?;
         let r = self.read_back().await;
-        self.settle(r)
+        self.link.settle(r)
     }
 
     fn heartbeat(&self) -> Option<Duration> {
