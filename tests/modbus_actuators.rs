@@ -439,3 +439,44 @@ async fn sma_and_kostal_modes_write_their_registers() {
     assert_eq!((s.mode, s.discharge_limit), ("charge", 2500.0));
     assert_eq!(f32_cdab(1040), 2500.0);
 }
+
+/// The Heidelberg as it is really connected: Modbus RTU at 19200 baud, even parity, over an
+/// RS-485 line (a pseudo-terminal here), with its start values and a command written in RTU
+/// frames (function code 16) and read back.
+#[tokio::test]
+async fn a_heidelberg_on_an_rs485_line_takes_its_writes() {
+    let broker = Mosquitto::start();
+    let pty = common::pty::pty();
+    let mut map = std::collections::HashMap::new();
+    for a in 5..=18 {
+        map.insert((4, a), 0u16);
+    }
+    map.insert((4, 5), 4); // B1: a car is connected
+    for a in 257..=262 {
+        map.insert((3, a), 0u16);
+    }
+    let regs = std::sync::Arc::new(std::sync::Mutex::new(map));
+    common::rtu::serve(pty.master.try_clone().unwrap(), 3, regs.clone());
+    let section = format!(
+        "wallboxes:\n  - id: heidelberg\n    driver: modbus\n    profile: heidelberg\n    address: rtu://{}?baud=19200&parity=E\n    unit: 3\n    pause: 0.01\n    safe_current: 6\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+        pty.path
+    );
+    let bridge = Bridge::start(&bridge_yaml("heidelberg-rtu", broker.port, &section));
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/heidelberg/status", "waiting")
+        .await;
+    obs.wait_value("stromwart/heidelberg/current_limit", "6")
+        .await;
+    let held = |a: u16| regs.lock().unwrap().get(&(3, a)).copied();
+    assert_eq!(
+        [257, 258, 261, 262].map(held),
+        [Some(60_000), Some(4), Some(60), Some(60)],
+        "watchdog 60 s, standby off, 6 A in force and as FailSafe"
+    );
+    obs.send("stromwart/heidelberg/current_limit/set", "13")
+        .await;
+    obs.wait_value("stromwart/heidelberg/current_limit", "13")
+        .await;
+    assert_eq!(held(261), Some(130));
+    bridge.stop().await.unwrap();
+}

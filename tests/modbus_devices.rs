@@ -418,22 +418,8 @@ async fn the_command_line_reads_a_device_once() {
     assert!(err.contains("nothing could be read from unit 8"), "{err}");
 }
 
-/// CRC-16/MODBUS, low byte first on the wire.
-fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0xffff, |crc, &b| {
-        (0..8).fold(crc ^ u16::from(b), |c, _| {
-            if c & 1 != 0 {
-                (c >> 1) ^ 0xa001
-            } else {
-                c >> 1
-            }
-        })
-    })
-}
-
 #[tokio::test]
 async fn rtu_on_a_serial_line() {
-    use std::io::{Read, Write};
     // An SDM120 on an RS-485 line: the test answers RTU frames on the master side of a
     // pseudo-terminal, the bridge opens the slave like a USB adapter.
     let pty = common::pty::pty();
@@ -447,34 +433,8 @@ async fn rtu_on_a_serial_line() {
     let power = 1234.5f32.to_bits();
     regs.insert((4, 12), (power >> 16) as u16);
     regs.insert((4, 13), power as u16);
-    let mut master = pty.master.try_clone().unwrap();
-    std::thread::spawn(move || {
-        let mut req = [0u8; 8];
-        while master.read_exact(&mut req).is_ok() {
-            let ok = crc16(&req[..6]).to_le_bytes() == [req[6], req[7]];
-            let (unit, fc) = (req[0], req[1]);
-            let start = u16::from_be_bytes([req[2], req[3]]);
-            let count = u16::from_be_bytes([req[4], req[5]]);
-            if !ok || unit != 1 {
-                continue; // a real slave stays silent on a bad frame or another unit
-            }
-            let words: Option<Vec<u16>> = (0..count)
-                .map(|i| regs.get(&(fc, start + i)).copied())
-                .collect();
-            let mut resp = match words {
-                Some(w) => {
-                    let mut r = vec![unit, fc, (count * 2) as u8];
-                    r.extend(w.iter().flat_map(|x| x.to_be_bytes()));
-                    r
-                }
-                None => vec![unit, fc | 0x80, 0x02],
-            };
-            resp.extend(crc16(&resp).to_le_bytes());
-            if master.write_all(&resp).is_err() {
-                return;
-            }
-        }
-    });
+    let regs = std::sync::Arc::new(std::sync::Mutex::new(regs));
+    common::rtu::serve(pty.master.try_clone().unwrap(), 1, regs);
     let address = format!("rtu://{}?baud=9600&parity=N", pty.path);
     let mut bus = Bus::new(Transport::parse(&address).unwrap());
     let mut d = Device::new(setup(p, 1, 1000));

@@ -7,3 +7,4 @@ pub mod http;
 pub mod modbus_sim;
 pub mod observer;
 pub mod pty;
+pub mod rtu;
