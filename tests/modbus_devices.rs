@@ -48,7 +48,11 @@ fn image(sim: &Sim, p: &Profile, unit: u8) -> Vec<(String, f64)> {
         let words = value::encode(&raw, point.ty, point.order).expect("encodable");
         sim.set(unit, point.fc as u8, point.address, &words);
         if let Target::Value(q) = &point.target {
-            let v = value::apply(&raw, point.scale).unwrap() * point.unit_factor;
+            let scale = value::Scale {
+                exp: point.scale.exp + point.unit_exp,
+                ..point.scale
+            };
+            let v = value::apply(&raw, scale).unwrap();
             expected.push((q.key.to_string(), if point.negate { -v } else { v }));
         }
     }

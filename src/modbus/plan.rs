@@ -146,15 +146,17 @@ pub fn evaluate(points: &[Point], image: &Image) -> Values {
             if let Raw::Text(t) = raw {
                 return Some(Reading::Text(t));
             }
-            let mut scale = p.scale;
+            // The unit goes into the exponent, so the value is still rounded once: 8126400 Wh
+            // reads 8126.4 kWh, not 8126.400000000001.
+            let mut scale = Scale {
+                exp: p.scale.exp + p.unit_exp,
+                ..p.scale
+            };
             if let Some(sf) = p.sf {
                 let word = image.get(p.fc, sf, 1)?;
-                scale = Scale {
-                    exp: scale.exp + value::sunspec_sf(word[0])?,
-                    ..scale
-                };
+                scale.exp += value::sunspec_sf(word[0])?;
             }
-            let x = value::apply(&raw, scale)? * p.unit_factor;
+            let x = value::apply(&raw, scale)?;
             Some(Reading::Number(if p.negate { -x } else { x }))
         });
         match (&p.target, value) {
@@ -198,9 +200,29 @@ mod tests {
             order: Order::Abcd,
             scale: Scale::default(),
             sf: None,
-            unit_factor: 1.0,
+            unit_exp: 0,
             negate: false,
         }
+    }
+
+    #[test]
+    fn a_unit_change_rounds_once() {
+        let mut energy = point(0);
+        energy.ty = DataType::U32;
+        energy.unit_exp = -3;
+        let mut image = Image::default();
+        let block = Block {
+            fc: Fc::Input,
+            start: 0,
+            count: 2,
+        };
+        // 8126400 Wh, which times 0.001 would print as 8126.400000000001.
+        image.insert(&block, &[0x007b, 0xffc0]);
+        let values = evaluate(&[energy], &image);
+        let Reading::Number(kwh) = values.readings[0].1 else {
+            panic!("a number");
+        };
+        assert_eq!(format!("{kwh}"), "8126.4");
     }
 
     #[test]

@@ -66,8 +66,9 @@ pub struct Point {
     pub scale: Scale,
     /// Address (or model offset) of a SunSpec scale-factor register.
     pub sf: Option<u16>,
-    /// Factor from the device's unit to the published one (Wh → kWh is 0.001).
-    pub unit_factor: f64,
+    /// Power of ten from the device's unit to the published one (Wh → kWh is -3), applied with
+    /// the scale so that the value is rounded once.
+    pub unit_exp: i32,
     /// Flip the sign (devices that count export as positive).
     pub negate: bool,
 }
@@ -296,10 +297,10 @@ fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
         return None;
     };
     let ty = DataType::parse(type_name, len)?;
-    let unit_factor = match (&target, unit.as_deref()) {
-        (_, None) => 1.0,
-        (Target::Value(q), Some(u)) => match unit_factor(u, q.kind.info().unit) {
-            Some(f) => f,
+    let unit_exp = match (&target, unit.as_deref()) {
+        (_, None) => 0,
+        (Target::Value(q), Some(u)) => match unit_exp(u, q.kind.info().unit) {
+            Some(e) => e,
             None => {
                 p.error(
                     "unit",
@@ -308,10 +309,10 @@ fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
                         q.kind.info().unit.unwrap_or("a plain number")
                     ),
                 );
-                1.0
+                0
             }
         },
-        (Target::Identity(_), Some(_)) => 1.0,
+        (Target::Identity(_), Some(_)) => 0,
     };
     Some(Point {
         target,
@@ -321,24 +322,20 @@ fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
         order,
         scale: Scale { exp, divisor },
         sf,
-        unit_factor,
+        unit_exp,
         negate,
     })
 }
 
 /// Factor from a device unit to the unit a quantity is published in.
-fn unit_factor(from: &str, to: Option<&str>) -> Option<f64> {
+fn unit_exp(from: &str, to: Option<&str>) -> Option<i32> {
     let to = to?;
     if from == to {
-        return Some(1.0);
+        return Some(0);
     }
     Some(match (from, to) {
-        ("Wh", "kWh") => 0.001,
-        ("MWh", "kWh") => 1000.0,
-        ("kW", "W") => 1000.0,
-        ("kVA", "VA") => 1000.0,
-        ("kvar", "var") => 1000.0,
-        ("mA", "A") => 0.001,
+        ("Wh", "kWh") | ("mA", "A") => -3,
+        ("MWh", "kWh") | ("kW", "W") | ("kVA", "VA") | ("kvar", "var") => 3,
         _ => return None,
     })
 }
