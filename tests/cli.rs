@@ -149,6 +149,13 @@ fn demo_runs_with_nothing_installed_and_shows_live_values() {
             .any(|l| l.trim_start().starts_with("House consumption")),
         "{out}"
     );
+    // The battery behind the simulated inverter, with the entities Stromwart steers it by.
+    assert!(out.contains("Home battery"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("Mode") && l.contains("auto")),
+        "{out}"
+    );
     let power = out
         .lines()
         .rev()

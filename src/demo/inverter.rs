@@ -1,6 +1,6 @@
-//! A simulated PV inverter for the demo: a SunSpec register map (common model and a three-phase
-//! inverter) behind a minimal Modbus TCP responder, with power following a slow curve.
-//! It answers read requests only; that is all the bridge asks of an inverter.
+//! A simulated hybrid inverter for the demo: a SunSpec register map (common model, a
+//! three-phase inverter, storage controls) behind a minimal Modbus TCP responder, with power
+//! following a slow curve and a battery whose charge follows the mode Stromwart writes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const MODEL_103: u16 = 40070;
+const MODEL_124: u16 = MODEL_103 + 52;
+/// Battery capacity in Wh, to move the state of charge at a believable pace (sped up).
+const CAPACITY_WH: f64 = 10_000.0;
 
 type Registers = Arc<Mutex<HashMap<u16, u16>>>;
 
@@ -82,8 +85,43 @@ fn fill(regs: &Registers, t: u64) {
     ] {
         r.insert(MODEL_103 + offset, value);
     }
-    r.insert(MODEL_103 + 52, 0xffff);
-    r.insert(MODEL_103 + 53, 0);
+    storage(&mut r);
+    r.insert(MODEL_124 + 26, 0xffff);
+    r.insert(MODEL_124 + 27, 0);
+}
+
+/// Model 124: WChaMax 5000 W, rates in hundredths of a percent, and a state of charge that
+/// follows what the controls say, a minute of charging per second.
+fn storage(r: &mut HashMap<u16, u16>) {
+    r.insert(MODEL_124, 124);
+    r.insert(MODEL_124 + 1, 24);
+    for a in MODEL_124 + 2..MODEL_124 + 26 {
+        r.entry(a).or_insert(0);
+    }
+    let sf = |v: i16| v as u16;
+    for (offset, value) in [
+        (2, 5000),
+        (10, 4012),
+        (18, 0),
+        (22, sf(-1)),
+        (24, sf(-1)),
+        (25, sf(-2)),
+    ] {
+        r.insert(MODEL_124 + offset, value);
+    }
+    if r[&(MODEL_124 + 8)] == 0 {
+        r.insert(MODEL_124 + 8, 500); // 50.0 % at start
+    }
+    let rate = |offset| f64::from(r[&(MODEL_124 + offset)] as i16) / 10_000.0;
+    let limits_on = r[&(MODEL_124 + 5)] & 3 == 3;
+    // Forced: a negative discharge rate charges, a negative charge rate discharges.
+    let watts = match (limits_on, rate(12), rate(13)) {
+        (true, out, _) if out < 0.0 => -out * 5000.0,
+        (true, _, inn) if inn < 0.0 => inn * 5000.0,
+        _ => 0.0,
+    };
+    let soc = f64::from(r[&(MODEL_124 + 8)]) + watts * 60.0 / 3600.0 / CAPACITY_WH * 1000.0;
+    r.insert(MODEL_124 + 8, soc.clamp(50.0, 1000.0) as u16);
 }
 
 /// Modbus TCP: a 7-byte header (transaction, protocol, length, unit) and the request PDU.
@@ -114,6 +152,14 @@ async fn answer(mut s: TcpStream, regs: Registers) {
                     _ => vec![fc | 0x80, 0x02], // IllegalDataAddress
                 }
             }
+            [16, a0, a1, _, _, _, data @ ..] => {
+                let start = u16::from_be_bytes([*a0, *a1]);
+                write(&regs, 16, start, data, &pdu[1..5])
+            }
+            [6, a0, a1, v0, v1] => {
+                let start = u16::from_be_bytes([*a0, *a1]);
+                write(&regs, 6, start, &[*v0, *v1], &pdu[1..5])
+            }
             [fc, ..] => vec![fc | 0x80, 0x01], // IllegalFunction
             [] => return,
         };
@@ -125,4 +171,24 @@ async fn answer(mut s: TcpStream, regs: Registers) {
             return;
         }
     }
+}
+
+/// Writes into the storage model only: the rest of an inverter is read-only. Answers like a
+/// device: the echo of address and count, or IllegalDataAddress.
+fn write(regs: &Registers, fc: u8, start: u16, data: &[u8], echo: &[u8]) -> Vec<u8> {
+    let words: Vec<u16> = data
+        .chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect();
+    let end = start.saturating_add(words.len() as u16);
+    if words.is_empty() || start < MODEL_124 + 2 || end > MODEL_124 + 26 {
+        return vec![fc | 0x80, 0x02];
+    }
+    let mut r = regs.lock().unwrap_or_else(|p| p.into_inner());
+    for (i, w) in words.iter().enumerate() {
+        r.insert(start + i as u16, *w);
+    }
+    let mut reply = vec![fc];
+    reply.extend_from_slice(echo);
+    reply
 }

@@ -100,9 +100,11 @@ fn demo_config(port: u16, modbus_port: u16) -> Result<Config, String> {
             path.display()
         ));
     }
-    // A simulated SunSpec inverter over Modbus TCP, so the site view has PV to show.
+    // A simulated SunSpec hybrid inverter over Modbus TCP, so the site view has PV to show,
+    // and its battery to steer: try `stromwart/battery/mode/set` with `charge`.
     yaml.push_str(&format!(
-        "devices:\n  - id: pv\n    name: PV inverter\n    role: pv\n    profile: sunspec\n    address: tcp://127.0.0.1:{modbus_port}\n    poll_interval: 1\n    min_interval: 0\n"
+        "devices:\n  - id: pv\n    name: PV inverter\n    role: pv\n    profile: sunspec\n    address: tcp://127.0.0.1:{modbus_port}\n    poll_interval: 1\n    min_interval: 0\n\
+batteries:\n  - id: battery\n    name: Home battery\n    profile: sunspec\n    address: tcp://127.0.0.1:{modbus_port}\n    poll_interval: 1\n    min_change_interval: 0\n"
     ));
     Config::from_yaml(&yaml).map_err(|e| format!("demo config: {e:?}"))
 }
