@@ -26,6 +26,11 @@ async fn seed(obs: &Observer) {
             &format!("homeassistant/sensor/{GRID}/power/config") as &str,
             r#"{"availability_topic":"stromwart/status","unique_id":"u2","state_topic":"stromwart/grid/power"}"#,
         ),
+        // Ours, for a wallbox removed from the config, with its own availability: to be removed.
+        (
+            "homeassistant/device/stromwart_wallbox_stromwart_oldbox/config",
+            r#"{"availability":[{"topic":"stromwart/status"},{"topic":"stromwart/oldbox/availability"}],"availability_mode":"all","components":{"charging":{"platform":"switch","unique_id":"u5","state_topic":"stromwart/oldbox/charging"}}}"#,
+        ),
         // Another Stromwart instance (other base topic): untouched.
         (
             "homeassistant/device/stromwart_0a0100000000000000bb/config",
@@ -80,6 +85,11 @@ async fn stale_configs_go_others_stay_and_the_old_form_migrates() {
     .await;
     obs.wait_for(10, "stale config cleared", |r| {
         r.topic == "homeassistant/device/stromwart_0a0100000000000000aa/config"
+            && r.payload.is_empty()
+    })
+    .await;
+    obs.wait_for(10, "stale wallbox config cleared", |r| {
+        r.topic == "homeassistant/device/stromwart_wallbox_stromwart_oldbox/config"
             && r.payload.is_empty()
     })
     .await;

@@ -103,6 +103,19 @@ async fn a_heidelberg_wallbox_is_steered_and_falls_back_when_the_bridge_stops() 
         "a Heidelberg cannot switch phases: {c}"
     );
     assert_eq!(json["device"]["manufacturer"], "Heidelberg");
+    // Unavailable in Home Assistant when either the bridge or the charger is gone.
+    assert_eq!(
+        (&json["availability"], &json["availability_mode"]),
+        (
+            &serde_json::json!([
+                {"topic": "stromwart/status"},
+                {"topic": "stromwart/heidelberg/availability"}
+            ]),
+            &serde_json::json!("all")
+        )
+    );
+    obs.wait_value("stromwart/heidelberg/availability", "online")
+        .await;
 
     obs.send("stromwart/heidelberg/current_limit/set", "10")
         .await;
@@ -364,6 +377,8 @@ async fn an_unreachable_charger_refuses_commands_and_the_battery_works_on() {
     let bridge = Bridge::start(&bridge_yaml("unreachable", broker.port, &section));
     let obs = Observer::connect(broker.port, "#").await;
     obs.wait_value("stromwart/luna/mode", "auto").await;
+    obs.wait_value("stromwart/carport/availability", "offline")
+        .await;
     obs.send("stromwart/carport/current_limit/set", "10").await;
     obs.send("stromwart/luna/mode/set", "hold").await;
     holds(&sim, 47077, &[0, 0], "hold: no discharging").await;

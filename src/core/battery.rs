@@ -120,6 +120,7 @@ impl BatteryCore {
     }
 
     pub fn on_state(&mut self, s: BatteryState, base: &str, now: Now, out: &mut Vec<Message>) {
+        self.device.reachable(s.online, base, out);
         if !s.online {
             self.state.online = false;
             return;

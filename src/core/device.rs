@@ -113,6 +113,8 @@ pub struct Device {
     spec: Option<DeviceSpec>,
     entities: BTreeMap<String, Entity>,
     discovery_dirty: bool,
+    /// For devices the bridge drives: their availability topic, and whether they answer.
+    reach: Option<(String, bool)>,
 }
 
 impl Device {
@@ -122,7 +124,26 @@ impl Device {
             spec: None,
             entities: BTreeMap::new(),
             discovery_dirty: false,
+            reach: None,
         }
+    }
+
+    /// Tells whether the device answers, on `<base>/<id>/availability` (retained), so that
+    /// Home Assistant shows a plug, wallbox or battery that does not answer as unavailable
+    /// instead of with its last values.
+    pub fn reachable(&mut self, answers: bool, base: &str, out: &mut Vec<Message>) {
+        let topic = format!("{base}/{}/availability", self.settings.id);
+        if self.reach.as_ref() == Some(&(topic.clone(), answers)) {
+            return;
+        }
+        if self.reach.is_none() {
+            self.discovery_dirty = true; // the configs name the new topic
+        }
+        out.push(Message::retained(
+            topic.clone(),
+            availability_payload(answers),
+        ));
+        self.reach = Some((topic, answers));
     }
 
     pub fn id(&self) -> &str {
@@ -312,10 +333,12 @@ impl Device {
             return None; // a device payload needs at least one component
         }
         let specs: Vec<EntitySpec> = self.entities.values().map(|e| e.spec.clone()).collect();
+        let own = self.reach.as_ref().map(|(topic, _)| topic.as_str());
         Some(crate::ha::discovery(
             prefix,
             mode,
             availability,
+            own,
             device,
             &specs,
         ))
@@ -323,6 +346,12 @@ impl Device {
 
     /// Every current state, for a full republish after a reconnect or Home Assistant restart.
     pub fn republish_states(&mut self, now: Now, out: &mut Vec<Message>) {
+        if let Some((topic, answers)) = &self.reach {
+            out.push(Message::retained(
+                topic.clone(),
+                availability_payload(*answers),
+            ));
+        }
         for e in self.entities.values_mut() {
             if let Some(p) = e.throttle.current() {
                 out.push(Message::state(e.spec.state_topic.clone(), p.to_string()));
@@ -363,4 +392,8 @@ pub fn slug(s: &str) -> String {
             }
         })
         .collect()
+}
+
+fn availability_payload(answers: bool) -> String {
+    if answers { "online" } else { "offline" }.to_string()
 }

@@ -155,6 +155,7 @@ impl Plug {
 
     /// What the device reported.
     pub fn on_state(&mut self, s: PlugState, base: &str, now: Now, out: &mut Vec<Message>) {
+        self.device.reachable(s.online, base, out);
         if !s.online {
             self.state.online = false;
             return;

@@ -32,7 +32,10 @@ struct Seen<'a> {
 }
 
 fn inspect<'a>(payload: &'a serde_json::Value, base: &str) -> Seen<'a> {
-    let availability = payload["availability_topic"].as_str();
+    // The bridge's topic comes first, alone or in a list with the device's own.
+    let availability = payload["availability_topic"]
+        .as_str()
+        .or_else(|| payload["availability"][0]["topic"].as_str());
     let state_topic = payload["state_topic"].as_str().or_else(|| {
         payload["components"]
             .as_object()

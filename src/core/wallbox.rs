@@ -152,6 +152,7 @@ impl WallboxCore {
     }
 
     pub fn on_state(&mut self, s: WallboxState, base: &str, now: Now, out: &mut Vec<Message>) {
+        self.device.reachable(s.online, base, out);
         if !s.online {
             self.state.online = false;
             return;

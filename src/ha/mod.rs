@@ -173,7 +173,8 @@ pub struct Component<'a> {
 struct DevicePayload<'a> {
     device: Device<'a>,
     origin: &'a Origin,
-    availability_topic: &'a str,
+    #[serde(flatten)]
+    availability: Availability<'a>,
     components: BTreeMap<&'a str, Component<'a>>,
 }
 
@@ -183,7 +184,41 @@ struct ComponentPayload<'a> {
     component: Component<'a>,
     device: Device<'a>,
     origin: &'a Origin,
-    availability_topic: &'a str,
+    #[serde(flatten)]
+    availability: Availability<'a>,
+}
+
+/// When the entities are available: while the bridge is, and for devices the bridge drives,
+/// also while that device answers.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+enum Availability<'a> {
+    Bridge {
+        availability_topic: &'a str,
+    },
+    BridgeAndDevice {
+        availability: [Topic<'a>; 2],
+        availability_mode: &'static str,
+    },
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+struct Topic<'a> {
+    topic: &'a str,
+}
+
+impl<'a> Availability<'a> {
+    fn new(bridge: &'a str, device: Option<&'a str>) -> Self {
+        match device {
+            None => Self::Bridge {
+                availability_topic: bridge,
+            },
+            Some(device) => Self::BridgeAndDevice {
+                availability: [Topic { topic: bridge }, Topic { topic: device }],
+                availability_mode: "all",
+            },
+        }
+    }
 }
 
 pub fn device<'a>(d: &'a DeviceSpec) -> Device<'a> {
@@ -261,20 +296,23 @@ pub fn component_topic(prefix: &str, device: &DeviceSpec, e: &EntitySpec) -> Str
     )
 }
 
-/// The retained discovery messages for a device and its entities.
+/// The retained discovery messages for a device and its entities. `device_availability`: the
+/// topic where a device the bridge drives says whether it answers.
 pub fn discovery(
     prefix: &str,
     mode: DiscoveryMode,
     availability_topic: &str,
+    device_availability: Option<&str>,
     d: &DeviceSpec,
     entities: &[EntitySpec],
 ) -> Vec<Message> {
+    let availability = Availability::new(availability_topic, device_availability);
     match mode {
         DiscoveryMode::Device => {
             let payload = DevicePayload {
                 device: device(d),
                 origin: &ORIGIN,
-                availability_topic,
+                availability,
                 components: entities
                     .iter()
                     .map(|e| (e.key.as_str(), component(d, e)))
@@ -292,7 +330,7 @@ pub fn discovery(
                     component: component(d, e),
                     device: device(d),
                     origin: &ORIGIN,
-                    availability_topic,
+                    availability,
                 };
                 Message::retained(component_topic(prefix, d, e), to_json(&payload))
             })
