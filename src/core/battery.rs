@@ -3,11 +3,11 @@
 //! decides what Home Assistant shows.
 
 use super::controls::{Command, Control};
-use super::device::{Device, DeviceSettings, Offer, Role, slug};
+use super::device::{Device, Driven, Offer, Role};
 use super::throttle::Policy;
 use super::{Message, Now};
 use crate::actuator::{BatteryCommand, BatteryState};
-use crate::ha::{DeviceSpec, Platform};
+use crate::ha::Platform;
 use crate::quantity::Kind;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -38,18 +38,16 @@ pub struct BatteryCore {
 
 impl BatteryCore {
     pub fn new(s: BatterySettings, instance: &str) -> Self {
-        let mut settings = DeviceSettings::new(&s.id, &s.name, Role::Battery);
-        settings.policy = s.policy;
-        settings.expire_after_s = 0;
-        let mut device = Device::new(settings);
-        device.identify(DeviceSpec {
-            id: format!("stromwart_battery_{}_{}", slug(instance), slug(&s.id)),
-            name: s.name.clone(),
-            manufacturer: s.manufacturer,
-            model: s.model,
-            serial_number: None,
-            sw_version: None,
-        });
+        let device = Driven {
+            kind: "battery",
+            id: &s.id,
+            name: &s.name,
+            role: Role::Battery,
+            policy: s.policy,
+            manufacturer: s.manufacturer.clone(),
+            model: s.model.clone(),
+        }
+        .device(instance);
         Self {
             device,
             modes: s.modes,

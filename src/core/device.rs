@@ -381,6 +381,43 @@ fn policy_for(spec: &EntitySpec, policy: Policy) -> Policy {
     }
 }
 
+/// Who a device the bridge drives is: the same shape for plugs, wallboxes and batteries.
+pub struct Driven<'a> {
+    /// `plug`, `wallbox`, `battery`: part of the Home Assistant device id.
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+    pub policy: Policy,
+    pub manufacturer: Option<String>,
+    pub model: Option<String>,
+}
+
+impl Driven<'_> {
+    /// The device, identified as `stromwart_<kind>_<instance>_<id>`. Its values never expire:
+    /// whether it answers is its own availability topic's business.
+    pub fn device(self, instance: &str) -> Device {
+        let mut settings = DeviceSettings::new(self.id, self.name, self.role);
+        settings.policy = self.policy;
+        settings.expire_after_s = 0;
+        let mut device = Device::new(settings);
+        device.identify(DeviceSpec {
+            id: format!(
+                "stromwart_{}_{}_{}",
+                self.kind,
+                slug(instance),
+                slug(self.id)
+            ),
+            name: self.name.to_string(),
+            manufacturer: self.manufacturer,
+            model: self.model,
+            serial_number: None,
+            sw_version: None,
+        });
+        device
+    }
+}
+
 /// Text for a unique id: lower case letters, digits and underscores.
 pub fn slug(s: &str) -> String {
     s.chars()

@@ -2,11 +2,11 @@
 //! what was asked), its power, and the rules for switching it.
 
 use super::controls::Control;
-use super::device::{Device, DeviceSettings, Offer, Role, slug};
+use super::device::{Device, Driven, Offer, Role};
 use super::throttle::Policy;
 use super::{Message, Now};
 use crate::actuator::PlugState;
-use crate::ha::{DeviceSpec, Platform};
+use crate::ha::Platform;
 use crate::quantity::{self, Kind};
 
 pub const SWITCH: Control = Control {
@@ -63,32 +63,21 @@ impl Plug {
             min_switch_ms,
             policy,
         } = s;
-        let (id, name) = (id.as_str(), name.as_str());
-        let mut device = Device::new(DeviceSettings {
-            id: id.into(),
-            name: name.into(),
-            manufacturer: None,
-            model: None,
+        let manufacturer = match reach {
+            Reach::Task => "Shelly",
+            Reach::Tasmota { .. } => "Tasmota",
+            Reach::Mqtt { .. } => "MQTT",
+        };
+        let device = Driven {
+            kind: "plug",
+            id: &id,
+            name: &name,
             role: Role::Consumer,
             policy,
-            expire_after_s: 0,
-            enable_unknown: false,
-        });
-        device.identify(DeviceSpec {
-            id: format!("stromwart_plug_{}_{}", slug(instance), slug(id)),
-            name: name.into(),
-            manufacturer: Some(
-                match reach {
-                    Reach::Task => "Shelly",
-                    Reach::Tasmota { .. } => "Tasmota",
-                    Reach::Mqtt { .. } => "MQTT",
-                }
-                .into(),
-            ),
+            manufacturer: Some(manufacturer.into()),
             model: None,
-            serial_number: None,
-            sw_version: None,
-        });
+        }
+        .device(instance);
         Self {
             device,
             reach,

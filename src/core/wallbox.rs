@@ -2,11 +2,11 @@
 //! reports), and the rules for commanding it.
 
 use super::controls::{Command, Control};
-use super::device::{Device, DeviceSettings, Offer, Role, slug};
+use super::device::{Device, Driven, Offer, Role};
 use super::throttle::Policy;
 use super::{Message, Now};
 use crate::actuator::{WallboxCommand, WallboxState};
-use crate::ha::{DeviceSpec, Platform};
+use crate::ha::Platform;
 use crate::quantity::{self, Kind, Quantity};
 
 /// The lowest current the IEC 61851 charging standard allows.
@@ -53,18 +53,16 @@ pub struct WallboxCore {
 
 impl WallboxCore {
     pub fn new(s: WallboxSettings, instance: &str) -> Self {
-        let mut settings = DeviceSettings::new(&s.id, &s.name, Role::Consumer);
-        settings.policy = s.policy;
-        settings.expire_after_s = 0;
-        let mut device = Device::new(settings);
-        device.identify(DeviceSpec {
-            id: format!("stromwart_wallbox_{}_{}", slug(instance), slug(&s.id)),
-            name: s.name.clone(),
-            manufacturer: Some(s.manufacturer),
+        let device = Driven {
+            kind: "wallbox",
+            id: &s.id,
+            name: &s.name,
+            role: Role::Consumer,
+            policy: s.policy,
+            manufacturer: Some(s.manufacturer.clone()),
             model: None,
-            serial_number: None,
-            sw_version: None,
-        });
+        }
+        .device(instance);
         Self {
             device,
             max_current_a: s.max_current_a,
