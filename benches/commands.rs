@@ -12,8 +12,10 @@ mod http;
 #[path = "../tests/common/modbus_sim.rs"]
 #[allow(dead_code)]
 mod modbus_sim;
+#[path = "support.rs"]
+mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -21,22 +23,6 @@ use http::{Response, serve};
 use modbus_sim::Sim;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An HTTP device: a command sets `key` from its query (and is reported as a hit), status
 /// requests answer from the value last set.
@@ -193,37 +179,15 @@ fn pct(samples: &[Duration], p: f64) -> Duration {
 }
 
 fn command_to_device(c: &mut Criterion) {
-    if Command::new("mosquitto")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!("command_to_device: mosquitto is not installed, skipped");
+    let dir = std::env::temp_dir().join(format!("stromwart-commands-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some((_broker, broker_port)) = support::mosquitto(&dir, "command_to_device", true) else {
         return;
-    }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("stromwart-commands-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let broker_port = free_port();
-    std::fs::write(
-        dir.join("m.conf"),
-        format!("listener {broker_port} 127.0.0.1\nallow_anonymous true\nset_tcp_nodelay true\n"),
-    )
-    .unwrap();
-    let _broker = Kill(
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(dir.join("m.conf"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(300));
 
     let (hits_tx, hits) = unbounded_channel();
     let (shelly1, shelly2, goe, sim) = rt.block_on(async {
@@ -310,7 +274,7 @@ fn command_to_device(c: &mut Criterion) {
         ),
     ];
     std::fs::write(&config, lines.join("\n") + "\n").unwrap();
-    let mut bridge = Kill(
+    let mut bridge = support::Kill(
         Command::new(env!("CARGO_BIN_EXE_stromwart"))
             .args(["run", "--config"])
             .arg(&config)

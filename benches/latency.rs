@@ -5,8 +5,11 @@
 //! measured from the frame's last byte written to the message arriving at a subscriber. It is
 //! skipped when mosquitto is not installed. Percentiles are printed after the criterion run.
 
+#[path = "support.rs"]
+mod support;
+
 use std::hint::black_box;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -79,54 +82,16 @@ fn power_of(frame: &[u8]) -> String {
     power
 }
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn end_to_end(c: &mut Criterion) {
-    if Command::new("mosquitto")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!("end_to_end: mosquitto is not installed, skipped");
+    let dir = std::env::temp_dir().join(format!("stromwart-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some((_broker, broker_port)) = support::mosquitto(&dir, "end_to_end", false) else {
         return;
-    }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("stromwart-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let broker_port = free_port();
-    std::fs::write(
-        dir.join("m.conf"),
-        format!("listener {broker_port} 127.0.0.1\nallow_anonymous true\n"),
-    )
-    .unwrap();
-    let _broker = Kill(
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(dir.join("m.conf"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    std::thread::sleep(Duration::from_millis(300));
 
     let meter = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let meter_port = meter.local_addr().unwrap().port();
@@ -135,7 +100,7 @@ fn end_to_end(c: &mut Criterion) {
         "data_dir: {}\nmqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n    min_interval: 0\n",
         dir.display()
     )).unwrap();
-    let _bridge = Kill(
+    let _bridge = support::Kill(
         Command::new(env!("CARGO_BIN_EXE_stromwart"))
             .args(["run", "--config"])
             .arg(&config)
