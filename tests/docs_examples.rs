@@ -2,11 +2,11 @@
 
 mod common;
 
+use common::actuators;
 use common::fixtures::telegrams;
 use stromwart::actuator::{BatteryState, WallboxState};
-use stromwart::core::battery::BatterySettings;
 use stromwart::core::plug::{PlugSettings, Reach};
-use stromwart::core::wallbox::WallboxSettings;
+use stromwart::core::wallbox::PHASE_CHOICES;
 use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
 
 fn now(s: u64) -> Now {
@@ -32,26 +32,8 @@ fn announced() -> Vec<String> {
             min_switch_ms: 10_000,
             policy: DeviceSettings::new("boiler", "Boiler", Role::Consumer).policy,
         }],
-        wallboxes: vec![WallboxSettings {
-            id: "garage".into(),
-            name: "Garage".into(),
-            manufacturer: "go-e".into(),
-            max_current_a: 16,
-            phases: stromwart::core::wallbox::PHASE_CHOICES,
-            min_change_ms: 10_000,
-            policy: DeviceSettings::new("garage", "Garage", Role::Consumer).policy,
-        }],
-        batteries: vec![BatterySettings {
-            id: "battery".into(),
-            name: "Battery".into(),
-            manufacturer: None,
-            model: None,
-            modes: &["auto", "hold", "charge", "discharge"],
-            max_charge_w: 5000.0,
-            max_discharge_w: 5000.0,
-            min_change_ms: 2_000,
-            policy: DeviceSettings::new("battery", "Battery", Role::Battery).policy,
-        }],
+        wallboxes: vec![actuators::wallbox("garage", PHASE_CHOICES)],
+        batteries: vec![actuators::battery("battery")],
         ..CoreConfig::default()
     });
     let mut out: Vec<Message> = Vec::new();

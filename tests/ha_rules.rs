@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::actuators;
 use common::fixtures::{all_captures, telegrams};
 use serde_json::Value;
 use stromwart::actuator::{BatteryState, WallboxState};
-use stromwart::core::battery::BatterySettings;
-use stromwart::core::wallbox::{FIXED_PHASE_CHOICES, WallboxSettings};
+use stromwart::core::wallbox::FIXED_PHASE_CHOICES;
 use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
 use stromwart::modbus::device::Poll;
 use stromwart::modbus::plan::Reading;
@@ -41,26 +41,8 @@ fn all_components() -> BTreeMap<String, Value> {
     let mut core = Core::new(CoreConfig {
         meters,
         devices: vec![(settings("everything", Role::Pv), "custom".into())],
-        wallboxes: vec![WallboxSettings {
-            id: "garage".into(),
-            name: "Garage".into(),
-            manufacturer: "Alfen".into(),
-            max_current_a: 16,
-            phases: FIXED_PHASE_CHOICES,
-            min_change_ms: 0,
-            policy: settings("garage", Role::Consumer).policy,
-        }],
-        batteries: vec![BatterySettings {
-            id: "battery".into(),
-            name: "Battery".into(),
-            manufacturer: None,
-            model: None,
-            modes: &["auto", "hold", "charge", "discharge"],
-            max_charge_w: 5000.0,
-            max_discharge_w: 5000.0,
-            min_change_ms: 0,
-            policy: settings("battery", Role::Battery).policy,
-        }],
+        wallboxes: vec![actuators::wallbox("garage", FIXED_PHASE_CHOICES)],
+        batteries: vec![actuators::battery("battery")],
         ..CoreConfig::default()
     });
     let mut out: Vec<Message> = Vec::new();

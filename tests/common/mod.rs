@@ -1,5 +1,6 @@
 #![allow(dead_code)] // each test crate uses a different part of the helpers
 
+pub mod actuators;
 pub mod bridge;
 pub mod broker;
 pub mod fixtures;
