@@ -148,11 +148,7 @@ mod tests {
     use super::*;
 
     fn at(s: u64) -> Now {
-        Now {
-            mono_ms: s * 1000,
-            unix_ms: 0,
-            utc_offset_s: 0,
-        }
+        Now::at_s(s)
     }
 
     fn battery() -> BatteryCore {

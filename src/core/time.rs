@@ -12,6 +12,18 @@ pub struct Now {
 }
 
 /// ISO 8601 in UTC, as Home Assistant's timestamp sensors expect: `2026-11-22T07:30:00+00:00`.
+#[cfg(test)]
+impl Now {
+    /// `s` seconds after start, at the Unix epoch, in UTC: for unit tests of the rules.
+    pub fn at_s(s: u64) -> Self {
+        Self {
+            mono_ms: s * 1000,
+            unix_ms: 0,
+            utc_offset_s: 0,
+        }
+    }
+}
+
 pub fn iso8601(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -197,11 +197,7 @@ mod tests {
     use super::*;
 
     fn at(s: u64) -> Now {
-        Now {
-            mono_ms: s * 1000,
-            unix_ms: 0,
-            utc_offset_s: 0,
-        }
+        Now::at_s(s)
     }
 
     fn charging_wallbox() -> WallboxCore {
