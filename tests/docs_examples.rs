@@ -8,6 +8,7 @@ use stromwart::actuator::{BatteryState, WallboxState};
 use stromwart::core::plug::{PlugSettings, Reach};
 use stromwart::core::wallbox::PHASE_CHOICES;
 use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
+use stromwart::ha::Platform;
 
 fn now(s: u64) -> Now {
     Now {
@@ -112,17 +113,8 @@ fn automation_examples_use_entities_that_exist() {
     let mut checked = 0;
     for word in doc.split(|c: char| c.is_whitespace() || c == '`' || c == ',' || c == '"') {
         let domain = word.split('.').next().unwrap_or_default();
-        let is_entity = [
-            "sensor",
-            "binary_sensor",
-            "switch",
-            "number",
-            "select",
-            "button",
-            "text",
-        ]
-        .contains(&domain)
-            && word.contains(".stromwart_");
+        let is_entity =
+            Platform::ALL.iter().any(|p| p.domain() == domain) && word.contains(".stromwart_");
         if is_entity {
             assert!(
                 ids.iter().any(|id| id == word),

@@ -14,6 +14,7 @@ use serde_json::Value;
 use stromwart::actuator::{BatteryState, WallboxState};
 use stromwart::core::wallbox::FIXED_PHASE_CHOICES;
 use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
+use stromwart::ha::Platform;
 use stromwart::modbus::device::Poll;
 use stromwart::modbus::plan::Reading;
 use stromwart::quantity::{Kind, NAMED};
@@ -183,15 +184,7 @@ fn every_entity_keeps_home_assistants_rules() {
         .values()
         .filter_map(|c| c["platform"].as_str())
         .collect();
-    for p in [
-        "sensor",
-        "binary_sensor",
-        "switch",
-        "number",
-        "select",
-        "button",
-        "text",
-    ] {
+    for p in Platform::ALL.map(Platform::domain) {
         assert!(platforms.contains(&p), "no {p} entity");
     }
     for (id, c) in &components {

@@ -34,6 +34,16 @@ pub enum Platform {
 }
 
 impl Platform {
+    pub const ALL: [Platform; 7] = [
+        Platform::Sensor,
+        Platform::BinarySensor,
+        Platform::Switch,
+        Platform::Number,
+        Platform::Select,
+        Platform::Button,
+        Platform::Text,
+    ];
+
     pub fn domain(self) -> &'static str {
         match self {
             Platform::Sensor => "sensor",
