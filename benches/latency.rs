@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use stromwart::core::{Core, CoreConfig, DeviceSettings, Now};
+use stromwart::core::{Core, CoreConfig, DeviceSettings};
+use stromwart::model::Now;
 use stromwart::sml::decode::parse_hex;
 use stromwart::source::MeterDecoder;
 use tokio::io::AsyncWriteExt;
@@ -39,7 +40,7 @@ fn frames(name: &str) -> Vec<Vec<u8>> {
 
 fn core_path(c: &mut Criterion) {
     let frames = frames("dzg-dwsb20-1");
-    let grid = DeviceSettings::new("grid", "Grid meter", stromwart::core::Role::Grid);
+    let grid = DeviceSettings::new("grid", "Grid meter", stromwart::model::Role::Grid);
     let mut core = Core::new(CoreConfig {
         meters: vec![grid],
         ..CoreConfig::default()

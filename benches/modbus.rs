@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use modbus_sim::Sim;
-use stromwart::modbus::bus::{Bus, Transport};
-use stromwart::modbus::device::{Device, Setup};
+use stromwart::bus::Bus;
+use stromwart::bus::device::{Device, Setup};
+use stromwart::modbus::Transport;
 use stromwart::modbus::profile::{self, Profile};
 use stromwart::modbus::value::{self, DataType, Raw};
 

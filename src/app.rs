@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::actuators;
-use crate::clock::Clock;
-use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver, Publishing};
-use crate::core::{Core, CoreConfig, DeviceSettings, Event, Policy, availability_topic};
-use crate::modbus::{self, bus::Transport};
+use crate::bus;
+use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver};
+use crate::core::{Core, CoreConfig, DeviceSettings, availability_topic};
+use crate::drivers::wiring;
+use crate::modbus::Transport;
+use crate::model::Event;
 use crate::mqtt::{self, Inbound, Link, Outgoing, TlsFiles};
-use crate::source::{self, Sink};
+use crate::sink::{Clock, Sink};
+use crate::source;
 use crate::{health, supervisor};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -43,24 +45,9 @@ pub fn core_config(c: &Config) -> CoreConfig {
         instance: c.mqtt.client_id.clone(),
         cleanup_delay_ms: (c.mqtt.cleanup_delay_s * 1000.0) as u64,
         settings: Default::default(),
-        plugs: c.plugs.iter().map(actuators::plug_settings).collect(),
-        wallboxes: c
-            .wallboxes
-            .iter()
-            .map(actuators::wallbox_settings)
-            .collect(),
-        batteries: c
-            .batteries
-            .iter()
-            .map(actuators::battery_settings)
-            .collect(),
-    }
-}
-
-pub(crate) fn policy(p: &Publishing) -> Policy {
-    Policy {
-        min_interval_ms: (p.min_interval_s * 1000.0) as u64,
-        heartbeat_ms: (p.heartbeat_s * 1000.0) as u64,
+        plugs: c.plugs.iter().map(wiring::plug_settings).collect(),
+        wallboxes: c.wallboxes.iter().map(wiring::wallbox_settings).collect(),
+        batteries: c.batteries.iter().map(wiring::battery_settings).collect(),
     }
 }
 
@@ -71,7 +58,7 @@ fn meter_settings(m: &MeterConfig) -> DeviceSettings {
         manufacturer: None,
         model: m.model.clone(),
         role: m.role,
-        policy: policy(&m.publish),
+        policy: m.publish.policy(),
         expire_after_s: m.publish.expire_after_s,
         enable_unknown: m.generic_obis,
     }
@@ -84,17 +71,17 @@ fn device_settings(d: &DeviceConfig) -> DeviceSettings {
         manufacturer: d.profile.manufacturer.clone(),
         model: d.model.clone().or_else(|| d.profile.model.clone()),
         role: d.role,
-        policy: policy(&d.publish),
+        policy: d.publish.policy(),
         expire_after_s: d.publish.expire_after_s,
         enable_unknown: false,
     }
 }
 
 /// Modbus devices grouped by the connection they share, in config order.
-pub fn buses(c: &Config) -> Vec<(Transport, Vec<modbus::device::Device>)> {
-    let mut buses: Vec<(Transport, Vec<modbus::device::Device>)> = Vec::new();
+pub fn buses(c: &Config) -> Vec<(Transport, Vec<bus::device::Device>)> {
+    let mut buses: Vec<(Transport, Vec<bus::device::Device>)> = Vec::new();
     for (index, d) in c.devices.iter().enumerate() {
-        let device = modbus::device::Device::new(modbus::device::Setup {
+        let device = bus::device::Device::new(bus::device::Setup {
             index,
             id: d.id.clone(),
             profile: d.profile.clone(),
@@ -213,13 +200,9 @@ pub async fn run(
         .enumerate()
         .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
         .collect();
-    let actuators = actuators::Actuators::spawn(&config, &sink, &mut sources)?;
+    let actuators = wiring::Actuators::spawn(&config, &sink, &mut sources)?;
     for (transport, devices) in buses(&config) {
-        sources.push(tokio::spawn(modbus::run_bus(
-            transport,
-            devices,
-            sink.clone(),
-        )));
+        sources.push(tokio::spawn(bus::run_bus(transport, devices, sink.clone())));
     }
     drop(sink);
 

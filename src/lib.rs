@@ -4,18 +4,21 @@
 //! Sources decode bytes into readings, the pure [`core`] turns events into messages, and the
 //! edges do the I/O. See `docs/architecture.md`.
 
-pub mod actuator;
-pub mod actuators;
 pub mod app;
-pub mod clock;
+pub mod bus;
 pub mod config;
 pub mod core;
 pub mod demo;
+pub mod drivers;
 pub mod ha;
 pub mod health;
+pub mod message;
 pub mod modbus;
+pub mod model;
 pub mod mqtt;
 pub mod quantity;
+pub mod reader;
+pub mod sink;
 pub mod site;
 pub mod sml;
 pub mod source;

@@ -207,7 +207,7 @@ fn init_logging(level: &str) {
 
 fn modbus_read(profile: &str, address: &str, unit: Option<u8>) -> Result<ExitCode, String> {
     let profile = load_profile(profile)?;
-    let json = runtime()?.block_on(stromwart::modbus::read_once(profile, address, unit))?;
+    let json = runtime()?.block_on(stromwart::bus::read_once(profile, address, unit))?;
     println!(
         "{}",
         serde_json::to_string_pretty(&json).unwrap_or_default()
@@ -222,7 +222,7 @@ fn load_profile(name: &str) -> Result<stromwart::modbus::profile::Profile, Strin
         return profile::built_in(name);
     }
     let text = std::fs::read_to_string(name).map_err(|e| format!("cannot read {name}: {e}"))?;
-    let value = stromwart::config::yaml::to_json(&text).map_err(|e| format!("{name}: {e}"))?;
+    let value = stromwart::reader::yaml::to_json(&text).map_err(|e| format!("{name}: {e}"))?;
     profile::from_value(&value, name).map_err(|errors| {
         let list: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();
         format!(

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::core::{Now, Role};
+use crate::model::{Now, Role};
 
 /// A reading older than this no longer describes the house.
 const STALE_MS: u64 = 300_000;

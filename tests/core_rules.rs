@@ -3,11 +3,13 @@
 mod common;
 
 use common::fixtures::telegrams;
-use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Policy};
+use stromwart::core::{Core, CoreConfig, DeviceSettings, Policy};
 use stromwart::ha::DiscoveryMode;
+use stromwart::message::Message;
+use stromwart::model::{Event, Now};
 
 fn core(mode: DiscoveryMode) -> Core {
-    let mut grid = DeviceSettings::new("grid", "Grid meter", stromwart::core::Role::Grid);
+    let mut grid = DeviceSettings::new("grid", "Grid meter", stromwart::model::Role::Grid);
     grid.model = Some("DTZ541".into());
     grid.policy = Policy {
         min_interval_ms: 5_000,

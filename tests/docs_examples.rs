@@ -4,11 +4,12 @@ mod common;
 
 use common::actuators;
 use common::fixtures::telegrams;
-use stromwart::actuator::{BatteryState, WallboxState};
 use stromwart::core::plug::{PlugSettings, Reach};
 use stromwart::core::wallbox::PHASE_CHOICES;
-use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
+use stromwart::core::{Core, CoreConfig, DeviceSettings};
 use stromwart::ha::Platform;
+use stromwart::message::Message;
+use stromwart::model::{BatteryState, Event, Now, Role, WallboxState};
 
 fn now(s: u64) -> Now {
     Now {

@@ -11,12 +11,13 @@ use std::collections::BTreeMap;
 use common::actuators;
 use common::fixtures::{all_captures, telegrams};
 use serde_json::Value;
-use stromwart::actuator::{BatteryState, WallboxState};
 use stromwart::core::wallbox::FIXED_PHASE_CHOICES;
-use stromwart::core::{Core, CoreConfig, DeviceSettings, Event, Message, Now, Role};
+use stromwart::core::{Core, CoreConfig, DeviceSettings};
 use stromwart::ha::Platform;
-use stromwart::modbus::device::Poll;
+use stromwart::message::Message;
+use stromwart::modbus::Poll;
 use stromwart::modbus::plan::Reading;
+use stromwart::model::{BatteryState, Event, Now, Role, WallboxState};
 use stromwart::quantity::{Kind, NAMED};
 
 fn settings(id: &str, role: Role) -> DeviceSettings {

@@ -398,11 +398,12 @@ async fn an_unreachable_charger_refuses_commands_and_the_battery_works_on() {
 /// land in the registers the profile names, in the device's encoding, and read back.
 #[tokio::test]
 async fn sma_and_kostal_modes_write_their_registers() {
-    use stromwart::actuator::modbus_battery::{ModbusBattery, StartValues};
-    use stromwart::actuator::modbus_link::Link;
-    use stromwart::actuator::{Battery, BatteryCommand};
-    use stromwart::modbus::bus::Transport;
+    use stromwart::drivers::Battery;
+    use stromwart::drivers::modbus_battery::{ModbusBattery, StartValues};
+    use stromwart::drivers::modbus_link::Link;
+    use stromwart::modbus::Transport;
     use stromwart::modbus::profile;
+    use stromwart::model::BatteryCommand;
 
     let sim = Sim::tcp().await;
     let battery = |name: &str, unit: u8| {

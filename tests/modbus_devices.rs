@@ -7,8 +7,10 @@ mod common;
 use std::time::Duration;
 
 use common::modbus_sim::Sim;
-use stromwart::modbus::bus::{Bus, Transport};
-use stromwart::modbus::device::{Device, Poll, Setup};
+use stromwart::bus::Bus;
+use stromwart::bus::device::{Device, Setup};
+use stromwart::modbus::Poll;
+use stromwart::modbus::Transport;
 use stromwart::modbus::plan::Reading;
 use stromwart::modbus::profile::{self, Fc, Profile, Target};
 use stromwart::modbus::value::{self, DataType, Raw};
@@ -289,7 +291,7 @@ async fn rtu_frames_over_tcp() {
     let sim = Sim::rtu_over_tcp().await;
     let p = profile::built_in("sdm630").unwrap();
     let expected = image(&sim, &p, 5);
-    let json = stromwart::modbus::read_once(p.clone(), &sim.url("rtuovertcp"), Some(5))
+    let json = stromwart::bus::read_once(p.clone(), &sim.url("rtuovertcp"), Some(5))
         .await
         .unwrap();
     let power = json["values"]
@@ -302,7 +304,7 @@ async fn rtu_frames_over_tcp() {
     assert_eq!(power["value"].as_f64(), Some(want));
     assert_eq!(json["identity"]["serial"], "117", "serial from the image");
     // The same gateway addressed as Modbus TCP gets nowhere, and says so.
-    let err = stromwart::modbus::read_once(p, &sim.url("tcp"), Some(5))
+    let err = stromwart::bus::read_once(p, &sim.url("tcp"), Some(5))
         .await
         .unwrap_err();
     assert!(
@@ -326,7 +328,7 @@ async fn garbage_answers_and_unreachable_hosts_are_reported() {
         }
     });
     let p = profile::built_in("sdm120").unwrap();
-    let err = stromwart::modbus::read_once(p.clone(), &format!("tcp://127.0.0.1:{port}"), None)
+    let err = stromwart::bus::read_once(p.clone(), &format!("tcp://127.0.0.1:{port}"), None)
         .await
         .unwrap_err();
     assert!(
@@ -336,7 +338,7 @@ async fn garbage_answers_and_unreachable_hosts_are_reported() {
         "{err}"
     );
     let closed = common::broker::free_port();
-    let err = stromwart::modbus::read_once(p, &format!("tcp://127.0.0.1:{closed}"), None)
+    let err = stromwart::bus::read_once(p, &format!("tcp://127.0.0.1:{closed}"), None)
         .await
         .unwrap_err();
     assert!(err.contains("Connection refused"), "{err}");

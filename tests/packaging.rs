@@ -11,14 +11,14 @@ use std::path::Path;
 use every_kind::every_kind_of_config;
 use serde_json::Value;
 use stromwart::config::Config;
-use stromwart::config::reader::FieldType;
+use stromwart::reader::FieldType;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 fn yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(Path::new(ROOT).join(path))
         .unwrap_or_else(|e| panic!("{path}: {e}"));
-    stromwart::config::yaml::to_json(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    stromwart::reader::yaml::to_json(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// Flattens the add-on's schema (lists by their one item) or options (every item) to
@@ -59,7 +59,7 @@ fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>, every_item:
 }
 
 /// Every field the config reader knows, from a config that uses every kind of source.
-fn reader_fields() -> BTreeMap<String, stromwart::config::reader::Field> {
+fn reader_fields() -> BTreeMap<String, stromwart::reader::Field> {
     let json = every_kind_of_config();
     let fields = Config::from_value(&json).unwrap().fields;
     fields

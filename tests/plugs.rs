@@ -320,7 +320,7 @@ fn plug_configs_are_checked() {
 /// A Shelly Gen2 with a password: every request needs a digest answer (SHA-256) to the
 /// device's challenge, checked here against the request as it arrives.
 async fn shelly_gen2_with_password(relay: Arc<Mutex<Relay>>, password: &'static str) -> u16 {
-    use stromwart::actuator::digest::Challenge;
+    use stromwart::drivers::digest::Challenge;
     let challenge = Challenge {
         realm: "shellyplus1-a8032ab1".into(),
         nonce: "1795343433".into(),

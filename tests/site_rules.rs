@@ -1,7 +1,7 @@
 //! The site view with simulated time: energy balance, surplus smoothing and hysteresis, and
 //! today's ratios across midnight and a DST change.
 
-use stromwart::core::{Now, Role};
+use stromwart::model::{Now, Role};
 use stromwart::site::{Site, SiteSettings, local_day};
 
 /// 2026-06-15 10:00 UTC, German summer time.

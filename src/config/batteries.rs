@@ -2,7 +2,7 @@
 //! Modbus with a profile that defines the modes.
 
 use super::devices::{ModbusLink, Publishing, read_id, read_link, read_publishing};
-use super::reader::Section;
+use crate::reader::Section;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatteryConfig {

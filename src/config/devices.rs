@@ -1,9 +1,10 @@
 //! The `devices:` section: Modbus devices, each with a profile, an address and a role.
 
-use super::reader::Section;
-use crate::core::Role;
-use crate::modbus::bus::Transport;
+use crate::core::Policy;
+use crate::modbus::Transport;
 use crate::modbus::profile::{self, Profile};
+use crate::model::Role;
+use crate::reader::Section;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceConfig {
@@ -25,6 +26,16 @@ pub struct Publishing {
     pub min_interval_s: f64,
     pub heartbeat_s: f64,
     pub expire_after_s: u32,
+}
+
+impl Publishing {
+    /// How the core paces this device's states.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            min_interval_ms: (self.min_interval_s * 1000.0) as u64,
+            heartbeat_ms: (self.heartbeat_s * 1000.0) as u64,
+        }
+    }
 }
 
 pub fn read_publishing(s: &Section<'_>, min_interval_default: f64) -> Publishing {
@@ -185,7 +196,7 @@ fn read_profile(s: &Section<'_>, id: &str) -> Option<Profile> {
                 return None;
             }
         };
-        let value = match super::yaml::to_json(&text) {
+        let value = match crate::reader::yaml::to_json(&text) {
             Ok(v) => v,
             Err(e) => {
                 s.error("profile_file", format!("{path}: {e}"));

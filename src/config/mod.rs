@@ -6,9 +6,7 @@
 mod batteries;
 mod devices;
 mod plugs;
-pub mod reader;
 mod wallboxes;
-pub mod yaml;
 
 pub use batteries::BatteryConfig;
 pub use devices::{DeviceConfig, ModbusLink, Publishing};
@@ -17,7 +15,7 @@ pub use wallboxes::{WallboxConfig, WallboxDriver};
 
 use std::path::{Path, PathBuf};
 
-use reader::{ConfigError, Ctx, Field, Section};
+use crate::reader::{ConfigError, Ctx, Field, Section, yaml};
 use serde_json::Value;
 
 use crate::ha::DiscoveryMode;
@@ -66,7 +64,7 @@ pub struct MeterConfig {
     pub id: String,
     pub name: String,
     pub model: Option<String>,
-    pub role: crate::core::Role,
+    pub role: crate::model::Role,
     pub source: Source,
     pub publish: Publishing,
     pub generic_obis: bool,

@@ -1,7 +1,7 @@
 //! The `plugs:` section: smart plugs and relays Stromwart switches.
 
 use super::devices::{Publishing, read_id, read_publishing};
-use super::reader::Section;
+use crate::reader::Section;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlugDriver {

@@ -1,7 +1,7 @@
 //! The `wallboxes:` section: chargers whose charging, current and phases Stromwart sets.
 
 use super::devices::{ModbusLink, Publishing, read_id, read_link, read_publishing};
-use super::reader::Section;
+use crate::reader::Section;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WallboxDriver {

@@ -3,11 +3,11 @@
 //! decides what Home Assistant shows.
 
 use super::controls::{Command, Control};
-use super::device::{Device, Driven, Offer, Role};
+use super::device::{Device, Driven, Offer};
 use super::throttle::Policy;
-use super::{Message, Now};
-use crate::actuator::{BatteryCommand, BatteryState};
 use crate::ha::Platform;
+use crate::message::Message;
+use crate::model::{BatteryCommand, BatteryState, Now, Role};
 use crate::quantity::Kind;
 
 #[derive(Debug, Clone, PartialEq)]

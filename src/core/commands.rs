@@ -2,11 +2,13 @@
 //! validated against their control, applied, confirmed and saved.
 
 use super::controls::{self, BRIDGE, Command, Control, METER, Settings};
-use super::device::{Device, DeviceSettings, Role, slug};
+use super::device::{Device, DeviceSettings, slug};
 use super::plug::SWITCH;
 use super::throttle::Policy;
-use super::{Action, Core, Message, Now, announce_then};
+use super::{Core, announce_then};
 use crate::ha::DeviceSpec;
+use crate::message::Message;
+use crate::model::{Action, Now, Role};
 
 /// The topic level of the bridge's own settings; config ids may not take it.
 pub const BRIDGE_ID: &str = "bridge";

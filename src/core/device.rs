@@ -3,38 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use super::Message;
 use super::controls::Control;
 use super::throttle::{Policy, Throttle};
-use super::time::Now;
 use crate::ha::{Category, CommandSpec, DeviceSpec, DiscoveryMode, EntitySpec, Platform};
+use crate::message::Message;
+use crate::model::{Now, Role};
 use crate::quantity::{Kind, Quantity};
 
 /// Diagnostics are bookkeeping, not measurements: publishing them this often is plenty.
 const DIAGNOSTIC_INTERVAL_MS: u64 = 30_000;
-
-/// What a device is for in the house; the site view (surplus, self-consumption) builds on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    Grid,
-    Pv,
-    Battery,
-    Consumer,
-}
-
-impl Role {
-    pub const NAMES: &'static [&'static str] = &["grid", "pv", "battery", "consumer"];
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Some(match name {
-            "grid" => Self::Grid,
-            "pv" => Self::Pv,
-            "battery" => Self::Battery,
-            "consumer" => Self::Consumer,
-            _ => return None,
-        })
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceSettings {

@@ -1,9 +1,9 @@
 //! An SML meter in the core: identity from its server id, readings, and SML diagnostics.
 
-use super::Message;
 use super::device::{Device, DeviceSettings, Offer};
-use super::time::{Now, iso8601};
 use crate::ha::DeviceSpec;
+use crate::message::Message;
+use crate::model::time::{Now, iso8601};
 use crate::quantity::{Kind, Quantity};
 use crate::sml::telegram::{self, MeterInfo};
 use crate::sml::{Telegram, Value};

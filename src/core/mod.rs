@@ -15,52 +15,20 @@ pub mod plug;
 mod reconcile;
 pub(crate) mod site;
 pub mod throttle;
-pub mod time;
 pub mod wallbox;
 
-pub use device::{DeviceSettings, Role};
+pub use device::DeviceSettings;
 pub use meter::Meter;
 pub use modbus_device::ModbusDevice;
 pub use throttle::Policy;
-pub use time::Now;
 
 use crate::ha::DiscoveryMode;
-use crate::sml::Telegram;
+use crate::message::Message;
+use crate::model::{Action, Event, Now, Role};
 
 /// Home Assistant subscribes to state topics 0.1 to 0.3 s after it reads a discovery config, so
 /// after a reconnect or its birth message the states are sent a second time after this delay.
 pub const HA_SETTLE_MS: u64 = 2_000;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    pub topic: String,
-    pub payload: String,
-    pub retain: bool,
-    pub qos: u8,
-}
-
-impl Message {
-    /// Discovery and availability: retained, at least once.
-    pub fn retained(topic: String, payload: String) -> Self {
-        Self {
-            topic,
-            payload,
-            retain: true,
-            qos: 1,
-        }
-    }
-
-    /// A state value: retained so Home Assistant and openHAB get it on subscribe, QoS 0 because
-    /// every reconnect republishes all states anyway.
-    pub fn state(topic: String, payload: String) -> Self {
-        Self {
-            topic,
-            payload,
-            retain: true,
-            qos: 0,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoreConfig {
@@ -82,23 +50,6 @@ pub struct CoreConfig {
     pub batteries: Vec<battery::BatterySettings>,
 }
 
-/// A request for a device an edge task drives.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Action {
-    Plug {
-        plug: usize,
-        on: bool,
-    },
-    Wallbox {
-        wallbox: usize,
-        command: crate::actuator::WallboxCommand,
-    },
-    Battery {
-        battery: usize,
-        command: crate::actuator::BatteryCommand,
-    },
-}
-
 impl Default for CoreConfig {
     /// The defaults of the configuration, with nothing to read: a start for tests and tools.
     fn default() -> Self {
@@ -117,56 +68,6 @@ impl Default for CoreConfig {
             batteries: Vec::new(),
         }
     }
-}
-
-#[derive(Debug)]
-pub enum Event {
-    Telegram {
-        meter: usize,
-        telegram: Box<Telegram>,
-    },
-    FrameError {
-        meter: usize,
-    },
-    /// A Modbus device was polled.
-    ModbusPoll {
-        device: usize,
-        poll: Box<crate::modbus::device::Poll>,
-    },
-    /// The broker accepted our connection (first time or again).
-    MqttConnected,
-    /// Home Assistant published its birth message.
-    HaOnline,
-    /// Periodic wake-up from the edge, about once a second.
-    Tick,
-    /// The retained discovery configs found on the broker at start: (topic, payload).
-    RetainedConfigs(Vec<(String, String)>),
-    /// A battery reported its state.
-    BatteryState {
-        battery: usize,
-        state: crate::actuator::BatteryState,
-    },
-    /// A wallbox reported its state.
-    WallboxState {
-        wallbox: usize,
-        state: crate::actuator::WallboxState,
-    },
-    /// A plug driven by an edge task reported its state.
-    PlugState {
-        plug: usize,
-        state: crate::actuator::PlugState,
-    },
-    /// A message on a device topic the core maps itself (Tasmota's `stat/…`, `tele/…`).
-    Incoming {
-        topic: String,
-        payload: String,
-    },
-    /// A message on a command topic (`<base>/<id>/<key>/set`).
-    Command {
-        topic: String,
-        payload: String,
-        retained: bool,
-    },
 }
 
 #[derive(Debug)]

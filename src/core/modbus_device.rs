@@ -1,12 +1,12 @@
 //! A Modbus device in the core: identity from what it reports (or its config id), values, and
 //! bus diagnostics.
 
-use super::Message;
 use super::device::{Device, DeviceSettings, Offer, slug};
-use super::time::{Now, iso8601};
 use crate::ha::DeviceSpec;
-use crate::modbus::device::Poll;
+use crate::message::Message;
+use crate::modbus::Poll;
 use crate::modbus::plan::Reading;
+use crate::model::time::{Now, iso8601};
 use crate::quantity::{Kind, Quantity};
 
 static REQUESTS: Quantity = Quantity::known("requests", "Requests", Kind::Count);

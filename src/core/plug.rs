@@ -2,11 +2,11 @@
 //! what was asked), its power, and the rules for switching it.
 
 use super::controls::Control;
-use super::device::{Device, Driven, Offer, Role};
+use super::device::{Device, Driven, Offer};
 use super::throttle::Policy;
-use super::{Message, Now};
-use crate::actuator::PlugState;
 use crate::ha::Platform;
+use crate::message::Message;
+use crate::model::{Now, PlugState, Role};
 use crate::quantity::{self, Kind};
 
 pub const SWITCH: Control = Control {

@@ -12,8 +12,8 @@
 
 use std::collections::BTreeMap;
 
-use super::Message;
 use crate::ha::DiscoveryMode;
+use crate::message::Message;
 
 #[derive(Debug, Default)]
 pub struct Reconcile {

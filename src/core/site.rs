@@ -1,13 +1,14 @@
 //! The site as a Home Assistant device: the derived values of [`crate::site`], published like a
 //! meter's.
 
-use super::Message;
-use super::device::{Device, DeviceSettings, Offer, Role, slug};
+use super::device::{Device, DeviceSettings, Offer, slug};
 use super::throttle::Policy;
-use super::time::Now;
 use crate::ha::DeviceSpec;
-use crate::modbus::device::Poll;
+use crate::message::Message;
+use crate::modbus::Poll;
 use crate::modbus::plan::Reading;
+use crate::model::Now;
+use crate::model::Role;
 use crate::quantity;
 use crate::site::SiteValues;
 

@@ -2,19 +2,17 @@
 //! reports), and the rules for commanding it.
 
 use super::controls::{Command, Control};
-use super::device::{Device, Driven, Offer, Role};
+use super::device::{Device, Driven, Offer};
 use super::throttle::Policy;
-use super::{Message, Now};
-use crate::actuator::{WallboxCommand, WallboxState};
 use crate::ha::Platform;
+use crate::message::Message;
+use crate::model::devices::{MIN_CURRENT_A, STATUSES};
+use crate::model::{Now, Role, WallboxCommand, WallboxState};
 use crate::quantity::{self, Kind, Quantity};
 
-/// The lowest current the IEC 61851 charging standard allows.
-pub const MIN_CURRENT_A: u8 = 6;
 /// Phase choices of a charger that can also pick on its own, and of one that cannot.
 pub const PHASE_CHOICES: &[&str] = &["auto", "1", "3"];
 pub const FIXED_PHASE_CHOICES: &[&str] = &["1", "3"];
-pub const STATUSES: &[&str] = &["idle", "charging", "waiting", "complete", "error"];
 
 const CHARGING: Control = Control {
     key: "charging",

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::core::Message;
+use crate::message::Message;
 use crate::quantity::Kind;
 
 pub const ORIGIN_NAME: &str = "Stromwart";

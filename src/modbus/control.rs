@@ -13,7 +13,7 @@
 
 use super::profile::Fc;
 use super::value::{DataType, Order, Scale};
-use crate::config::reader::Section;
+use crate::reader::Section;
 
 /// The battery modes a profile may define, in the order Home Assistant offers them.
 pub const MODES: [&str; 4] = ["auto", "hold", "charge", "discharge"];

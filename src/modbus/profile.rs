@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::control::Controls;
 use super::value::{DataType, Order, Scale};
-use crate::config::reader::{ConfigError, Ctx, Section};
 use crate::quantity::{self, Quantity};
+use crate::reader::{ConfigError, Ctx, Section};
 
 /// The largest read Modbus allows in one request.
 pub const MAX_BLOCK: u16 = 125;
@@ -129,7 +129,7 @@ pub fn built_in(name: &str) -> Result<Profile, String> {
             built_in_names().join(", ")
         ));
     };
-    let value = crate::config::yaml::to_json(text).map_err(|e| format!("profile {name}: {e}"))?;
+    let value = crate::reader::yaml::to_json(text).map_err(|e| format!("profile {name}: {e}"))?;
     let ctx = Ctx::default();
     let profile = read(&Section::root(&ctx, &value), name);
     let (errors, _) = ctx.into_parts();
@@ -258,12 +258,7 @@ fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
             None => {
                 let near = quantity::NAMED
                     .iter()
-                    .map(|k| {
-                        (
-                            crate::config::reader::edit_distance(&q, &k.key),
-                            k.key.as_ref(),
-                        )
-                    })
+                    .map(|k| (crate::reader::edit_distance(&q, &k.key), k.key.as_ref()))
                     .filter(|(d, _)| *d <= 3)
                     .min();
                 let hint = match near {

@@ -1,9 +1,6 @@
-//! SunSpec model discovery: find the "SunS" marker, walk the chain of models, and place the
-//! profile's per-model points at the addresses this device uses.
+//! SunSpec layouts: the "SunS" marker, the chain of models, and the profile's per-model points
+//! placed at the addresses a device uses. Finding them on a device is the bus edge's job.
 
-use std::time::Duration;
-
-use super::bus::{Bus, ReadError};
 use super::plan::Plan;
 use super::profile::{Block, Fc, MAX_BLOCK, Profile};
 
@@ -11,8 +8,10 @@ use super::profile::{Block, Fc, MAX_BLOCK, Profile};
 pub const MARKER: [u16; 2] = [0x5375, 0x6e53];
 /// Where devices put the marker, most common first.
 pub const BASES: [u16; 3] = [40000, 0, 50000];
-const END: u16 = 0xffff;
-const MAX_MODELS: usize = 64;
+/// The ID that ends the chain of models.
+pub const END: u16 = 0xffff;
+/// A chain longer than this is taken as garbage.
+pub const MAX_MODELS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Model {
@@ -21,48 +20,6 @@ pub struct Model {
     pub address: u16,
     /// Registers after the two-register header.
     pub len: u16,
-}
-
-/// Finds the models of `unit`. Exceptions at a base mean "not here"; anything else is an error.
-pub async fn discover(bus: &mut Bus, unit: u8, timeout: Duration) -> Result<Vec<Model>, ReadError> {
-    for base in BASES {
-        match bus.read(unit, Fc::Holding, base, 2, timeout).await {
-            Ok(words) if words == MARKER => return walk(bus, unit, base + 2, timeout).await,
-            Ok(_) | Err(ReadError::Exception(_)) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(ReadError::Transport(format!(
-        "no SunSpec marker at {BASES:?}; the device does not speak SunSpec on unit {unit} (Fronius meters: unit 200, SMA: unit 126)"
-    )))
-}
-
-async fn walk(
-    bus: &mut Bus,
-    unit: u8,
-    mut address: u16,
-    timeout: Duration,
-) -> Result<Vec<Model>, ReadError> {
-    let mut models = Vec::new();
-    while models.len() < MAX_MODELS {
-        let header = bus.read(unit, Fc::Holding, address, 2, timeout).await?;
-        if header[0] == END || header[0] == 0 {
-            break;
-        }
-        models.push(Model {
-            id: header[0],
-            address,
-            len: header[1],
-        });
-        match address
-            .checked_add(2)
-            .and_then(|a| a.checked_add(header[1]))
-        {
-            Some(next) => address = next,
-            None => break,
-        }
-    }
-    Ok(models)
 }
 
 /// The read plan for the discovered models the profile knows: each model read whole, in chunks

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 pub use outbox::Outbox;
 
-use crate::core::Message;
+use crate::message::Message;
 
 /// Large enough for a device-based discovery config with every entity a meter can have.
 const MAX_PACKET: usize = 256 * 1024;

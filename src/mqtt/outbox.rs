@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::core::Message;
+use crate::message::Message;
 
 #[derive(Debug, Default)]
 pub struct Outbox {

@@ -1,6 +1,6 @@
 //! Bytes of one meter in, core events out: framing, decoding and the meter's quirks.
 
-use crate::core::{Event, Now};
+use crate::model::{Event, Now};
 use crate::sml::{FrameEvent, Framer, QuirkState, Quirks, telegram};
 
 /// Bytes without a single good frame after which a wrong line setting is the likely cause.

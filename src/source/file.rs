@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use super::{Ended, MeterDecoder, Sink, pump};
+use super::{Ended, MeterDecoder, pump};
+use crate::sink::Sink;
 use crate::sml::decode::parse_hex;
 
 const START: [u8; 8] = [0x1b, 0x1b, 0x1b, 0x1b, 0x01, 0x01, 0x01, 0x01];

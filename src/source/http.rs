@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use super::{Backoff, MeterDecoder, Sink};
+use super::{Backoff, MeterDecoder};
+use crate::sink::Sink;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

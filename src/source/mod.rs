@@ -13,37 +13,16 @@ mod tcp;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::sync::mpsc;
 
 pub use decoder::MeterDecoder;
 
-use crate::clock::Clock;
 use crate::config::{MeterConfig, Source};
-use crate::core::Event;
+use crate::sink::Sink;
 
 /// A meter sends every 1 to 4 seconds; this long without a byte means the line is dead.
 pub const SILENCE: Duration = Duration::from_secs(60);
 const BACKOFF_START: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
-
-/// Where decoded events go, with the clock that stamps them.
-#[derive(Clone)]
-pub struct Sink {
-    pub events: mpsc::Sender<Event>,
-    pub clock: Clock,
-}
-
-impl Sink {
-    /// Sends events to the core; false when the core has stopped.
-    async fn send_all(&self, out: &mut Vec<Event>) -> bool {
-        for e in out.drain(..) {
-            if self.events.send(e).await.is_err() {
-                return false;
-            }
-        }
-        true
-    }
-}
 
 pub async fn run(meter: usize, cfg: MeterConfig, sink: Sink) {
     let decoder = MeterDecoder::new(meter, &cfg.id, cfg.quirks.clone());

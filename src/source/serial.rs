@@ -2,8 +2,9 @@
 
 use tokio_serial::{DataBits, Parity, SerialPortBuilderExt, StopBits};
 
-use super::{MeterDecoder, Sink, Wording, keep_reading};
+use super::{MeterDecoder, Wording, keep_reading};
 use crate::config::SerialFormat;
+use crate::sink::Sink;
 
 pub async fn run(
     id: &str,

@@ -2,7 +2,8 @@
 
 use tokio::net::TcpStream;
 
-use super::{MeterDecoder, Sink, Wording, keep_reading};
+use super::{MeterDecoder, Wording, keep_reading};
+use crate::sink::Sink;
 
 pub async fn run(id: &str, address: &str, mut decoder: MeterDecoder, sink: Sink) {
     let words = Wording {

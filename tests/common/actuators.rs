@@ -1,8 +1,9 @@
 //! Core settings of a wallbox and a battery, for tests that drive the core directly.
 
+use stromwart::core::DeviceSettings;
 use stromwart::core::battery::BatterySettings;
 use stromwart::core::wallbox::WallboxSettings;
-use stromwart::core::{DeviceSettings, Role};
+use stromwart::model::Role;
 
 /// A 16 A charger with the given phase choices, unpaced.
 pub fn wallbox(id: &str, phases: &'static [&'static str]) -> WallboxSettings {

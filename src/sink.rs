@@ -1,10 +1,31 @@
-//! The edge's clock: the only place the bridge reads time.
+//! The edges' way into the core: the channel that carries their events, and the clock that
+//! stamps them, the only place the bridge reads time.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::core::Now;
+use crate::model::{Event, Now};
+
+/// Where decoded events go, with the clock that stamps them.
+#[derive(Clone)]
+pub struct Sink {
+    pub events: mpsc::Sender<Event>,
+    pub clock: Clock,
+}
+
+impl Sink {
+    /// Sends events to the core; false when the core has stopped.
+    pub async fn send_all(&self, out: &mut Vec<Event>) -> bool {
+        for e in out.drain(..) {
+            if self.events.send(e).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::modbus_link::Link;
 use super::{ActuatorError, Wallbox, WallboxCommand, WallboxState};
-use crate::core::wallbox::{MIN_CURRENT_A, STATUSES};
+use crate::model::devices::{MIN_CURRENT_A, STATUSES};
 
 /// What the config sets on the charger at start.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -4,6 +4,11 @@
 //! `serde_json::Value` first), so there is exactly one schema: the code that reads it. Every
 //! field read is also recorded with its type and default, which is what the add-on manifest and
 //! the configuration reference are checked against.
+//!
+//! It sits below everything that reads YAML (the configuration and the Modbus profiles), so both
+//! use it without using each other.
+
+pub mod yaml;
 
 use std::cell::RefCell;
 use std::fmt;

@@ -7,14 +7,16 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::ActuatorError;
-use crate::modbus::bus::{Bus, ReadError, Transport};
+use crate::bus::device::{self, Setup};
+use crate::bus::sunspec::discover;
+use crate::bus::write::{Target, WriteError};
+use crate::bus::{Bus, ReadError};
+use crate::modbus::Transport;
 use crate::modbus::control::Controls;
-use crate::modbus::device::{self, Setup};
 use crate::modbus::plan::Reading;
 use crate::modbus::profile::Profile;
-use crate::modbus::sunspec::{self, Model};
+use crate::modbus::sunspec::Model;
 use crate::modbus::value::Raw;
-use crate::modbus::write::{Target, WriteError};
 use crate::quantity::Quantity;
 
 pub struct Link {
@@ -190,7 +192,7 @@ impl Link {
 
     async fn target(&mut self, needs_models: bool) -> Result<Target<'_>, ActuatorError> {
         if needs_models && self.models.is_none() {
-            let models = sunspec::discover(&mut self.bus, self.unit, self.timeout)
+            let models = discover(&mut self.bus, self.unit, self.timeout)
                 .await
                 .map_err(|e| failure("SunSpec discovery", WriteError::Device(e)))?;
             self.models = Some(models);

@@ -6,18 +6,17 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::actuator::modbus_battery::{self, ModbusBattery};
-use crate::actuator::modbus_link::Link;
-use crate::actuator::modbus_wallbox::{self, ModbusWallbox};
-use crate::actuator::shelly::{Generation, Shelly};
-use crate::actuator::{self, BatteryCommand, WallboxCommand};
-use crate::app::policy;
 use crate::config::{BatteryConfig, Config, PlugConfig, PlugDriver, WallboxConfig, WallboxDriver};
-use crate::core::Action;
 use crate::core::battery::BatterySettings;
 use crate::core::plug::{PlugSettings, Reach};
 use crate::core::wallbox::{FIXED_PHASE_CHOICES, PHASE_CHOICES, WallboxSettings};
-use crate::source::Sink;
+use crate::drivers;
+use crate::drivers::modbus_battery::{self, ModbusBattery};
+use crate::drivers::modbus_link::Link;
+use crate::drivers::modbus_wallbox::{self, ModbusWallbox};
+use crate::drivers::shelly::{Generation, Shelly};
+use crate::model::{Action, BatteryCommand, WallboxCommand};
+use crate::sink::Sink;
 
 /// Requests queued per device before a new one is dropped as "busy".
 const QUEUE: usize = 4;
@@ -42,7 +41,7 @@ pub fn wallbox_settings(w: &WallboxConfig) -> WallboxSettings {
         max_current_a: w.max_current_a,
         phases,
         min_change_ms: (w.min_change_interval_s * 1000.0) as u64,
-        policy: policy(&w.publish),
+        policy: w.publish.policy(),
     }
 }
 
@@ -59,7 +58,7 @@ pub fn battery_settings(b: &BatteryConfig) -> BatterySettings {
         max_charge_w: b.max_charge_w,
         max_discharge_w: b.max_discharge_w,
         min_change_ms: (b.min_change_interval_s * 1000.0) as u64,
-        policy: policy(&b.publish),
+        policy: b.publish.policy(),
     }
 }
 
@@ -87,7 +86,7 @@ pub fn plug_settings(p: &PlugConfig) -> PlugSettings {
         name: p.name.clone(),
         reach,
         min_switch_ms: (p.min_switch_interval_s * 1000.0) as u64,
-        policy: policy(&p.publish),
+        policy: p.publish.policy(),
     }
 }
 
@@ -133,7 +132,7 @@ impl Actuators {
             let shelly = Shelly::new(url, *channel, generation, auth, auto_off)?;
             let (tx, rx) = mpsc::channel(QUEUE);
             let poll = Duration::from_secs_f64(p.poll_interval_s);
-            let task = actuator::run(i, p.id.clone(), shelly, rx, poll, sink.clone());
+            let task = drivers::run(i, p.id.clone(), shelly, rx, poll, sink.clone());
             tasks.push(tokio::spawn(task));
             me.plugs.push(Some(tx));
         }
@@ -143,8 +142,8 @@ impl Actuators {
             let (id, sink) = (w.id.clone(), sink.clone());
             tasks.push(match &w.driver {
                 WallboxDriver::GoE { url } => {
-                    let goe = actuator::goe::GoE::new(url)?;
-                    tokio::spawn(actuator::run_wallbox(i, id, goe, rx, poll, sink))
+                    let goe = drivers::goe::GoE::new(url)?;
+                    tokio::spawn(drivers::run_wallbox(i, id, goe, rx, poll, sink))
                 }
                 WallboxDriver::Modbus {
                     link,
@@ -164,7 +163,7 @@ impl Actuators {
                         rewrite_interval: Duration::from_secs_f64(*rewrite_interval_s),
                     };
                     let wallbox = ModbusWallbox::new(link, start);
-                    tokio::spawn(actuator::run_wallbox(i, id, wallbox, rx, poll, sink))
+                    tokio::spawn(drivers::run_wallbox(i, id, wallbox, rx, poll, sink))
                 }
             });
             me.wallboxes.push(tx);
@@ -180,7 +179,7 @@ impl Actuators {
             };
             let battery = ModbusBattery::new(link, start);
             let poll = Duration::from_secs_f64(b.poll_interval_s);
-            let task = actuator::run_battery(i, b.id.clone(), battery, rx, poll, sink.clone());
+            let task = drivers::run_battery(i, b.id.clone(), battery, rx, poll, sink.clone());
             tasks.push(tokio::spawn(task));
             me.batteries.push(tx);
         }

@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use tokio_modbus::ExceptionCode;
 
-use super::bus::{Bus, ReadError};
-use super::plan::{self, Image, Plan, Values};
-use super::profile::Profile;
-use super::sunspec;
+use super::connection::{Bus, ReadError};
+use super::sunspec::discover;
+use crate::modbus::plan::{self, Image, Plan};
+use crate::modbus::profile::Profile;
+use crate::modbus::{Poll, sunspec};
 
 #[derive(Debug, Clone)]
 pub struct Setup {
@@ -19,25 +20,6 @@ pub struct Setup {
     pub timeout: Duration,
     pub pause: Duration,
     pub interval: Duration,
-}
-
-/// The outcome of one poll, for the core and for `stromwart modbus read`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Poll {
-    pub values: Values,
-    pub requests: u32,
-    pub exceptions: u32,
-    pub timeouts: u32,
-    pub failures: u32,
-    /// The first problem, worded for people.
-    pub problem: Option<String>,
-}
-
-impl Poll {
-    /// At least one value came back.
-    pub fn ok(&self) -> bool {
-        !self.values.readings.is_empty()
-    }
 }
 
 pub struct Device {
@@ -71,7 +53,7 @@ impl Device {
         let mut poll = Poll::default();
         let (unit, timeout, pause) = (self.setup.unit, self.setup.timeout, self.setup.pause);
         if self.plan.is_none() {
-            match sunspec::discover(bus, unit, timeout).await {
+            match discover(bus, unit, timeout).await {
                 Ok(models) => {
                     let plan = sunspec::plan(&self.setup.profile, &models);
                     let ids: Vec<u16> = models.iter().map(|m| m.id).collect();

@@ -12,24 +12,16 @@ pub mod modbus_battery;
 pub mod modbus_link;
 pub mod modbus_wallbox;
 pub mod shelly;
+pub mod wiring;
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use battery::{Battery, BatteryCommand, BatteryState};
+pub use battery::Battery;
 
-use crate::core::Event;
-use crate::source::Sink;
-
-/// What a plug reports about itself.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct PlugState {
-    pub on: Option<bool>,
-    /// Watts, where the plug measures.
-    pub power: Option<f64>,
-    pub online: bool,
-}
+use crate::model::{BatteryCommand, BatteryState, Event, PlugState, WallboxCommand, WallboxState};
+use crate::sink::Sink;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActuatorError {
@@ -55,33 +47,6 @@ pub trait Switch {
     fn hold(&self) -> Option<Duration> {
         None
     }
-}
-
-/// A wallbox command, checked by the core before it gets here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WallboxCommand {
-    Enable(bool),
-    /// Amperes; 0 stops charging.
-    Current(u8),
-    /// 1 or 3, or 0 for the charger's automatic choice.
-    Phases(u8),
-}
-
-/// What a wallbox reports about itself.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct WallboxState {
-    pub enabled: bool,
-    /// The current limit in force, A.
-    pub current_a: u8,
-    /// Forced phases; `None` when the charger chooses.
-    pub phases: Option<u8>,
-    pub power: Option<f64>,
-    pub energy_wh: Option<f64>,
-    pub status: &'static str,
-    pub online: bool,
-    /// Further values the charger reports (phase currents, the current it applies), published
-    /// as sensors.
-    pub extra: Vec<(crate::quantity::Quantity, f64)>,
 }
 
 /// A charger whose charging, current and phases can be set.

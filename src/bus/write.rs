@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use super::bus::{Bus, ReadError};
-use super::control::{Register, Writable};
-use super::profile::Fc;
-use super::sunspec::Model;
-use super::value::{self, Raw, Scale};
+use super::connection::{Bus, ReadError};
+use crate::modbus::control::{Register, Writable};
+use crate::modbus::profile::Fc;
+use crate::modbus::sunspec::Model;
+use crate::modbus::value::{self, Raw, Scale};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WriteError {

@@ -1,0 +1,49 @@
+//! SunSpec model discovery on a device: find the "SunS" marker, then walk the chain of models.
+
+use std::time::Duration;
+
+use super::connection::{Bus, ReadError};
+use crate::modbus::profile::Fc;
+use crate::modbus::sunspec::{BASES, END, MARKER, MAX_MODELS, Model};
+
+/// Finds the models of `unit`. Exceptions at a base mean "not here"; anything else is an error.
+pub async fn discover(bus: &mut Bus, unit: u8, timeout: Duration) -> Result<Vec<Model>, ReadError> {
+    for base in BASES {
+        match bus.read(unit, Fc::Holding, base, 2, timeout).await {
+            Ok(words) if words == MARKER => return walk(bus, unit, base + 2, timeout).await,
+            Ok(_) | Err(ReadError::Exception(_)) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ReadError::Transport(format!(
+        "no SunSpec marker at {BASES:?}; the device does not speak SunSpec on unit {unit} (Fronius meters: unit 200, SMA: unit 126)"
+    )))
+}
+
+async fn walk(
+    bus: &mut Bus,
+    unit: u8,
+    mut address: u16,
+    timeout: Duration,
+) -> Result<Vec<Model>, ReadError> {
+    let mut models = Vec::new();
+    while models.len() < MAX_MODELS {
+        let header = bus.read(unit, Fc::Holding, address, 2, timeout).await?;
+        if header[0] == END || header[0] == 0 {
+            break;
+        }
+        models.push(Model {
+            id: header[0],
+            address,
+            len: header[1],
+        });
+        match address
+            .checked_add(2)
+            .and_then(|a| a.checked_add(header[1]))
+        {
+            Some(next) => address = next,
+            None => break,
+        }
+    }
+    Ok(models)
+}

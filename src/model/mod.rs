@@ -1,0 +1,103 @@
+//! The model the layers share: time as it is passed in, the events the edges send the core, the
+//! requests the core sends the edges, and what the devices Stromwart drives are told and report.
+//!
+//! Drivers, controllers and the core all speak these types, so none of them needs another's.
+
+pub mod devices;
+pub mod time;
+
+pub use devices::{BatteryCommand, BatteryState, PlugState, WallboxCommand, WallboxState};
+pub use time::Now;
+
+use crate::modbus::Poll;
+use crate::sml::Telegram;
+
+/// What a device is for in the house; the site view (surplus, self-consumption) builds on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Grid,
+    Pv,
+    Battery,
+    Consumer,
+}
+
+impl Role {
+    pub const NAMES: &'static [&'static str] = &["grid", "pv", "battery", "consumer"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "grid" => Self::Grid,
+            "pv" => Self::Pv,
+            "battery" => Self::Battery,
+            "consumer" => Self::Consumer,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Telegram {
+        meter: usize,
+        telegram: Box<Telegram>,
+    },
+    FrameError {
+        meter: usize,
+    },
+    /// A Modbus device was polled.
+    ModbusPoll {
+        device: usize,
+        poll: Box<Poll>,
+    },
+    /// The broker accepted our connection (first time or again).
+    MqttConnected,
+    /// Home Assistant published its birth message.
+    HaOnline,
+    /// Periodic wake-up from the edge, about once a second.
+    Tick,
+    /// The retained discovery configs found on the broker at start: (topic, payload).
+    RetainedConfigs(Vec<(String, String)>),
+    /// A battery reported its state.
+    BatteryState {
+        battery: usize,
+        state: BatteryState,
+    },
+    /// A wallbox reported its state.
+    WallboxState {
+        wallbox: usize,
+        state: WallboxState,
+    },
+    /// A plug driven by an edge task reported its state.
+    PlugState {
+        plug: usize,
+        state: PlugState,
+    },
+    /// A message on a device topic the core maps itself (Tasmota's `stat/…`, `tele/…`).
+    Incoming {
+        topic: String,
+        payload: String,
+    },
+    /// A message on a command topic (`<base>/<id>/<key>/set`).
+    Command {
+        topic: String,
+        payload: String,
+        retained: bool,
+    },
+}
+
+/// A request for a device an edge task drives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Action {
+    Plug {
+        plug: usize,
+        on: bool,
+    },
+    Wallbox {
+        wallbox: usize,
+        command: WallboxCommand,
+    },
+    Battery {
+        battery: usize,
+        command: BatteryCommand,
+    },
+}
