@@ -7,6 +7,7 @@
 pub mod app;
 pub mod bus;
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod demo;
 pub mod drivers;
@@ -19,7 +20,7 @@ pub mod mqtt;
 pub mod quantity;
 pub mod reader;
 pub mod sink;
-pub mod site;
+
 pub mod sml;
 pub mod source;
 pub mod supervisor;

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::reader::{ConfigError, Ctx, Field, Section, yaml};
 use serde_json::Value;
 
+use crate::control::site::SiteSettings;
 use crate::ha::DiscoveryMode;
 use crate::sml::Quirks;
 
@@ -33,7 +34,7 @@ pub struct Config {
     pub plugs: Vec<PlugConfig>,
     pub wallboxes: Vec<WallboxConfig>,
     pub batteries: Vec<BatteryConfig>,
-    pub site: crate::site::SiteSettings,
+    pub site: SiteSettings,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
     pub data_dir: Option<PathBuf>,
@@ -191,7 +192,7 @@ fn read(root: &Section<'_>) -> Config {
     // Meters and devices share the topic space `<base>/<id>/...`, so their ids must differ.
     let mut ids: Vec<(String, String)> = Vec::new();
     let mut unique = |item: &Section<'_>, id: &str, place: String| {
-        if id == crate::core::site::SITE_ID || id == crate::core::commands::BRIDGE_ID {
+        if id == crate::core::site_device::SITE_ID || id == crate::core::commands::BRIDGE_ID {
             item.error(
                 "id",
                 format!("'{id}' is taken by the site view; choose another id"),
@@ -282,9 +283,9 @@ fn read(root: &Section<'_>) -> Config {
     }
 }
 
-fn read_site(s: &Section<'_>) -> crate::site::SiteSettings {
-    let d = crate::site::SiteSettings::default();
-    let site = crate::site::SiteSettings {
+fn read_site(s: &Section<'_>) -> SiteSettings {
+    let d = SiteSettings::default();
+    let site = SiteSettings {
         smoothing_s: s.seconds("smoothing", d.smoothing_s, 1.0, 3600.0),
         surplus_on_w: s
             .opt_float("surplus_on", 0.0, 1.0e6)

@@ -13,7 +13,7 @@ mod meter;
 mod modbus_device;
 pub mod plug;
 mod reconcile;
-pub(crate) mod site;
+pub(crate) mod site_device;
 pub mod throttle;
 pub mod wallbox;
 
@@ -22,6 +22,8 @@ pub use meter::Meter;
 pub use modbus_device::ModbusDevice;
 pub use throttle::Policy;
 
+use crate::control::site::{Site, SiteSettings};
+use crate::control::{Controller, Decisions, Level, Snapshot, State};
 use crate::ha::DiscoveryMode;
 use crate::message::Message;
 use crate::model::{Action, Event, Now, Role};
@@ -38,7 +40,7 @@ pub struct CoreConfig {
     pub meters: Vec<DeviceSettings>,
     /// Modbus devices with their profile names.
     pub devices: Vec<(DeviceSettings, String)>,
-    pub site: crate::site::SiteSettings,
+    pub site: SiteSettings,
     /// Names this bridge among others on the broker (the MQTT client id).
     pub instance: String,
     /// How long a renamed device has to announce itself before its old config is removed.
@@ -75,7 +77,9 @@ pub struct Core {
     cfg: CoreConfig,
     meters: Vec<Meter>,
     devices: Vec<ModbusDevice>,
-    site: crate::site::Site,
+    /// The house as the controllers see it.
+    house: Snapshot,
+    site: Site,
     site_device: device::Device,
     reconcile: reconcile::Reconcile,
     /// The bridge's own device, holding its settings.
@@ -102,8 +106,8 @@ impl Core {
             .map(|(s, p)| ModbusDevice::new(s.clone(), p))
             .collect();
         let availability = availability_topic(&cfg.base_topic);
-        let site = crate::site::Site::new(cfg.site);
-        let site_device = site::device(&cfg.instance);
+        let site = Site::new(cfg.site);
+        let site_device = site_device::device(&cfg.instance);
         let bridge = commands::bridge_device(&cfg.instance);
         let saved = cfg.settings.clone();
         let wallboxes = cfg
@@ -124,10 +128,12 @@ impl Core {
             .cloned()
             .map(|p| plug::Plug::new(p, &cfg.instance))
             .collect();
+        let house = Snapshot::new(cfg.plugs.len(), cfg.wallboxes.len(), cfg.batteries.len());
         let mut core = Self {
             cfg,
             meters,
             devices,
+            house,
             site,
             site_device,
             reconcile: reconcile::Reconcile::default(),
@@ -191,7 +197,7 @@ impl Core {
                 ids.extend(self.plugs.iter().map(|p| p.device.id()));
                 ids.extend(self.wallboxes.iter().map(|w| w.device.id()));
                 ids.extend(self.batteries.iter().map(|b| b.device.id()));
-                ids.extend([site::SITE_ID, commands::BRIDGE_ID]);
+                ids.extend([site_device::SITE_ID, commands::BRIDGE_ID]);
                 let us = reconcile::Us {
                     base,
                     availability: &self.availability,
@@ -224,7 +230,7 @@ impl Core {
                 m.on_telegram(&telegram, now, base, &mut states);
                 let role = m.device.settings.role;
                 if let Some(w) = telegram.number("power") {
-                    self.site.power(role, meter, w, now);
+                    self.house.power(role, meter, w, now);
                 }
                 // The meter's settings are part of its first discovery.
                 if !self.controls_offered.contains(&meter) {
@@ -242,9 +248,9 @@ impl Core {
                 d.on_poll(&poll, now, base, &mut states);
                 announce_then(&mut d.device, &self.cfg, &self.availability, states, out);
                 let role = d.device.settings.role;
-                if let Some(w) = site::power_of(role, &poll) {
+                if let Some(w) = site_device::power_of(role, &poll) {
                     // Devices come after the meters in the site's numbering.
-                    self.site.power(role, self.meters.len() + device, w, now);
+                    self.house.power(role, self.meters.len() + device, w, now);
                 }
             }
             Event::FrameError { meter } => {
@@ -268,19 +274,25 @@ impl Core {
                     .iter()
                     .find(|(q, _)| q.key == "battery_power")
                     .map(|(_, w)| *w);
+                if let Some(slot) = self.house.batteries.get_mut(battery) {
+                    slot.clone_from(&state);
+                }
                 let mut states = Vec::new();
                 b.on_state(state, base, now, &mut states);
                 announce_then(&mut b.device, &self.cfg, &self.availability, states, out);
                 if let Some(w) = power {
                     // Batteries come after the meters and devices in the site's numbering.
                     let slot = self.meters.len() + self.devices.len() + battery;
-                    self.site.power(Role::Battery, slot, w, now);
+                    self.house.power(Role::Battery, slot, w, now);
                 }
             }
             Event::WallboxState { wallbox, state } => {
                 let Some(w) = self.wallboxes.get_mut(wallbox) else {
                     return;
                 };
+                if let Some(slot) = self.house.wallboxes.get_mut(wallbox) {
+                    slot.clone_from(&state);
+                }
                 let mut states = Vec::new();
                 w.on_state(state, base, now, &mut states);
                 announce_then(&mut w.device, &self.cfg, &self.availability, states, out);
@@ -289,13 +301,17 @@ impl Core {
                 let Some(p) = self.plugs.get_mut(plug) else {
                     return;
                 };
+                if let Some(slot) = self.house.plugs.get_mut(plug) {
+                    *slot = state;
+                }
                 let mut states = Vec::new();
                 p.on_state(state, base, now, &mut states);
                 announce_then(&mut p.device, &self.cfg, &self.availability, states, out);
             }
             Event::Incoming { topic, payload } => {
-                for p in &mut self.plugs {
+                for (i, p) in self.plugs.iter_mut().enumerate() {
                     if let Some(state) = p.mqtt_state(&topic, &payload) {
+                        self.house.plugs[i] = state;
                         let mut states = Vec::new();
                         p.on_state(state, base, now, &mut states);
                         announce_then(&mut p.device, &self.cfg, &self.availability, states, out);
@@ -314,9 +330,16 @@ impl Core {
                 if republish {
                     self.republish_states_at = None;
                 }
-                let values = self.site.tick(now);
+                let decisions = self.site.decide(&self.house, now);
                 let mut states = Vec::new();
-                site::offer(&mut self.site_device, &values, base, now, &mut states);
+                carry_out(
+                    decisions,
+                    &mut self.site_device,
+                    &mut self.actions,
+                    base,
+                    now,
+                    &mut states,
+                );
                 announce_then(
                     &mut self.site_device,
                     &self.cfg,
@@ -365,6 +388,36 @@ impl Core {
 
 pub fn availability_topic(base: &str) -> String {
     format!("{base}/status")
+}
+
+/// Carries out a controller's decisions: its commands go to the device tasks, its states to the
+/// entities of its device, its records to the log.
+fn carry_out(
+    decisions: Decisions,
+    device: &mut device::Device,
+    actions: &mut Vec<Action>,
+    base: &str,
+    now: Now,
+    out: &mut Vec<Message>,
+) {
+    actions.extend(decisions.actions);
+    for (key, state) in decisions.states {
+        let Some(q) = crate::quantity::named(key) else {
+            continue;
+        };
+        let payload = match state {
+            // One decimal: sums of floats would otherwise print noise digits.
+            State::Number(v) => format!("{}", (v * 10.0).round() / 10.0),
+            State::Switch(on) => if on { "ON" } else { "OFF" }.to_string(),
+        };
+        device.offer(device::Offer::value(q, payload), base, now, out);
+    }
+    for r in decisions.log {
+        match r.level {
+            Level::Info => tracing::info!(device = %device.id(), "{}", r.message),
+            Level::Warn => tracing::warn!(device = %device.id(), "{}", r.message),
+        }
+    }
 }
 
 /// New or changed discovery goes out before the states that follow it.

@@ -11,7 +11,6 @@ pub struct Now {
     pub utc_offset_s: i32,
 }
 
-/// ISO 8601 in UTC, as Home Assistant's timestamp sensors expect: `2026-11-22T07:30:00+00:00`.
 #[cfg(test)]
 impl Now {
     /// `s` seconds after start, at the Unix epoch, in UTC: for unit tests of the rules.
@@ -24,6 +23,12 @@ impl Now {
     }
 }
 
+/// Days since 1970 in local time; the offset comes with `now`, so a DST change moves midnight.
+pub fn local_day(now: Now) -> i64 {
+    (now.unix_ms / 1000 + i64::from(now.utc_offset_s)).div_euclid(86_400)
+}
+
+/// ISO 8601 in UTC, as Home Assistant's timestamp sensors expect: `2026-11-22T07:30:00+00:00`.
 pub fn iso8601(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -1,16 +1,15 @@
-//! The site: what the house does as a whole, derived from the devices by their roles.
+//! The site view: what the house does as a whole, derived from the devices by their roles.
 //!
-//! A pure function of the latest power readings and the clock, so every rule (hysteresis,
-//! smoothing, the day boundary across a DST change) is tested with simulated time. Signs follow
-//! Home Assistant's Energy dashboard: grid power positive when importing, battery power positive
-//! when discharging.
+//! The first controller: a pure function of the snapshot and the clock, so every rule
+//! (hysteresis, smoothing, the day boundary across a DST change) is tested with simulated time.
+//! Signs follow Home Assistant's Energy dashboard: grid power positive when importing, battery
+//! power positive when discharging.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
+use super::{Controller, Decisions, Snapshot, State};
+use crate::model::time::local_day;
 use crate::model::{Now, Role};
-
-/// A reading older than this no longer describes the house.
-const STALE_MS: u64 = 300_000;
 /// A gap between ticks longer than this is not integrated (the bridge was busy or asleep).
 const MAX_STEP_MS: u64 = 10_000;
 
@@ -64,8 +63,6 @@ struct Today {
 #[derive(Debug)]
 pub struct Site {
     settings: SiteSettings,
-    /// Latest power per device and role: (watts, when).
-    powers: BTreeMap<(Role, usize), (f64, u64)>,
     /// Export samples for smoothing: (when, watts).
     samples: VecDeque<(u64, f64)>,
     available: bool,
@@ -77,7 +74,6 @@ impl Site {
     pub fn new(settings: SiteSettings) -> Self {
         Self {
             settings,
-            powers: BTreeMap::new(),
             samples: VecDeque::new(),
             available: false,
             today: Today::default(),
@@ -93,32 +89,14 @@ impl Site {
         self.settings = settings;
     }
 
-    /// Records a device's power: the grid meter's signed power, an inverter's output, a battery's
-    /// power (positive while discharging).
-    pub fn power(&mut self, role: Role, device: usize, watts: f64, now: Now) {
-        if role != Role::Consumer {
-            self.powers.insert((role, device), (watts, now.mono_ms));
-        }
-    }
-
-    fn sum(&self, role: Role, now: Now) -> Option<f64> {
-        let fresh: Vec<f64> = self
-            .powers
-            .iter()
-            .filter(|((r, _), (_, at))| *r == role && now.mono_ms.saturating_sub(*at) <= STALE_MS)
-            .map(|(_, (w, _))| *w)
-            .collect();
-        (!fresh.is_empty()).then(|| fresh.iter().sum())
-    }
-
     /// Advances the site to `now` (about once a second) and returns what to publish.
-    pub fn tick(&mut self, now: Now) -> SiteValues {
-        let Some(grid) = self.sum(Role::Grid, now) else {
+    pub fn tick(&mut self, house: &Snapshot, now: Now) -> SiteValues {
+        let Some(grid) = house.sum(Role::Grid, now) else {
             self.last_tick = Some(now.mono_ms);
             return SiteValues::default();
         };
-        let pv = self.sum(Role::Pv, now).unwrap_or(0.0).max(0.0);
-        let battery = self.sum(Role::Battery, now).unwrap_or(0.0);
+        let pv = house.sum(Role::Pv, now).unwrap_or(0.0).max(0.0);
+        let battery = house.sum(Role::Battery, now).unwrap_or(0.0);
         let import = grid.max(0.0);
         let export = (-grid).max(0.0);
         // Energy balance: what the house uses comes from the grid, the panels and the battery.
@@ -182,7 +160,63 @@ impl Site {
     }
 }
 
-/// Days since 1970 in local time; the offset comes with `now`, so a DST change moves midnight.
-pub fn local_day(now: Now) -> i64 {
-    (now.unix_ms / 1000 + i64::from(now.utc_offset_s)).div_euclid(86_400)
+impl Controller for Site {
+    fn decide(&mut self, house: &Snapshot, now: Now) -> Decisions {
+        let v = self.tick(house, now);
+        let numbers = [
+            ("grid_import_power", v.grid_import_w),
+            ("grid_export_power", v.grid_export_w),
+            ("house_power", v.house_w),
+            ("surplus_power", v.surplus_w),
+            ("self_consumption_today", v.self_consumption_pct),
+            ("autarky_today", v.autarky_pct),
+        ];
+        let mut states: Vec<_> = numbers
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, State::Number(value?))))
+            .collect();
+        if let Some(on) = v.surplus_available {
+            states.push(("surplus_available", State::Switch(on)));
+        }
+        Decisions {
+            states,
+            ..Decisions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_name_the_entities_that_have_a_value() {
+        let mut site = Site::new(SiteSettings::default());
+        let mut house = Snapshot::default();
+        assert_eq!(
+            site.decide(&house, Now::at_s(0)),
+            Decisions::default(),
+            "without a grid meter there is nothing to say"
+        );
+        house.power(Role::Grid, 0, -700.0, Now::at_s(1));
+        house.power(Role::Pv, 1, 1000.0, Now::at_s(1));
+        let d = site.decide(&house, Now::at_s(1));
+        let number = |key| {
+            d.states.iter().find_map(|(k, s)| match s {
+                State::Number(v) if *k == key => Some((v * 10.0).round() / 10.0),
+                _ => None,
+            })
+        };
+        assert_eq!(number("house_power"), Some(300.0));
+        assert_eq!(number("grid_import_power"), Some(0.0));
+        // One second integrated since the first look: 300 of 1000 Wh from the panels stayed.
+        assert_eq!(number("self_consumption_today"), Some(30.0));
+        assert_eq!(number("autarky_today"), Some(100.0));
+        assert_eq!(
+            d.states.last(),
+            Some(&("surplus_available", State::Switch(true)))
+        );
+        assert_eq!(d.states.len(), 7);
+        assert!(d.actions.is_empty() && d.log.is_empty());
+    }
 }

@@ -1,0 +1,126 @@
+//! Controllers: pure functions over a [`Snapshot`] of the house and [`Now`], returning
+//! [`Decisions`].
+//!
+//! A controller reads no clock, does no I/O and keeps no state but its own memory (smoothing
+//! windows, hysteresis, today's totals) and its settings. Given the same memory, snapshot and
+//! time it decides the same, so every rule is a unit test with simulated time. The core keeps
+//! the snapshot up to date from the events it takes, asks each controller on every tick, and
+//! carries out what comes back: commands go to the device tasks, entity states are published on
+//! the controller's device, log records are logged. `docs/architecture.md` walks through adding
+//! one.
+
+pub mod site;
+
+use std::collections::BTreeMap;
+
+use crate::model::{Action, BatteryState, Now, PlugState, Role, WallboxState};
+
+/// A reading older than this no longer describes the house.
+pub const STALE_MS: u64 = 300_000;
+
+/// The house as the core knows it at one moment: the latest power of every device by its role,
+/// and what the driven devices last reported.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Latest power per role and source: (watts, when in monotonic ms). A source is a position
+    /// in the core's numbering of meters, Modbus devices and batteries.
+    powers: BTreeMap<(Role, usize), (f64, u64)>,
+    /// What each plug, wallbox and battery last reported, by its position in the config.
+    pub plugs: Vec<PlugState>,
+    pub wallboxes: Vec<WallboxState>,
+    pub batteries: Vec<BatteryState>,
+}
+
+impl Snapshot {
+    /// A house with this many plugs, wallboxes and batteries, none of which has reported yet.
+    pub fn new(plugs: usize, wallboxes: usize, batteries: usize) -> Self {
+        Self {
+            powers: BTreeMap::new(),
+            plugs: vec![PlugState::default(); plugs],
+            wallboxes: vec![WallboxState::default(); wallboxes],
+            batteries: vec![BatteryState::default(); batteries],
+        }
+    }
+
+    /// Records a device's power: the grid meter's signed power (positive when importing), an
+    /// inverter's output, a battery's power (positive while discharging).
+    pub fn power(&mut self, role: Role, source: usize, watts: f64, now: Now) {
+        self.powers.insert((role, source), (watts, now.mono_ms));
+    }
+
+    /// The summed power of every source in `role` that reported within [`STALE_MS`]; `None`
+    /// when none did.
+    pub fn sum(&self, role: Role, now: Now) -> Option<f64> {
+        let mut fresh = self
+            .powers
+            .iter()
+            .filter(|((r, _), (_, at))| *r == role && now.mono_ms.saturating_sub(*at) <= STALE_MS)
+            .map(|(_, (w, _))| *w)
+            .peekable();
+        fresh.peek()?;
+        Some(fresh.sum())
+    }
+}
+
+/// What a controller wants done after looking at the house.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decisions {
+    /// Commands for the devices Stromwart drives.
+    pub actions: Vec<Action>,
+    /// States of the controller's own entities, by quantity key (see [`crate::quantity`]). An
+    /// entity without a value to show is left out.
+    pub states: Vec<(&'static str, State)>,
+    /// What the controller wants people to read in the log, and why it decided as it did.
+    pub log: Vec<Record>,
+}
+
+/// One entity state a controller decided.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum State {
+    Number(f64),
+    Switch(bool),
+}
+
+/// A log line from a controller, logged by the core at its level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub level: Level,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+}
+
+/// A controller: looks at the house at `now` and decides.
+pub trait Controller {
+    fn decide(&mut self, house: &Snapshot, now: Now) -> Decisions;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_role_sums_its_fresh_sources_only() {
+        let mut house = Snapshot::default();
+        house.power(Role::Pv, 1, 800.0, Now::at_s(0));
+        house.power(Role::Pv, 2, 1200.0, Now::at_s(100));
+        house.power(Role::Grid, 0, -300.0, Now::at_s(100));
+        assert_eq!(house.sum(Role::Pv, Now::at_s(100)), Some(2000.0));
+        assert_eq!(house.sum(Role::Battery, Now::at_s(100)), None);
+        // Five minutes after the first inverter's last word only the second one counts.
+        assert_eq!(house.sum(Role::Pv, Now::at_s(301)), Some(1200.0));
+        assert_eq!(house.sum(Role::Pv, Now::at_s(401)), None);
+    }
+
+    #[test]
+    fn a_new_house_knows_its_devices_but_nothing_they_said() {
+        let house = Snapshot::new(2, 1, 0);
+        assert_eq!(house.plugs, vec![PlugState::default(); 2]);
+        assert_eq!(house.wallboxes.len(), 1);
+        assert!(house.batteries.is_empty());
+    }
+}
