@@ -12,8 +12,8 @@ use stromwart::bus::device::{Device, Setup};
 use stromwart::modbus::Poll;
 use stromwart::modbus::Transport;
 use stromwart::modbus::plan::Reading;
-use stromwart::modbus::profile::{self, Fc, Profile, Target};
-use stromwart::modbus::value::{self, DataType, Raw};
+use stromwart::modbus::profile::{self, Profile, Target};
+use stromwart::modbus::value::{self, DataType, Fc, Raw};
 
 fn setup(profile: Profile, unit: u8, timeout_ms: u64) -> Setup {
     Setup {

@@ -13,7 +13,7 @@ use tokio_modbus::prelude::SlaveContext;
 use tokio_modbus::{ExceptionCode, Slave};
 
 use crate::modbus::Transport;
-use crate::modbus::profile::Fc;
+use crate::modbus::value::Fc;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

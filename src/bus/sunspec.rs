@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::connection::{Bus, ReadError};
-use crate::modbus::profile::Fc;
 use crate::modbus::sunspec::{BASES, END, MARKER, MAX_MODELS, Model};
+use crate::modbus::value::Fc;
 
 /// Finds the models of `unit`. Exceptions at a base mean "not here"; anything else is an error.
 pub async fn discover(bus: &mut Bus, unit: u8, timeout: Duration) -> Result<Vec<Model>, ReadError> {

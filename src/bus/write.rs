@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use super::connection::{Bus, ReadError};
 use crate::modbus::control::{Register, Writable};
-use crate::modbus::profile::Fc;
 use crate::modbus::sunspec::Model;
-use crate::modbus::value::{self, Raw, Scale};
+use crate::modbus::value::{self, Fc, Raw, Scale};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WriteError {

@@ -11,8 +11,7 @@
 //!   charge: [forcible_power = charge_limit, forcible_mode = 1]
 //! ```
 
-use super::profile::Fc;
-use super::value::{DataType, Order, Scale};
+use super::value::{DataType, Fc, Order, Scale};
 use crate::reader::Section;
 
 /// The battery modes a profile may define, in the order Home Assistant offers them.

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::profile::{Block, Fc, Identity, MAX_BLOCK, Point, Profile, Target};
-use super::value::{self, Raw, Scale};
+use super::profile::{Block, Identity, MAX_BLOCK, Point, Profile, Target};
+use super::value::{self, Fc, Raw, Scale};
 use crate::quantity::Quantity;
 
 #[derive(Debug, Clone, PartialEq)]

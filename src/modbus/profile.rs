@@ -7,18 +7,12 @@
 use serde_json::Value;
 
 use super::control::Controls;
-use super::value::{DataType, Order, Scale};
+use super::value::{DataType, Fc, Order, Scale};
 use crate::quantity::{self, Quantity};
 use crate::reader::{ConfigError, Ctx, Section};
 
 /// The largest read Modbus allows in one request.
 pub const MAX_BLOCK: u16 = 125;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Fc {
-    Holding = 3,
-    Input = 4,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Block {

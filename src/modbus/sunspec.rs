@@ -2,7 +2,8 @@
 //! placed at the addresses a device uses. Finding them on a device is the bus edge's job.
 
 use super::plan::Plan;
-use super::profile::{Block, Fc, MAX_BLOCK, Profile};
+use super::profile::{Block, MAX_BLOCK, Profile};
+use super::value::Fc;
 
 /// "SunS" in two registers.
 pub const MARKER: [u16; 2] = [0x5375, 0x6e53];

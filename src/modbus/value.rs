@@ -1,5 +1,12 @@
 //! Register words to values: data types, byte and word orders, scaling, "not implemented"
-//! sentinels. Pure functions, shared by reading and (later) writing.
+//! sentinels. Pure functions, shared by reading and writing.
+
+/// Which register table a value lives in, by the function code that reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Fc {
+    Holding = 3,
+    Input = 4,
+}
 
 /// How a value is laid out in registers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
