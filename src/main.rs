@@ -105,7 +105,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("stromwart: {e}");
+            // Not eprintln!: it panics when standard error is closed.
+            let _ = writeln!(std::io::stderr(), "stromwart: {e}");
             ExitCode::FAILURE
         }
     }
@@ -123,8 +124,11 @@ fn load_config(path: &std::path::Path) -> Result<Config, String> {
 
 fn check_config(path: &std::path::Path) -> Result<ExitCode, String> {
     let config = load_config(path)?;
-    println!("{}: ok, {} meter(s)", path.display(), config.meters.len());
-    Ok(ExitCode::SUCCESS)
+    print_out(&format!(
+        "{}: ok, {} meter(s)",
+        path.display(),
+        config.meters.len()
+    ))
 }
 
 fn run(path: Option<PathBuf>) -> Result<ExitCode, String> {
@@ -143,8 +147,7 @@ fn healthcheck(path: Option<PathBuf>) -> Result<ExitCode, String> {
     let config = load_config(&path)?;
     let socket = stromwart::health::socket_path(&config.data_dir());
     let summary = stromwart::health::check(&socket)?;
-    println!("{summary}");
-    Ok(ExitCode::SUCCESS)
+    print_out(&summary)
 }
 
 fn demo(port: u16, duration: Option<f64>) -> Result<ExitCode, String> {
@@ -208,11 +211,7 @@ fn init_logging(level: &str) {
 fn modbus_read(profile: &str, address: &str, unit: Option<u8>) -> Result<ExitCode, String> {
     let profile = load_profile(profile)?;
     let json = runtime()?.block_on(stromwart::bus::read_once(profile, address, unit))?;
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&json).unwrap_or_default()
-    );
-    Ok(ExitCode::SUCCESS)
+    print_out(&serde_json::to_string_pretty(&json).unwrap_or_default())
 }
 
 /// A built-in profile by name, or a profile file by path.
@@ -254,8 +253,22 @@ fn sml_decode(file: Option<PathBuf>, hex: bool) -> Result<ExitCode, String> {
             write_err = writeln!(out, "{line}").err();
         }
     });
-    match write_err {
-        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+    written(write_err.map_or(Ok(()), Err))
+}
+
+/// Prints a result on standard output.
+fn print_out(text: &str) -> Result<ExitCode, String> {
+    let mut out = std::io::stdout().lock();
+    written(writeln!(out, "{text}").and_then(|()| out.flush()))
+}
+
+/// A reader that went away (`| head` has read enough) is no failure; Rust ignores SIGPIPE, so
+/// without this every print would panic there.
+fn written(result: std::io::Result<()>) -> Result<ExitCode, String> {
+    match result {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the output: {e}"))
+        }
         _ => Ok(ExitCode::SUCCESS),
     }
 }

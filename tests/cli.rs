@@ -2,10 +2,11 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::bridge::{binary, fixture};
 use common::broker::scratch_dir;
+use common::modbus_sim::Sim;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(binary())
@@ -163,4 +164,51 @@ fn demo_runs_with_nothing_installed_and_shows_live_values() {
         .unwrap_or_default();
     assert!(power.ends_with(" W"), "{out}");
     assert!(err.is_empty(), "{err}");
+}
+
+/// Runs a command whose standard output is a pipe nobody reads any more, as after `| head`:
+/// every write fails with EPIPE. Returns the exit code and standard error.
+fn run_into_closed_pipe(args: Vec<String>) -> (i32, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(binary())
+        .args(&args)
+        .stdout(Stdio::from(writer))
+        .output()
+        .expect("run stromwart");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), err)
+}
+
+#[tokio::test]
+async fn no_command_panics_on_a_closed_output() {
+    let sim = Sim::tcp().await;
+    sim.fill(1, 4, 0, 76);
+    let dir = scratch_dir("cli");
+    let good = dir.join("good.yaml");
+    std::fs::write(&good, "meters:\n  - id: grid\n    tcp: 192.168.1.5:8888\n").unwrap();
+    let cases = [
+        vec!["check-config".into(), good.display().to_string()],
+        vec![
+            "sml".into(),
+            "decode".into(),
+            "--hex".into(),
+            fixture("holley-dtz541-1"),
+        ],
+        ["modbus", "read", "--profile", "sdm630", "--address"]
+            .map(String::from)
+            .into_iter()
+            .chain([sim.url("tcp")])
+            .collect(),
+        vec!["--help".into()],
+    ];
+    for args in cases {
+        let shown = args.join(" ");
+        // The Modbus simulator answers on this runtime while the child runs.
+        let (code, err) = tokio::task::spawn_blocking(move || run_into_closed_pipe(args))
+            .await
+            .unwrap();
+        assert!(!err.contains("panicked"), "{shown}: {err}");
+        assert_eq!(code, 0, "{shown}: {err}");
+    }
 }
