@@ -169,7 +169,12 @@ fn demo_runs_with_nothing_installed_and_shows_live_values() {
 /// Runs a command whose standard output is a pipe nobody reads any more, as after `| head`:
 /// every write fails with EPIPE. Returns the exit code and standard error.
 fn run_into_closed_pipe(args: Vec<String>) -> (i32, String) {
-    let (reader, writer) = std::io::pipe().unwrap();
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe() fills both descriptors, which are then owned here (std::io::pipe needs a
+    // newer Rust than the crate's minimum).
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
     let out = Command::new(binary())
         .args(&args)
