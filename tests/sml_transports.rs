@@ -80,6 +80,35 @@ async fn tcp_bridge_that_drops_and_returns() {
     bridge.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_bridge_that_was_away_for_a_while_is_read_again_within_seconds() {
+    let broker = Mosquitto::start();
+    // A port with nobody listening: every connection attempt is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let frames = frames_of("iskra-mt175-1");
+    let obs = Observer::connect(broker.port, "stromwart/grid/power").await;
+    let bridge = Bridge::start(&meter_config(
+        broker.port,
+        &format!("    tcp: 127.0.0.1:{port}\n"),
+    ));
+    // Long enough for an unbounded doubling backoff to sleep for 16 s after the fourth attempt.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let (mut s, _) = tokio::time::timeout(Duration::from_secs(6), listener.accept())
+        .await
+        .expect("the bridge tries again within a few seconds of the meter's return")
+        .unwrap();
+    s.write_all(&frames[0]).await.unwrap();
+    obs.wait_value("stromwart/grid/power", "-4308").await;
+    bridge.stop().await.unwrap();
+}
+
 /// The payload of a frame without transport escapes (none of these frames contains any).
 fn strip(frame: &[u8]) -> Vec<u8> {
     let mut f = stromwart::sml::Framer::new();

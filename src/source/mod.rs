@@ -22,7 +22,10 @@ use crate::sink::Sink;
 /// A meter sends every 1 to 4 seconds; this long without a byte means the line is dead.
 pub const SILENCE: Duration = Duration::from_secs(60);
 const BACKOFF_START: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Meters sit on the home network or a local port, where trying again costs nothing; a longer
+/// wait only means a bridge back after a restart goes unread for that long (with a minute, the
+/// readings returned 45 s after the bridge did).
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub async fn run(meter: usize, cfg: MeterConfig, sink: Sink) {
     let decoder = MeterDecoder::new(meter, &cfg.id, cfg.quirks.clone());
