@@ -19,6 +19,7 @@ pub mod model;
 pub mod mqtt;
 pub mod quantity;
 pub mod reader;
+pub mod redact;
 pub mod sink;
 
 pub mod sml;

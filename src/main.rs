@@ -124,10 +124,16 @@ fn load_config(path: &std::path::Path) -> Result<Config, String> {
 
 fn check_config(path: &std::path::Path) -> Result<ExitCode, String> {
     let config = load_config(path)?;
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     print_out(&format!(
-        "{}: ok, {} meter(s)",
+        "{}: ok: {}, {}, {}, {}, {}",
         path.display(),
-        config.meters.len()
+        count(config.meters.len(), "meter", "meters"),
+        count(config.devices.len(), "Modbus device", "Modbus devices"),
+        count(config.plugs.len(), "plug", "plugs"),
+        count(config.wallboxes.len(), "wallbox", "wallboxes"),
+        count(config.batteries.len(), "battery", "batteries"),
     ))
 }
 
@@ -220,7 +226,7 @@ fn load_profile(name: &str) -> Result<stromwart::modbus::profile::Profile, Strin
     if !name.contains('/') && !name.ends_with(".yaml") {
         return profile::built_in(name);
     }
-    let text = std::fs::read_to_string(name).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let text = stromwart::config::read_text(std::path::Path::new(name))?;
     let value = stromwart::reader::yaml::to_json(&text).map_err(|e| format!("{name}: {e}"))?;
     profile::from_value(&value, name).map_err(|errors| {
         let list: Vec<String> = errors.iter().map(|e| format!("  - {e}")).collect();

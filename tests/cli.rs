@@ -50,7 +50,14 @@ fn check_config_lists_every_problem_and_fails() {
     let (code, out, _) = run(&["check-config", good.to_str().unwrap()]);
     assert_eq!(
         (code, out.trim()),
-        (0, format!("{}: ok, 1 meter(s)", good.display()).as_str())
+        (
+            0,
+            format!(
+                "{}: ok: 1 meter, 0 Modbus devices, 0 plugs, 0 wallboxes, 0 batteries",
+                good.display()
+            )
+            .as_str()
+        )
     );
 }
 
@@ -216,4 +223,99 @@ async fn no_command_panics_on_a_closed_output() {
         assert!(!err.contains("panicked"), "{shown}: {err}");
         assert_eq!(code, 0, "{shown}: {err}");
     }
+}
+
+/// `stromwart check-config` with its address space limited, so that a file that would exhaust
+/// memory fails fast here instead of taking the machine down.
+fn check_config_within_memory(path: &std::path::Path) -> (i32, String, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576; exec \"$0\" check-config \"$1\"")
+        .arg(binary())
+        .arg(path)
+        .output()
+        .expect("run stromwart");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(out.stdout),
+        text(out.stderr),
+    )
+}
+
+#[test]
+fn check_config_refuses_what_would_exhaust_memory() {
+    let dir = scratch_dir("cli");
+    // 342 bytes that expand to 9^9 values.
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let path = dir.join("bomb.yaml");
+    std::fs::write(&path, &bomb).unwrap();
+    let (code, _, err) = check_config_within_memory(&path);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("expands to more than 100000 values through nested aliases"),
+        "{err}"
+    );
+
+    let big = dir.join("big.yaml");
+    std::fs::write(&big, "# padding\n".repeat(120_000)).unwrap();
+    let (code, _, err) = check_config_within_memory(&big);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("is larger than 1024 KiB, more than a configuration can be"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_takes_a_byte_order_mark_and_names_every_kind() {
+    let dir = scratch_dir("cli");
+    let yaml = dir.join("bom.yaml");
+    std::fs::write(&yaml, "\u{feff}meters:\n  - id: grid\n    tcp: h:1\n").unwrap();
+    let json = dir.join("bom.json");
+    let every = common::every_kind::every_kind_of_config().to_string();
+    std::fs::write(&json, format!("\u{feff}{every}")).unwrap();
+    let (code, out, err) = run(&["check-config", yaml.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok: 1 meter, 0 Modbus devices"), "{out}");
+    let (code, out, err) = run(&["check-config", json.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "{}: ok: 4 meters, 1 Modbus device, 3 plugs, 2 wallboxes, 1 battery",
+            json.display()
+        )
+    );
+}
+
+#[test]
+fn check_config_never_echoes_secrets_or_control_characters() {
+    let dir = scratch_dir("cli");
+    let path = dir.join("leaky.json");
+    std::fs::write(
+        &path,
+        r#"{"mqtt": {"username": "u", "password": false, "pr\u001b[2Jot": 1},
+            "meters": [{"id": "grid", "url": "ftp://admin:hunter2@meter.local/"}]}"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&["check-config", path.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(!err.contains("false") && !err.contains("hunter2"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(
+        err.contains("mqtt.password: expected text, got something else (not shown"),
+        "{err}"
+    );
+    assert!(err.contains("mqtt.pr\\u{1b}[2Jot: unknown key"), "{err}");
+    assert!(
+        err.contains("'ftp://admin:***@meter.local/' must start with http://"),
+        "{err}"
+    );
 }

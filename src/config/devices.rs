@@ -189,10 +189,10 @@ fn read_profile(s: &Section<'_>, id: &str) -> Option<Profile> {
         };
     }
     if let Some(path) = file {
-        let text = match std::fs::read_to_string(&path) {
+        let text = match super::read_text(std::path::Path::new(&path)) {
             Ok(t) => t,
             Err(e) => {
-                s.error("profile_file", format!("cannot read {path}: {e}"));
+                s.error("profile_file", e);
                 return None;
             }
         };

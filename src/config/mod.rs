@@ -112,10 +112,10 @@ pub struct Loaded {
 impl Config {
     /// Reads and checks a configuration file (YAML, or JSON for `.json`).
     pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = read_text(path).map_err(|message| {
             vec![ConfigError {
                 path: String::new(),
-                message: format!("cannot read {}: {e}", path.display()),
+                message,
             }]
         })?;
         let value = if path.extension().is_some_and(|e| e == "json") {
@@ -157,6 +157,30 @@ impl Config {
         })?;
         Self::from_value(&value).map(|l| l.config)
     }
+}
+
+/// The text of a configuration or profile file, without a byte-order mark. Reads at most
+/// [`yaml::MAX_BYTES`]: a larger file is the wrong one (a log, a firmware image, `/dev/zero`).
+pub fn read_text(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(yaml::MAX_BYTES as u64 + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() > yaml::MAX_BYTES {
+        return Err(format!(
+            "{} is larger than {} KiB, more than a configuration can be. Is it the right file?",
+            path.display(),
+            yaml::MAX_BYTES / 1024
+        ));
+    }
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{} is not text (UTF-8)", path.display()))?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 impl Config {

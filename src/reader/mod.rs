@@ -15,18 +15,23 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::redact::{is_secret, shown};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     pub path: String,
     pub message: String,
 }
 
+/// Errors echo what was found, and what was found may hold a password in a URL or control
+/// characters; both are made safe here, where every error is shown.
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = shown(&self.message);
         if self.path.is_empty() {
-            write!(f, "{}", self.message)
+            write!(f, "{message}")
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {message}", shown(&self.path))
         }
     }
 }
@@ -143,9 +148,14 @@ impl<'a> Section<'a> {
     }
 
     fn bad(&self, key: &str, expected: &str, got: &Value) {
+        let got = if is_secret(key) {
+            "something else (not shown, it is a secret)".to_string()
+        } else {
+            describe(got)
+        };
         self.ctx.error(
             &self.path_of(key),
-            format!("expected {expected}, got {}", describe(got)),
+            format!("expected {expected}, got {got}"),
         );
     }
 

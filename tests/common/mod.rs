@@ -3,6 +3,7 @@
 pub mod actuators;
 pub mod bridge;
 pub mod broker;
+pub mod every_kind;
 pub mod fixtures;
 pub mod http;
 pub mod modbus_sim;
