@@ -13,6 +13,7 @@ pub mod demo;
 pub mod drivers;
 pub mod ha;
 pub mod health;
+pub mod http;
 pub mod message;
 pub mod modbus;
 pub mod model;

@@ -1,4 +1,4 @@
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -204,14 +204,37 @@ fn init_logging(level: &str) {
     let filter = Targets::new()
         .with_target("stromwart", level)
         .with_default(LevelFilter::WARN.min(level));
+    // Colour only for a person at a terminal: Docker, systemd and the add-on log keep the codes
+    // as garbage. NO_COLOR (no-color.org) switches it off there too.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_target(false)
-                .with_writer(std::io::stderr),
+                .with_ansi(colour)
+                .with_writer(|| MaskedStderr),
         )
         .with(filter)
         .init();
+}
+
+/// Standard error with every password inside a URL masked. Device addresses carry credentials
+/// (`http://admin:pw@plug`) into messages from our code and from libraries alike, and log
+/// lines end up in bug reports; masking where lines are written catches them all.
+struct MaskedStderr;
+
+impl Write for MaskedStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter hands over one whole event per write.
+        let text = String::from_utf8_lossy(buf);
+        let masked = stromwart::redact::mask_credentials(&text);
+        std::io::stderr().write_all(masked.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 fn modbus_read(profile: &str, address: &str, unit: Option<u8>) -> Result<ExitCode, String> {

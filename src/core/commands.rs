@@ -52,6 +52,36 @@ fn number(v: f64) -> String {
     format!("{v}")
 }
 
+/// Why a command was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Refusal {
+    Retained,
+    Unknown,
+    Rejected,
+}
+
+/// Counts refused commands by reason. The first of each is logged, then the 2nd, 4th, 8th …:
+/// a flood of them (a broken automation sending every second) stays a few lines.
+#[derive(Debug, Default)]
+pub(super) struct Repeats(std::collections::BTreeMap<Refusal, u32>);
+
+impl Repeats {
+    /// Counts one more; the count when this one is worth a log line.
+    pub(super) fn count(&mut self, why: Refusal) -> Option<u32> {
+        let n = self.0.entry(why).or_default();
+        *n = n.saturating_add(1);
+        n.is_power_of_two().then_some(*n)
+    }
+}
+
+fn so_far(n: u32) -> String {
+    if n > 1 {
+        format!(" ({n} so far)")
+    } else {
+        String::new()
+    }
+}
+
 impl Core {
     /// Applies settings saved by earlier runs, before anything is published.
     pub(super) fn apply_saved(&mut self, saved: Settings) {
@@ -151,18 +181,29 @@ impl Core {
         out: &mut Vec<Message>,
     ) {
         if retained {
-            tracing::warn!(%topic, "Ignoring a retained command: commands act once, when sent. Clear it with an empty retained message.");
+            if let Some(n) = self.refused.count(Refusal::Retained) {
+                tracing::warn!(%topic, "Ignoring a retained command: commands act once, when sent. Clear it with an empty retained message.{}", so_far(n));
+            }
             return;
         }
         let Some((owner, control)) = self.route(topic) else {
-            tracing::warn!(%topic, "Ignoring a command for an unknown setting.");
+            if let Some(n) = self.refused.count(Refusal::Unknown) {
+                tracing::warn!(%topic, "Ignoring a command for an unknown setting.{}", so_far(n));
+            }
             return;
         };
         let result = controls::parse(&control, payload)
             .and_then(|cmd| self.apply(owner, &control, cmd, now, out));
         match result {
-            Ok(()) => self.settings_dirty = true,
-            Err(why) => tracing::warn!(%topic, %payload, "Rejected a command: {why}."),
+            Ok(()) => {
+                tracing::info!(%topic, %payload, "Accepted a command.");
+                self.settings_dirty = true;
+            }
+            Err(why) => {
+                if let Some(n) = self.refused.count(Refusal::Rejected) {
+                    tracing::warn!(%topic, %payload, "Rejected a command: {why}.{}", so_far(n));
+                }
+            }
         }
         // Confirm the value in force, whether the command changed it or not.
         let value = self.current(owner, &control);

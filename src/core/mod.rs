@@ -86,6 +86,9 @@ pub struct Core {
     bridge: device::Device,
     settings: controls::Settings,
     settings_dirty: bool,
+    /// Commands ignored or rejected so far, by reason, so a flood is logged like other
+    /// repeated errors.
+    refused: commands::Repeats,
     /// Meters whose settings entities exist already.
     controls_offered: Vec<usize>,
     plugs: Vec<plug::Plug>,
@@ -140,6 +143,7 @@ impl Core {
             bridge,
             settings: controls::Settings::default(),
             settings_dirty: false,
+            refused: commands::Repeats::default(),
             controls_offered: Vec::new(),
             plugs: Vec::new(),
             wallboxes: Vec::new(),

@@ -312,7 +312,7 @@ async fn fetch(req: reqwest::RequestBuilder, url: &str) -> Result<String, Actuat
 async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, ActuatorError> {
     req.send()
         .await
-        .map_err(|e| ActuatorError::Unreachable(format!("{url}: {e}")))
+        .map_err(|e| ActuatorError::Unreachable(format!("{url}: {}", crate::http::why(&e))))
 }
 
 /// The body of a successful answer, or what went wrong.
@@ -321,7 +321,7 @@ async fn read(resp: reqwest::Response, url: &str) -> Result<String, ActuatorErro
     let body = resp
         .text()
         .await
-        .map_err(|e| ActuatorError::Unreachable(e.to_string()))?;
+        .map_err(|e| ActuatorError::Unreachable(crate::http::why(&e)))?;
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err(ActuatorError::Unreachable(
             "401 Unauthorized: check user and password".into(),

@@ -62,7 +62,7 @@ async fn fetch(
     if let Some((user, password)) = auth {
         req = req.basic_auth(user, password.as_ref());
     }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let resp = req.send().await.map_err(|e| crate::http::why(&e))?;
     let status = resp.status();
     if status == reqwest::StatusCode::UNAUTHORIZED {
         return Err("401 Unauthorized: check http_user and http_password".into());
