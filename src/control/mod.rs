@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 use crate::model::{Action, BatteryState, Now, PlugState, Role, WallboxState};
 
-/// A reading older than this no longer describes the house.
-pub const STALE_MS: u64 = 300_000;
+/// How long a reading describes the house when its source says nothing else: three missed
+/// heartbeats of a minute, the default `expire_after` of a device's own values.
+pub const STALE_MS: u64 = 180_000;
 
 /// The house as the core knows it at one moment: the latest power of every device by its role,
 /// and what the driven devices last reported.
@@ -25,6 +26,8 @@ pub struct Snapshot {
     /// Latest power per role and source: (watts, when in monotonic ms). A source is a position
     /// in the core's numbering of meters, Modbus devices and batteries.
     powers: BTreeMap<(Role, usize), (f64, u64)>,
+    /// How long each source's readings count, where it is not [`STALE_MS`].
+    max_age_ms: BTreeMap<usize, u64>,
     /// What each plug, wallbox and battery last reported, by its position in the config.
     pub plugs: Vec<PlugState>,
     pub wallboxes: Vec<WallboxState>,
@@ -36,6 +39,7 @@ impl Snapshot {
     pub fn new(plugs: usize, wallboxes: usize, batteries: usize) -> Self {
         Self {
             powers: BTreeMap::new(),
+            max_age_ms: BTreeMap::new(),
             plugs: vec![PlugState::default(); plugs],
             wallboxes: vec![WallboxState::default(); wallboxes],
             batteries: vec![BatteryState::default(); batteries],
@@ -48,13 +52,22 @@ impl Snapshot {
         self.powers.insert((role, source), (watts, now.mono_ms));
     }
 
-    /// The summed power of every source in `role` that reported within [`STALE_MS`]; `None`
-    /// when none did.
+    /// Readings of `source` count for `ms` after they arrive: a device's values are as current
+    /// here as its own entities are in Home Assistant (its `expire_after`).
+    pub fn fresh_for(&mut self, source: usize, ms: u64) {
+        self.max_age_ms.insert(source, ms);
+    }
+
+    /// The summed power of every source in `role` that reported recently enough; `None` when
+    /// none did.
     pub fn sum(&self, role: Role, now: Now) -> Option<f64> {
         let mut fresh = self
             .powers
             .iter()
-            .filter(|((r, _), (_, at))| *r == role && now.mono_ms.saturating_sub(*at) <= STALE_MS)
+            .filter(|((r, source), (_, at))| {
+                let max_age = self.max_age_ms.get(source).copied().unwrap_or(STALE_MS);
+                *r == role && now.mono_ms.saturating_sub(*at) <= max_age
+            })
             .map(|(_, (w, _))| *w)
             .peekable();
         fresh.peek()?;
@@ -111,9 +124,20 @@ mod tests {
         house.power(Role::Grid, 0, -300.0, Now::at_s(100));
         assert_eq!(house.sum(Role::Pv, Now::at_s(100)), Some(2000.0));
         assert_eq!(house.sum(Role::Battery, Now::at_s(100)), None);
-        // Five minutes after the first inverter's last word only the second one counts.
-        assert_eq!(house.sum(Role::Pv, Now::at_s(301)), Some(1200.0));
-        assert_eq!(house.sum(Role::Pv, Now::at_s(401)), None);
+        // Three minutes after the first inverter's last word only the second one counts.
+        assert_eq!(house.sum(Role::Pv, Now::at_s(181)), Some(1200.0));
+        assert_eq!(house.sum(Role::Pv, Now::at_s(281)), None);
+    }
+
+    #[test]
+    fn each_source_stays_fresh_for_its_own_time() {
+        let mut house = Snapshot::default();
+        house.fresh_for(0, 5_000);
+        house.power(Role::Grid, 0, 100.0, Now::at_s(0));
+        house.power(Role::Pv, 1, 800.0, Now::at_s(0));
+        assert_eq!(house.sum(Role::Grid, Now::at_s(5)), Some(100.0));
+        assert_eq!(house.sum(Role::Grid, Now::at_s(6)), None);
+        assert_eq!(house.sum(Role::Pv, Now::at_s(6)), Some(800.0));
     }
 
     #[test]

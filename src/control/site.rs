@@ -66,6 +66,9 @@ pub struct Site {
     /// Export samples for smoothing: (when, watts).
     samples: VecDeque<(u64, f64)>,
     available: bool,
+    /// A grid reading has been seen: from then on, a stale one means "no surplus", not "no
+    /// site view".
+    grid_seen: bool,
     today: Today,
     last_tick: Option<u64>,
 }
@@ -76,6 +79,7 @@ impl Site {
             settings,
             samples: VecDeque::new(),
             available: false,
+            grid_seen: false,
             today: Today::default(),
             last_tick: None,
         }
@@ -93,8 +97,16 @@ impl Site {
     pub fn tick(&mut self, house: &Snapshot, now: Now) -> SiteValues {
         let Some(grid) = house.sum(Role::Grid, now) else {
             self.last_tick = Some(now.mono_ms);
-            return SiteValues::default();
+            // Without a current grid reading nothing here is known, except that no surplus
+            // can be counted on: whatever waits for "off" must get it.
+            self.available = false;
+            self.samples.clear();
+            return SiteValues {
+                surplus_available: self.grid_seen.then_some(false),
+                ..SiteValues::default()
+            };
         };
+        self.grid_seen = true;
         let pv = house.sum(Role::Pv, now).unwrap_or(0.0).max(0.0);
         let battery = house.sum(Role::Battery, now).unwrap_or(0.0);
         let import = grid.max(0.0);
@@ -218,5 +230,29 @@ mod tests {
         );
         assert_eq!(d.states.len(), 7);
         assert!(d.actions.is_empty() && d.log.is_empty());
+    }
+
+    #[test]
+    fn a_stale_grid_leaves_only_the_surplus_switched_off() {
+        let mut site = Site::new(SiteSettings::default());
+        let mut house = Snapshot::default();
+        house.fresh_for(0, 5_000);
+        house.power(Role::Grid, 0, -2000.0, Now::at_s(0));
+        assert_eq!(
+            site.tick(&house, Now::at_s(1)).surplus_available,
+            Some(true)
+        );
+        let v = site.tick(&house, Now::at_s(6));
+        assert_eq!(
+            v,
+            SiteValues {
+                surplus_available: Some(false),
+                ..SiteValues::default()
+            }
+        );
+        // Back again: the surplus is averaged afresh, not from before the gap.
+        house.power(Role::Grid, 0, 300.0, Now::at_s(7));
+        let v = site.tick(&house, Now::at_s(7));
+        assert_eq!((v.surplus_w, v.surplus_available), (Some(0.0), Some(false)));
     }
 }

@@ -337,6 +337,17 @@ impl Device {
         }
     }
 
+    /// Withdraws the value of every entity not named in `keep`: the retained state is cleared
+    /// (an empty retained message), and nothing sends it again, so it expires in Home Assistant
+    /// after `expire_after` instead of showing an outdated value as live.
+    pub fn withdraw_all_but(&mut self, keep: &[&str], out: &mut Vec<Message>) {
+        for (key, e) in &mut self.entities {
+            if !keep.contains(&key.as_str()) && e.throttle.clear() {
+                out.push(Message::state(e.spec.state_topic.clone(), String::new()));
+            }
+        }
+    }
+
     /// Held-back changes whose minimum interval has passed.
     pub fn flush(&mut self, now: Now, out: &mut Vec<Message>) {
         for e in self.entities.values_mut() {

@@ -154,6 +154,16 @@ impl Core {
         };
         core.plugs = plugs;
         core.wallboxes = wallboxes;
+        // The site's numbering of power sources: meters, then Modbus devices, then batteries.
+        let sources = (core.meters.iter().map(|m| &m.device))
+            .chain(core.devices.iter().map(|d| &d.device))
+            .chain(core.batteries.iter().map(|b| &b.device));
+        let ages: Vec<u32> = sources.map(|d| d.settings.expire_after_s).collect();
+        for (source, age_s) in ages.into_iter().enumerate() {
+            if age_s > 0 {
+                core.house.fresh_for(source, u64::from(age_s) * 1000);
+            }
+        }
         core.apply_saved(saved);
         core
     }
@@ -395,7 +405,8 @@ pub fn availability_topic(base: &str) -> String {
 }
 
 /// Carries out a controller's decisions: its commands go to the device tasks, its states to the
-/// entities of its device, its records to the log.
+/// entities of its device, its records to the log. An entity the decisions leave out has no
+/// value now; it is withdrawn rather than left showing its last one.
 fn carry_out(
     decisions: Decisions,
     device: &mut device::Device,
@@ -405,6 +416,8 @@ fn carry_out(
     out: &mut Vec<Message>,
 ) {
     actions.extend(decisions.actions);
+    let decided: Vec<&str> = decisions.states.iter().map(|(k, _)| *k).collect();
+    device.withdraw_all_but(&decided, out);
     for (key, state) in decisions.states {
         let Some(q) = crate::quantity::named(key) else {
             continue;

@@ -18,12 +18,14 @@ pub fn device(instance: &str) -> Device {
         manufacturer: Some("Stromwart".into()),
         model: Some("Site view".into()),
         role: Role::Consumer,
-        // Derived values move every second; a few seconds between updates is plenty.
+        // Derived values move every second; a few seconds between updates is plenty. They are
+        // sent at least every 10 s while current, so that once the site view withdraws them
+        // (an input went stale) Home Assistant shows them unavailable within 30 s.
         policy: Policy {
             min_interval_ms: 5_000,
-            heartbeat_ms: 60_000,
+            heartbeat_ms: 10_000,
         },
-        expire_after_s: 180,
+        expire_after_s: 30,
         enable_unknown: false,
     });
     d.identify(DeviceSpec {

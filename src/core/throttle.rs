@@ -75,6 +75,14 @@ impl Throttle {
             .or(self.last.as_ref().map(|(p, _)| p.as_str()))
     }
 
+    /// Forgets the value, so it is neither republished nor held back; true if there was one.
+    pub fn clear(&mut self) -> bool {
+        let had = self.current().is_some();
+        self.last = None;
+        self.pending = None;
+        had
+    }
+
     /// Marks the current value as published at `now_ms` (after a full republish).
     pub fn republished(&mut self, now_ms: u64) {
         if let Some(p) = self.pending.take() {
