@@ -200,9 +200,10 @@ async fn a_tasmota_plug_is_driven_over_mqtt() {
     obs.wait_value("stromwart/bike/switch", "OFF").await;
 
     switch(&obs, "bike", "ON").await;
+    // (The bridge's state query at start is an empty command on the same topic.)
     let cmnd = device
         .wait_for(5, "command to the device", |r| {
-            r.topic == "cmnd/tasmota_4A2F1C/POWER"
+            r.topic == "cmnd/tasmota_4A2F1C/POWER" && !r.payload.is_empty()
         })
         .await;
     assert_eq!((cmnd.payload.as_str(), cmnd.retain), ("ON", false));
@@ -234,6 +235,73 @@ async fn a_tasmota_plug_is_driven_over_mqtt() {
         .await
         .unwrap();
     obs.wait_value("stromwart/bike/power", "312").await;
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tasmota_plug_is_asked_for_its_state_at_start() {
+    let broker = Mosquitto::start();
+    // A device that stays quiet until asked, as a Tasmota does between its telemetry periods.
+    let device = Observer::connect(broker.port, "cmnd/tasmota_4A2F1C/#").await;
+    let plug = "  - id: bike\n    driver: tasmota\n    topic: tasmota_4A2F1C\n    min_switch_interval: 0\n";
+    let bridge = Bridge::start(&config(broker.port, plug));
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let ask = device
+        .wait_for(5, "a state query", |r| {
+            r.topic == "cmnd/tasmota_4A2F1C/POWER"
+        })
+        .await;
+    assert_eq!((ask.payload.as_str(), ask.retain), ("", false));
+    device
+        .client
+        .publish(
+            "stat/tasmota_4A2F1C/RESULT",
+            QoS::AtLeastOnce,
+            false,
+            r#"{"POWER":"OFF"}"#,
+        )
+        .await
+        .unwrap();
+    obs.wait_value("stromwart/bike/switch", "OFF").await;
+    device.clear();
+    switch(&obs, "bike", "ON").await;
+    let cmnd = device
+        .wait_for(5, "the command", |r| r.topic == "cmnd/tasmota_4A2F1C/POWER")
+        .await;
+    assert_eq!(cmnd.payload, "ON");
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_plug_is_announced_before_it_reports_and_unavailable_until_then() {
+    let broker = Mosquitto::start();
+    let plug = "  - id: heater\n    driver: mqtt\n    command_topic: home/heater/cmd\n    state_topic: home/heater/state\n";
+    let bridge = Bridge::start(&config(broker.port, plug));
+    let obs = Observer::connect(broker.port, "#").await;
+    let discovery = obs
+        .wait_for(5, "the plug's discovery", |r| {
+            r.topic.starts_with("homeassistant/device/") && r.topic.contains("heater")
+        })
+        .await;
+    let config: serde_json::Value = serde_json::from_str(&discovery.payload).unwrap();
+    assert_eq!(
+        config["components"]["switch"]["command_topic"],
+        "stromwart/heater/switch/set"
+    );
+    assert_eq!(
+        config["availability"][1]["topic"],
+        "stromwart/heater/availability"
+    );
+    obs.wait_value("stromwart/heater/availability", "offline")
+        .await;
+    // The device speaks: it is available, with its state.
+    obs.client
+        .publish("home/heater/state", QoS::AtLeastOnce, false, "ON")
+        .await
+        .unwrap();
+    obs.wait_value("stromwart/heater/availability", "online")
+        .await;
+    obs.wait_value("stromwart/heater/switch", "ON").await;
     bridge.stop().await.unwrap();
 }
 

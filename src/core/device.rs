@@ -187,6 +187,26 @@ impl Device {
         now: Now,
         out: &mut Vec<Message>,
     ) {
+        self.declare(c, category, base);
+        let Some(entity) = self.entities.get_mut(c.key) else {
+            return;
+        };
+        if c.platform == crate::ha::Platform::Button {
+            return; // a button has no state
+        }
+        // Settings are confirmed at once, changed or not.
+        let immediate = Policy {
+            min_interval_ms: 0,
+            heartbeat_ms: 0,
+        };
+        if let Some(p) = entity.throttle.offer(payload, now.mono_ms, immediate) {
+            out.push(Message::state(entity.spec.state_topic.clone(), p));
+        }
+    }
+
+    /// Creates a command entity without a state yet, so it is announced before the device
+    /// behind it has said anything.
+    pub fn declare(&mut self, c: &Control, category: Option<Category>, base: &str) {
         if !self.entities.contains_key(c.key) {
             let state_topic = format!("{base}/{}/{}", self.settings.id, c.key);
             let spec = EntitySpec {
@@ -215,20 +235,6 @@ impl Device {
                     throttle: Throttle::default(),
                 },
             );
-        }
-        let Some(entity) = self.entities.get_mut(c.key) else {
-            return;
-        };
-        if c.platform == crate::ha::Platform::Button {
-            return; // a button has no state
-        }
-        // Settings are confirmed at once, changed or not.
-        let immediate = Policy {
-            min_interval_ms: 0,
-            heartbeat_ms: 0,
-        };
-        if let Some(p) = entity.throttle.offer(payload, now.mono_ms, immediate) {
-            out.push(Message::state(entity.spec.state_topic.clone(), p));
         }
     }
 

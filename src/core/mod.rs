@@ -333,10 +333,16 @@ impl Core {
                 }
             }
             Event::MqttConnected | Event::HaOnline => {
-                // Creates the settings entities; their states follow the discovery below.
+                // Creates the settings entities and announces plugs that have not reported;
+                // their states follow the discovery below.
                 self.offer_controls(now, &mut Vec::new());
+                let base = self.cfg.base_topic.clone();
+                for p in &mut self.plugs {
+                    p.announce(&base, &mut Vec::new());
+                }
                 self.republish_all(now, out);
                 self.republish_states_at = Some(now.mono_ms + HA_SETTLE_MS);
+                out.extend(self.plugs.iter().filter_map(plug::Plug::state_query));
             }
             Event::Tick => {
                 self.reconcile.tick(now.mono_ms, out);

@@ -142,6 +142,29 @@ impl Plug {
         }
     }
 
+    /// Announces the plug before it has reported: its switch, shown unavailable until the
+    /// device answers (an MQTT device may never have left a retained state).
+    pub fn announce(&mut self, base: &str, out: &mut Vec<Message>) {
+        if self.device.state_topic(SWITCH.key).is_none() {
+            self.device.declare(&SWITCH, None, base);
+            self.device.reachable(false, base, out);
+        }
+    }
+
+    /// A message that makes the device say where it stands, for devices that can be asked:
+    /// Tasmota answers an empty command with its state.
+    pub fn state_query(&self) -> Option<Message> {
+        let Reach::Tasmota { topic, power_key } = &self.reach else {
+            return None;
+        };
+        Some(Message {
+            topic: format!("cmnd/{topic}/{power_key}"),
+            payload: String::new(),
+            retain: false,
+            qos: 1,
+        })
+    }
+
     /// What the device reported.
     pub fn on_state(&mut self, s: PlugState, base: &str, now: Now, out: &mut Vec<Message>) {
         self.device.reachable(s.online, base, out);
