@@ -178,8 +178,10 @@ pub async fn run(
     let settings = mqtt_settings(&config, broker_host);
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message
     let settings_path = config.data_dir().join(SETTINGS_FILE);
+    let saved = load_settings(&settings_path);
+    start_with_saved_limits(&mut config, &saved);
     let mut core_cfg = core_config(&config);
-    core_cfg.settings = load_settings(&settings_path);
+    core_cfg.settings = saved;
     let mut core = Core::new(core_cfg);
 
     let (out_tx, out_rx) = mpsc::unbounded_channel();
@@ -308,6 +310,22 @@ fn health_socket(
 }
 
 const SETTINGS_FILE: &str = "settings.json";
+
+/// Battery limits set from Home Assistant in earlier runs are what the batteries start with,
+/// within today's configured maximum.
+fn start_with_saved_limits(config: &mut Config, saved: &crate::core::controls::Settings) {
+    for b in &mut config.batteries {
+        let Some(limits) = saved.batteries.get(&b.id) else {
+            continue;
+        };
+        if let Some(w) = limits.charge_limit_w {
+            b.charge_limit_w = w.clamp(0.0, b.max_charge_w);
+        }
+        if let Some(w) = limits.discharge_limit_w {
+            b.discharge_limit_w = w.clamp(0.0, b.max_discharge_w);
+        }
+    }
+}
 
 /// Settings saved by earlier runs; a file that cannot be read is set aside, not fatal.
 fn load_settings(path: &std::path::Path) -> crate::core::controls::Settings {

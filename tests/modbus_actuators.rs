@@ -320,6 +320,57 @@ async fn a_huawei_battery_is_forced_to_charge_and_ends_it_when_the_bridge_stops(
     holds(&sim, 47100, &[0], "forced charge after the bridge stopped").await;
 }
 
+#[tokio::test]
+async fn battery_limits_set_from_home_assistant_persist_and_modes_do_not() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    huawei(&sim);
+    let yaml = bridge_yaml(
+        "limits",
+        broker.port,
+        &format!(
+            "batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    max_charge_power: 5000\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+            sim.url("tcp")
+        ),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/luna/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/luna/charge_limit", "5000").await;
+    obs.send("stromwart/luna/charge_limit/set", "2500").await;
+    holds(&sim, 47075, &[0, 2500], "the limit set from Home Assistant").await;
+    obs.send("stromwart/luna/mode/set", "charge").await;
+    obs.wait_value("stromwart/luna/mode", "charge").await;
+
+    // The inverter restarts (its connection drops): the bridge starts it again in auto, with
+    // the limit in force, not the configured one.
+    sim.drop_connections();
+    sim.set(1, 3, 47075, &[0, 5000]);
+    holds(
+        &sim,
+        47075,
+        &[0, 2500],
+        "the limit after the inverter restarted",
+    )
+    .await;
+    obs.wait_value("stromwart/luna/mode", "auto").await;
+    bridge.stop().await.unwrap();
+
+    // The bridge restarts: the limit is a setting and comes back; the mode was a command.
+    sim.set(1, 3, 47075, &[0, 5000]);
+    obs.clear();
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/luna/mode", "auto").await;
+    obs.wait_value("stromwart/luna/charge_limit", "2500").await;
+    holds(
+        &sim,
+        47075,
+        &[0, 2500],
+        "the limit after the bridge restarted",
+    )
+    .await;
+    bridge.stop().await.unwrap();
+}
+
 /// SunSpec storage control: rates are shares of WChaMax, written with the scale factor the
 /// device reports (InOutWRte_SF = -2, so 100 % is 10000).
 #[tokio::test]

@@ -8,7 +8,7 @@ use super::throttle::Policy;
 use super::{Core, announce_then};
 use crate::ha::DeviceSpec;
 use crate::message::Message;
-use crate::model::{Action, Now, Role};
+use crate::model::{Action, BatteryCommand, Now, Role};
 
 /// The topic level of the bridge's own settings; config ids may not take it.
 pub const BRIDGE_ID: &str = "bridge";
@@ -344,6 +344,13 @@ impl Core {
             }
             (Owner::Battery(i), key, cmd) => {
                 let command = self.batteries[i].check(key, cmd, now)?;
+                let id = self.batteries[i].device.id().to_string();
+                let saved = self.settings.batteries.entry(id).or_default();
+                match command {
+                    BatteryCommand::ChargeLimit(w) => saved.charge_limit_w = Some(w),
+                    BatteryCommand::DischargeLimit(w) => saved.discharge_limit_w = Some(w),
+                    BatteryCommand::Mode(_) => {}
+                }
                 self.actions.push(Action::Battery {
                     battery: i,
                     command,

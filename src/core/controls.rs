@@ -188,6 +188,19 @@ pub struct Settings {
     pub site_name: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub meters: BTreeMap<String, MeterSettings>,
+    /// Battery limits set from Home Assistant, by battery id. Modes are commands and are not
+    /// kept.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub batteries: BTreeMap<String, BatteryLimits>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BatteryLimits {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charge_limit_w: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discharge_limit_w: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

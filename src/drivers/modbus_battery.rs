@@ -11,7 +11,8 @@ use std::time::Duration;
 use super::modbus_link::Link;
 use super::{ActuatorError, Battery, BatteryCommand, BatteryState};
 
-/// What the config sets at start: the limits, and how often setpoints are written again.
+/// What the battery starts with: the limits (configured, or saved when set from Home
+/// Assistant), and how often setpoints are written again.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StartValues {
     pub charge_limit_w: f64,
@@ -41,16 +42,15 @@ impl ModbusBattery {
         }
     }
 
-    /// Starts in `auto` with the configured limits: the battery runs on its own until told
-    /// otherwise, and nothing from before a restart is replayed.
+    /// Starts in `auto` with the limits in force: the battery runs on its own until told
+    /// otherwise. The limits are settings and stay (after a restart of the bridge they come from
+    /// the saved settings); a mode is a command and is never replayed.
     async fn prime(&mut self) -> Result<(), ActuatorError> {
         if self.link.started() {
             return Ok(());
         }
         self.link.write_fixed().await?;
         self.mode = "auto";
-        self.charge_limit = self.start.charge_limit_w;
-        self.discharge_limit = self.start.discharge_limit_w;
         self.write_mode().await?;
         self.link.mark_started();
         Ok(())
