@@ -22,8 +22,17 @@ pub use outbox::Outbox;
 
 use crate::message::Message;
 
-/// Large enough for a device-based discovery config with every entity a meter can have.
+/// Large enough for a device-based discovery config with every entity a meter can have; what
+/// the bridge publishes, and the most it reads of a message.
 const MAX_PACKET: usize = 256 * 1024;
+/// rumqttc drops the connection on an incoming packet over its limit, and a retained one comes
+/// back on every reconnect. So it may read anything MQTT allows (256 MiB) and the bridge drops
+/// what is over [`MAX_PACKET`] itself.
+const MAX_INCOMING: usize = 268_435_455 + 5;
+/// A connection the broker closes this soon after accepting it, several times in a row, is
+/// being taken over by another client with the same id.
+const SHORT_LIVED: Duration = Duration::from_secs(5);
+const TAKEOVERS_BEFORE_HINT: u32 = 3;
 const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
@@ -80,7 +89,7 @@ pub enum Link {
 pub fn options(s: &Settings) -> Result<MqttOptions, String> {
     let mut o = MqttOptions::new(&s.client_id, &s.host, s.port);
     o.set_keep_alive(s.keep_alive);
-    o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+    o.set_max_packet_size(MAX_INCOMING, MAX_PACKET);
     o.set_last_will(LastWill::new(
         &s.availability_topic,
         "offline",
@@ -118,6 +127,8 @@ pub async fn run(
     let target = format!("{}:{}", settings.host, settings.port);
     let mut connected = false;
     let mut first = true;
+    let mut takeover = Takeover::default();
+    let mut oversized = std::collections::BTreeSet::new();
     loop {
         let ev = tokio::select! {
             biased;
@@ -138,8 +149,15 @@ pub async fn run(
                     first = false;
                 }
                 failures = 0;
+                takeover.connected();
                 link.send_replace(Link::Up);
                 let _ = inbound.send(Inbound::Connected).await;
+            }
+            Ok(Event::Incoming(Packet::Publish(p))) if p.payload.len() > MAX_PACKET => {
+                // Once per topic: a retained one comes back after every reconnect.
+                if oversized.insert(p.topic.clone()) {
+                    tracing::warn!(topic = %p.topic, retained = p.retain, "Dropped a message of {} KiB; Stromwart reads at most {} KiB. If it is retained and not meant for Stromwart, ignore this.", p.payload.len() / 1024, MAX_PACKET / 1024);
+                }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
                 let event = if p.topic == settings.ha_status_topic {
@@ -158,6 +176,9 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
+                if connected && takeover.lost() {
+                    tracing::warn!(broker = %target, client_id = %settings.client_id, "The broker keeps closing the connection right after accepting it: most likely another client uses the same client id. Give each Stromwart its own mqtt.client_id (and mqtt.base_topic).");
+                }
                 connected = false;
                 link.send_replace(Link::Down);
                 failures += 1;
@@ -175,6 +196,32 @@ pub async fn run(
         goodbye(&client, &mut eventloop, &settings).await;
     }
     Ok(())
+}
+
+/// Connections that end soon after they were accepted: what a broker does to the older of two
+/// clients with one id (and, a moment later, to the newer).
+#[derive(Debug, Default)]
+struct Takeover {
+    since: Option<Instant>,
+    short_lived: u32,
+    told: bool,
+}
+
+impl Takeover {
+    fn connected(&mut self) {
+        self.since = Some(Instant::now());
+    }
+
+    /// The connection ended; true once, when it looks like a takeover.
+    fn lost(&mut self) -> bool {
+        let short = self.since.take().is_some_and(|t| t.elapsed() < SHORT_LIVED);
+        self.short_lived = if short { self.short_lived + 1 } else { 0 };
+        if self.short_lived >= TAKEOVERS_BEFORE_HINT && !self.told {
+            self.told = true;
+            return true;
+        }
+        false
+    }
 }
 
 /// Moves messages from the core to the client while the link is up, keeping only the latest
