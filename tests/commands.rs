@@ -207,3 +207,46 @@ async fn a_kill_during_writes_leaves_a_valid_settings_file() {
         assert!(!data.join("settings.json.broken").exists());
     }
 }
+
+#[tokio::test]
+async fn states_follow_a_changed_discovery_config() {
+    let broker = Mosquitto::start();
+    let data = scratch_dir("commands");
+    // Values that never change and a heartbeat of an hour: nothing is sent again on its own.
+    let yaml = config(broker.port, &data).replace(
+        "    replay_interval: 0.5\n",
+        "    replay_interval: 0.5\n    heartbeat: 3600\n",
+    );
+    let bridge = Bridge::start(&yaml);
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/grid/energy_import", "10793.8987")
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Enabling the unknown codes changes the meter's discovery config; Home Assistant reloads
+    // the entities, which then need their states again.
+    obs.clear();
+    command(&obs, "stromwart/grid/generic_obis/set", "ON").await;
+    obs.wait_for(5, "the changed config", |r| {
+        r.topic == "homeassistant/device/stromwart_0a01484c5902000159bb/config"
+    })
+    .await;
+    obs.wait_for(4, "the meter's states again", |r| {
+        r.topic == "stromwart/grid/energy_import"
+    })
+    .await;
+
+    // Renaming the site is the same for the site's entities.
+    obs.clear();
+    command(&obs, "stromwart/bridge/site_name/set", "Haus Süd").await;
+    obs.wait_for(5, "the renamed site", |r| {
+        r.topic == "homeassistant/device/stromwart_site_stromwart/config"
+    })
+    .await;
+    obs.clear();
+    obs.wait_for(4, "the site's states again", |r| {
+        r.topic == "stromwart/site/house_power"
+    })
+    .await;
+    bridge.stop().await.unwrap();
+}

@@ -92,6 +92,19 @@ pub struct Device {
     discovery_dirty: bool,
     /// For devices the bridge drives: their availability topic, and whether they answer.
     reach: Option<(String, bool)>,
+    /// The config has gone out at least once.
+    announced: bool,
+    /// A changed config went out: Home Assistant reloads the entities and needs their states
+    /// again once it has settled (at this time, once known).
+    resend: Resend,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Resend {
+    #[default]
+    No,
+    Due,
+    At(u64),
 }
 
 impl Device {
@@ -102,6 +115,8 @@ impl Device {
             entities: BTreeMap::new(),
             discovery_dirty: false,
             reach: None,
+            announced: false,
+            resend: Resend::No,
         }
     }
 
@@ -302,7 +317,25 @@ impl Device {
         if !std::mem::take(&mut self.discovery_dirty) {
             return None;
         }
+        if std::mem::replace(&mut self.announced, true) {
+            self.resend = Resend::Due;
+        }
         self.discovery(prefix, mode, availability)
+    }
+
+    /// Sends the states again `settle_ms` after a changed config went out: a renamed device's
+    /// entities are reloaded by Home Assistant and would stay unavailable until their next
+    /// heartbeat otherwise.
+    pub fn follow_up(&mut self, now: Now, settle_ms: u64, out: &mut Vec<Message>) {
+        match self.resend {
+            Resend::No => {}
+            Resend::Due => self.resend = Resend::At(now.mono_ms + settle_ms),
+            Resend::At(at) if now.mono_ms >= at => {
+                self.resend = Resend::No;
+                self.republish_states(now, out);
+            }
+            Resend::At(_) => {}
+        }
     }
 
     pub fn discovery(

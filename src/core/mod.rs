@@ -371,6 +371,7 @@ impl Core {
                     if republish {
                         d.republish_states(now, out);
                     }
+                    d.follow_up(now, HA_SETTLE_MS, out);
                     d.flush(now, out);
                 }
             }
