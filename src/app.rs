@@ -202,7 +202,7 @@ pub async fn run(
         .enumerate()
         .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
         .collect();
-    let actuators = wiring::Actuators::spawn(&config, &sink, &mut sources)?;
+    let actuators = wiring::Actuators::spawn(&config, &sink)?;
     for (transport, devices) in buses(&config) {
         sources.push(tokio::spawn(bus::run_bus(transport, devices, sink.clone())));
     }
@@ -278,13 +278,24 @@ pub async fn run(
         tracing::info!(meter = %m.id(), frames, errors, "Meter totals since start.");
     }
     tracing::info!("Shutting down.");
+    for s in sources {
+        s.abort();
+    }
+    // The devices' safe states, on the paths commands take; MQTT goes last, so that the
+    // commands for MQTT plugs are still sent.
+    core.stop(&mut out);
+    for m in out.drain(..) {
+        let _ = out_tx.send(Outgoing::Publish(m));
+    }
+    for action in core.take_actions() {
+        let _ = actuators.send(action);
+    }
+    actuators.finish(SAFE_STATE_WAIT).await;
     if let Some((path, task)) = socket {
         task.abort();
         health::remove(&path);
     }
-    for s in sources {
-        s.abort();
-    }
+    drop(out_tx);
     let _ = stop_tx.send(true);
     match tokio::time::timeout(SHUTDOWN_GRACE, mqtt_task).await {
         Ok(Ok(result)) => result,
@@ -310,6 +321,8 @@ fn health_socket(
 }
 
 const SETTINGS_FILE: &str = "settings.json";
+/// How long the devices get on stop to take their safe states.
+const SAFE_STATE_WAIT: Duration = Duration::from_secs(5);
 
 /// Battery limits set from Home Assistant in earlier runs are what the batteries start with,
 /// within today's configured maximum.

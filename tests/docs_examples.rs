@@ -33,6 +33,7 @@ fn announced() -> Vec<String> {
             },
             min_switch_ms: 10_000,
             policy: DeviceSettings::new("boiler", "Boiler", Role::Consumer).policy,
+            off_on_stop: false,
         }],
         wallboxes: vec![actuators::wallbox("garage", PHASE_CHOICES)],
         batteries: vec![actuators::battery("battery")],

@@ -371,6 +371,34 @@ async fn battery_limits_set_from_home_assistant_persist_and_modes_do_not() {
     bridge.stop().await.unwrap();
 }
 
+#[tokio::test]
+async fn a_battery_is_put_in_auto_when_the_bridge_stops() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    // A Huawei without a fallback timer of its own: a forced charge would run on forever.
+    sim.fill(1, 3, 37758, 26);
+    sim.fill(1, 3, 47075, 4);
+    sim.fill(1, 3, 47083, 1);
+    sim.fill(1, 3, 47100, 1);
+    sim.fill(1, 3, 47246, 5);
+    let yaml = bridge_yaml(
+        "battery-stop",
+        broker.port,
+        &format!(
+            "batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    min_change_interval: 0\n    poll_interval: 0.5\n",
+            sim.url("tcp")
+        ),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/luna/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/luna/mode", "auto").await;
+    obs.send("stromwart/luna/mode/set", "charge").await;
+    holds(&sim, 47100, &[1], "forced charge").await;
+    bridge.stop().await.unwrap();
+    // Written on the way out, not by a timer.
+    assert_eq!(sim.get(1, 47100), Some(0), "forcible_mode after stop");
+}
+
 /// SunSpec storage control: rates are shares of WChaMax, written with the scale factor the
 /// device reports (InOutWRte_SF = -2, so 100 % is 10000).
 #[tokio::test]

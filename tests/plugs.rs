@@ -458,3 +458,51 @@ async fn a_shelly_gen2_with_a_password_is_reached_with_digest_auth() {
     assert_eq!(relay.lock().unwrap().sets, 1);
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn on_sigterm_plugs_set_to_off_are_switched_off_and_the_others_left() {
+    let broker = Mosquitto::start();
+    let boiler = Arc::new(Mutex::new(Relay::default()));
+    let fridge = Arc::new(Mutex::new(Relay::default()));
+    let boiler_port = shelly_gen1(boiler.clone()).await;
+    let fridge_port = shelly_gen1(fridge.clone()).await;
+    let device = Observer::connect(broker.port, "cmnd/tasmota_heater/#").await;
+    let plugs = format!(
+        "  - id: boiler\n    driver: shelly1\n    address: http://127.0.0.1:{boiler_port}\n    min_switch_interval: 0\n    on_stop: off\n  - id: fridge\n    driver: shelly1\n    address: http://127.0.0.1:{fridge_port}\n    min_switch_interval: 0\n  - id: heater\n    driver: tasmota\n    topic: tasmota_heater\n    on_stop: off\n"
+    );
+    let dir = scratch_dir("plugs");
+    let path = dir.join("stromwart.yaml");
+    std::fs::write(&path, config(broker.port, &plugs)).unwrap();
+    let log = dir.join("log");
+    let mut daemon = common::bridge::spawn_process(&["run"], &path, &log);
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    obs.wait_value("stromwart/boiler/switch", "OFF").await;
+    obs.wait_value("stromwart/fridge/switch", "OFF").await;
+    switch(&obs, "boiler", "ON").await;
+    switch(&obs, "fridge", "ON").await;
+    obs.wait_value("stromwart/boiler/switch", "ON").await;
+    obs.wait_value("stromwart/fridge/switch", "ON").await;
+    device.clear();
+
+    // What Docker and the Supervisor send.
+    let pid = daemon.0.id() as libc::pid_t;
+    // SAFETY: signals a child process this test started and still owns.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = tokio::task::spawn_blocking(move || daemon.0.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!boiler.lock().unwrap().on, "the boiler is off");
+    assert!(fridge.lock().unwrap().on, "the fridge is left on");
+    let off = device.on("cmnd/tasmota_heater/POWER");
+    assert_eq!(
+        off.iter().map(|r| r.payload.as_str()).collect::<Vec<_>>(),
+        ["OFF"]
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("Stopping: switching the plug off (on_stop: off). plug=boiler"),
+        "{text}"
+    );
+}

@@ -226,3 +226,28 @@ async fn broken_chargers_are_named_in_the_log_and_the_others_keep_working() {
     obs.send("stromwart/garage/current_limit/set", "10").await;
     obs.wait_value("stromwart/garage/current_limit", "10").await;
 }
+
+#[tokio::test]
+async fn a_charger_is_left_at_its_safe_current_when_the_bridge_stops() {
+    let broker = Mosquitto::start();
+    let charger = Arc::new(Mutex::new(Charger {
+        amp: 16,
+        frc: 0,
+        psm: 0,
+        sets: Vec::new(),
+    }));
+    let port = go_e(charger.clone()).await;
+    // No on_stop: the default is the safe current, 6 A unless set otherwise.
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nwallboxes:\n  - id: garage\n    address: http://127.0.0.1:{port}\n    poll_interval: 0.5\n",
+        scratch_dir("wallbox").display(),
+        broker.port
+    );
+    let bridge = Bridge::start(&yaml);
+    let obs = Observer::connect(broker.port, "stromwart/garage/current_limit").await;
+    obs.wait_value("stromwart/garage/current_limit", "16").await;
+    bridge.stop().await.unwrap();
+    let c = charger.lock().unwrap();
+    assert_eq!(c.amp, 6, "{:?}", c.sets);
+    assert!(c.sets.iter().any(|s| s == "amp=6"), "{:?}", c.sets);
+}

@@ -17,6 +17,8 @@ pub struct BatteryConfig {
     pub rewrite_interval_s: f64,
     pub min_change_interval_s: f64,
     pub poll_interval_s: f64,
+    /// Put the battery in `auto` when Stromwart stops (`on_stop: auto`), rather than leave it.
+    pub auto_on_stop: bool,
     pub publish: Publishing,
 }
 
@@ -31,6 +33,7 @@ pub fn read_battery(s: &Section<'_>) -> Option<BatteryConfig> {
     let rewrite = s.opt_float("rewrite_interval", 0.1, 3600.0);
     let min_change_interval_s = s.seconds("min_change_interval", 2.0, 0.0, 3600.0);
     let poll_interval_s = s.seconds("poll_interval", 5.0, 0.5, 3600.0);
+    let auto_on_stop = s.choice("on_stop", &["leave", "auto"], "auto") == "auto";
     let publish = read_publishing(s, 0.0);
     if charge_limit_w > max_charge_w {
         s.error("charge_limit", "must not be above max_charge_power");
@@ -62,6 +65,7 @@ pub fn read_battery(s: &Section<'_>) -> Option<BatteryConfig> {
         rewrite_interval_s,
         min_change_interval_s,
         poll_interval_s,
+        auto_on_stop,
         publish,
     })
 }

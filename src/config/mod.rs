@@ -11,7 +11,7 @@ mod wallboxes;
 pub use batteries::BatteryConfig;
 pub use devices::{DeviceConfig, ModbusLink, Publishing};
 pub use plugs::{PlugConfig, PlugDriver};
-pub use wallboxes::{WallboxConfig, WallboxDriver};
+pub use wallboxes::{WallboxConfig, WallboxDriver, WallboxStop};
 
 use std::path::{Path, PathBuf};
 

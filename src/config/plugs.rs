@@ -32,6 +32,8 @@ pub struct PlugConfig {
     pub poll_interval_s: f64,
     /// Shelly Gen2: the plug switches itself off after this long unless Stromwart re-arms it.
     pub auto_off_s: Option<f64>,
+    /// Switch the plug off when Stromwart stops (`on_stop: off`), rather than leave it.
+    pub off_on_stop: bool,
     pub publish: Publishing,
 }
 
@@ -49,6 +51,7 @@ pub fn read_plug(s: &Section<'_>) -> Option<PlugConfig> {
     let min_switch_interval_s = s.seconds("min_switch_interval", 10.0, 0.0, 3600.0);
     let poll_interval_s = s.seconds("poll_interval", 5.0, 0.5, 3600.0);
     let auto_off_s = s.opt_float("auto_off", 2.0, 86_400.0);
+    let off_on_stop = s.choice("on_stop", &["leave", "off"], "leave") == "off";
     let publish = read_publishing(s, 0.0);
     let command_topic = s.opt_string("command_topic");
     let state_topic = s.opt_string("state_topic");
@@ -140,6 +143,7 @@ pub fn read_plug(s: &Section<'_>) -> Option<PlugConfig> {
         min_switch_interval_s,
         poll_interval_s,
         auto_off_s,
+        off_on_stop,
         publish,
     })
 }

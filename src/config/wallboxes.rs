@@ -24,7 +24,20 @@ pub struct WallboxConfig {
     pub max_current_a: u8,
     pub min_change_interval_s: f64,
     pub poll_interval_s: f64,
+    /// The current a charger falls back to (Modbus chargers on their own, after their watchdog).
+    pub safe_current_a: u8,
+    pub on_stop: WallboxStop,
     pub publish: Publishing,
+}
+
+/// What a wallbox is told when Stromwart stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WallboxStop {
+    Leave,
+    /// Charging off.
+    Off,
+    /// Charging at `safe_current`.
+    SafeCurrent,
 }
 
 pub fn read_wallbox(s: &Section<'_>) -> Option<WallboxConfig> {
@@ -34,9 +47,15 @@ pub fn read_wallbox(s: &Section<'_>) -> Option<WallboxConfig> {
     let max_current_a = s.int("max_current", 16, 6, 32) as u8;
     let min_change_interval_s = s.seconds("min_change_interval", 10.0, 0.0, 3600.0);
     let poll_interval_s = s.seconds("poll_interval", 5.0, 0.5, 3600.0);
+    let safe_current_a = s.int("safe_current", 6, 0, 32) as u8;
+    let on_stop = match s.choice("on_stop", &["leave", "off", "safe_current"], "safe_current") {
+        "leave" => WallboxStop::Leave,
+        "off" => WallboxStop::Off,
+        _ => WallboxStop::SafeCurrent,
+    };
     let publish = read_publishing(s, 0.0);
     let driver = match driver {
-        "modbus" => read_modbus(s, &id, max_current_a)?,
+        "modbus" => read_modbus(s, &id, max_current_a, safe_current_a)?,
         _ => {
             let address = s.opt_string("address");
             let Some(url) =
@@ -58,13 +77,20 @@ pub fn read_wallbox(s: &Section<'_>) -> Option<WallboxConfig> {
         max_current_a,
         min_change_interval_s,
         poll_interval_s,
+        safe_current_a,
+        on_stop,
         publish,
     })
 }
 
-fn read_modbus(s: &Section<'_>, id: &str, max_current_a: u8) -> Option<WallboxDriver> {
+fn read_modbus(
+    s: &Section<'_>,
+    id: &str,
+    max_current_a: u8,
+    safe_current_a: u8,
+) -> Option<WallboxDriver> {
     let link = read_link(s, id);
-    let safe_current_a = s.int("safe_current", 6, 0, 32) as f64;
+    let safe_current_a = f64::from(safe_current_a);
     let watchdog_s = s.seconds("watchdog", 60.0, 1.0, 65.0);
     let rewrite = s.opt_float("rewrite_interval", 0.1, 3600.0);
     let link = link?;

@@ -23,11 +23,14 @@ pub struct BatterySettings {
     /// Commands closer together than this are refused.
     pub min_change_ms: u64,
     pub policy: Policy,
+    /// What the battery is told when Stromwart stops; `None` leaves it as it is.
+    pub on_stop: Option<BatteryCommand>,
 }
 
 #[derive(Debug)]
 pub struct BatteryCore {
     pub device: Device,
+    pub on_stop: Option<BatteryCommand>,
     modes: &'static [&'static str],
     max_charge_w: f64,
     max_discharge_w: f64,
@@ -50,6 +53,7 @@ impl BatteryCore {
         .device(instance);
         Self {
             device,
+            on_stop: s.on_stop,
             modes: s.modes,
             max_charge_w: s.max_charge_w,
             max_discharge_w: s.max_discharge_w,
@@ -166,6 +170,7 @@ mod tests {
                     min_interval_ms: 0,
                     heartbeat_ms: 60_000,
                 },
+                on_stop: None,
             },
             "home",
         )

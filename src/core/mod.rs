@@ -173,6 +173,33 @@ impl Core {
         std::mem::take(&mut self.actions)
     }
 
+    /// Stromwart is stopping: every driven device is told its configured safe state (`on_stop`),
+    /// on the path a command takes (MQTT plugs' messages into `out`, the rest as actions).
+    pub fn stop(&mut self, out: &mut Vec<Message>) {
+        for (plug, p) in self.plugs.iter().enumerate() {
+            if !p.off_on_stop {
+                continue;
+            }
+            tracing::info!(plug = %p.device.id(), "Stopping: switching the plug off (on_stop: off).");
+            match p.mqtt_command(false) {
+                Some(m) => out.push(m),
+                None => self.actions.push(Action::Plug { plug, on: false }),
+            }
+        }
+        for (wallbox, w) in self.wallboxes.iter().enumerate() {
+            if let Some(command) = w.on_stop {
+                tracing::info!(device = %w.device.id(), ?command, "Stopping: putting the wallbox in its safe state.");
+                self.actions.push(Action::Wallbox { wallbox, command });
+            }
+        }
+        for (battery, b) in self.batteries.iter().enumerate() {
+            if let Some(command) = b.on_stop {
+                tracing::info!(device = %b.device.id(), ?command, "Stopping: putting the battery in its safe state.");
+                self.actions.push(Action::Battery { battery, command });
+            }
+        }
+    }
+
     pub fn meters(&self) -> &[Meter] {
         &self.meters
     }

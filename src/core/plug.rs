@@ -43,11 +43,14 @@ pub struct PlugSettings {
     pub reach: Reach,
     pub min_switch_ms: u64,
     pub policy: Policy,
+    /// Switch the plug off when Stromwart stops.
+    pub off_on_stop: bool,
 }
 
 #[derive(Debug)]
 pub struct Plug {
     pub device: Device,
+    pub off_on_stop: bool,
     pub reach: Reach,
     min_switch_ms: u64,
     last_switch_ms: Option<u64>,
@@ -62,6 +65,7 @@ impl Plug {
             reach,
             min_switch_ms,
             policy,
+            off_on_stop,
         } = s;
         let manufacturer = match reach {
             Reach::Task => "Shelly",
@@ -80,6 +84,7 @@ impl Plug {
         .device(instance);
         Self {
             device,
+            off_on_stop,
             reach,
             min_switch_ms,
             last_switch_ms: None,

@@ -37,11 +37,14 @@ pub struct WallboxSettings {
     /// cars dislike chatter).
     pub min_change_ms: u64,
     pub policy: Policy,
+    /// What the charger is told when Stromwart stops; `None` leaves it as it is.
+    pub on_stop: Option<WallboxCommand>,
 }
 
 #[derive(Debug)]
 pub struct WallboxCore {
     pub device: Device,
+    pub on_stop: Option<WallboxCommand>,
     max_current_a: u8,
     phases: &'static [&'static str],
     min_change_ms: u64,
@@ -63,6 +66,7 @@ impl WallboxCore {
         .device(instance);
         Self {
             device,
+            on_stop: s.on_stop,
             max_current_a: s.max_current_a,
             phases: s.phases,
             min_change_ms: s.min_change_ms,
@@ -211,6 +215,7 @@ mod tests {
                     min_interval_ms: 0,
                     heartbeat_ms: 60_000,
                 },
+                on_stop: None,
             },
             "home",
         );

@@ -6,7 +6,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::{BatteryConfig, Config, PlugConfig, PlugDriver, WallboxConfig, WallboxDriver};
+use crate::config::{
+    BatteryConfig, Config, PlugConfig, PlugDriver, WallboxConfig, WallboxDriver, WallboxStop,
+};
 use crate::core::battery::BatterySettings;
 use crate::core::plug::{PlugSettings, Reach};
 use crate::core::wallbox::{FIXED_PHASE_CHOICES, PHASE_CHOICES, WallboxSettings};
@@ -42,6 +44,11 @@ pub fn wallbox_settings(w: &WallboxConfig) -> WallboxSettings {
         phases,
         min_change_ms: (w.min_change_interval_s * 1000.0) as u64,
         policy: w.publish.policy(),
+        on_stop: match w.on_stop {
+            WallboxStop::Leave => None,
+            WallboxStop::Off => Some(WallboxCommand::Enable(false)),
+            WallboxStop::SafeCurrent => Some(WallboxCommand::Current(w.safe_current_a)),
+        },
     }
 }
 
@@ -59,6 +66,8 @@ pub fn battery_settings(b: &BatteryConfig) -> BatterySettings {
         max_discharge_w: b.max_discharge_w,
         min_change_ms: (b.min_change_interval_s * 1000.0) as u64,
         policy: b.publish.policy(),
+        // Every battery profile has an `auto` mode; the config reader sees to that.
+        on_stop: b.auto_on_stop.then_some(BatteryCommand::Mode("auto")),
     }
 }
 
@@ -87,6 +96,7 @@ pub fn plug_settings(p: &PlugConfig) -> PlugSettings {
         reach,
         min_switch_ms: (p.min_switch_interval_s * 1000.0) as u64,
         policy: p.publish.policy(),
+        off_on_stop: p.off_on_stop,
     }
 }
 
@@ -96,20 +106,20 @@ pub struct Actuators {
     plugs: Vec<Option<mpsc::Sender<bool>>>,
     wallboxes: Vec<mpsc::Sender<WallboxCommand>>,
     batteries: Vec<mpsc::Sender<BatteryCommand>>,
+    /// The device tasks, awaited on stop so that the last commands are carried out.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Actuators {
     /// Starts a task for every plug reached over HTTP, every wallbox and every battery.
-    pub fn spawn(
-        config: &Config,
-        sink: &Sink,
-        tasks: &mut Vec<JoinHandle<()>>,
-    ) -> Result<Self, String> {
+    pub fn spawn(config: &Config, sink: &Sink) -> Result<Self, String> {
         let mut me = Self {
             plugs: Vec::new(),
             wallboxes: Vec::new(),
             batteries: Vec::new(),
+            tasks: Vec::new(),
         };
+        let tasks = &mut me.tasks;
         for (i, p) in config.plugs.iter().enumerate() {
             let PlugDriver::Shelly {
                 url,
@@ -184,6 +194,29 @@ impl Actuators {
             me.batteries.push(tx);
         }
         Ok(me)
+    }
+
+    /// Closes the queues and waits, at most `within`, for the tasks to carry out what is in
+    /// them (the safe states on stop) and end.
+    pub async fn finish(self, within: Duration) {
+        let Self {
+            plugs,
+            wallboxes,
+            batteries,
+            tasks,
+        } = self;
+        drop((plugs, wallboxes, batteries));
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        if tokio::time::timeout(within, all).await.is_err() {
+            tracing::warn!(
+                "Not every device confirmed its safe state within {} s; those fall back on their own timers, where they have one.",
+                within.as_secs()
+            );
+        }
     }
 
     /// Hands an action to its device's task: `Some(false)` when the task is still busy with

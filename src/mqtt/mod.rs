@@ -120,7 +120,7 @@ pub async fn run(
     eventloop.set_network_options(net);
     // The feeder owns the outbox; this task only polls, because a poll future dropped by a
     // select! in the middle of writing a request would lose that request.
-    let feeder = tokio::spawn(feed(client.clone(), outgoing, link.subscribe()));
+    let mut feeder = tokio::spawn(feed(client.clone(), outgoing, link.subscribe()));
 
     let mut backoff = BACKOFF_START;
     let mut failures = 0u32;
@@ -191,6 +191,9 @@ pub async fn run(
             }
         }
     }
+    // The feeder hands over what the core sent last (the safe states of MQTT plugs) once the
+    // bridge has closed its side.
+    let _ = tokio::time::timeout(SHUTDOWN_FLUSH, &mut feeder).await;
     feeder.abort();
     if connected {
         goodbye(&client, &mut eventloop, &settings).await;
@@ -240,7 +243,12 @@ async fn feed(
                 Some(Outgoing::Unsubscribe(topic)) => {
                     let _ = client.try_unsubscribe(topic);
                 }
-                None => return,
+                None => {
+                    if *link.borrow() == Link::Up {
+                        drain(&client, &mut outbox);
+                    }
+                    return;
+                }
             },
             changed = link.changed() => if changed.is_err() { return },
             // The client queue was full: try again once the event loop has taken some.

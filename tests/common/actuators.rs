@@ -15,6 +15,7 @@ pub fn wallbox(id: &str, phases: &'static [&'static str]) -> WallboxSettings {
         phases,
         min_change_ms: 0,
         policy: DeviceSettings::new(id, id, Role::Consumer).policy,
+        on_stop: None,
     }
 }
 
@@ -30,5 +31,6 @@ pub fn battery(id: &str) -> BatterySettings {
         max_discharge_w: 5000.0,
         min_change_ms: 0,
         policy: DeviceSettings::new(id, id, Role::Battery).policy,
+        on_stop: None,
     }
 }
