@@ -167,5 +167,107 @@ fn end_to_end(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, core_path, end_to_end);
+/// A meter that sends once a second, as real ones do, with the default `min_interval: 1`: each
+/// reading's delay from its last byte to the subscriber, and how many were never published.
+/// The sends wander by a few milliseconds, as a meter's clock against the bridge's does.
+fn one_per_second(_c: &mut Criterion) {
+    let frames_total: usize = std::env::var("STROMWART_BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let dir = std::env::temp_dir().join(format!("stromwart-bench-1s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some((_broker, broker_port)) = support::mosquitto(&dir, "one_per_second", false) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let meter = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let meter_port = meter.local_addr().unwrap().port();
+    let config = dir.join("stromwart.yaml");
+    std::fs::write(&config, format!(
+        "data_dir: {}\nmqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n",
+        dir.display()
+    )).unwrap();
+    let _bridge = support::Kill(
+        Command::new(env!("CARGO_BIN_EXE_stromwart"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .spawn()
+            .unwrap(),
+    );
+    let all = frames("dzg-dwsb20-1");
+    let values: Vec<String> = all.iter().map(|f| power_of(f)).collect();
+    let (delays, lost) = rt.block_on(async {
+        let (mut sock, _) = meter.accept().await.unwrap();
+        let (client, mut el) =
+            AsyncClient::new(MqttOptions::new("bench-1s", "127.0.0.1", broker_port), 10);
+        client
+            .subscribe("stromwart/grid/power", QoS::AtMostOnce)
+            .await
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                if let Ok(Event::Incoming(Packet::Publish(p))) = el.poll().await {
+                    let _ = tx.send((
+                        Instant::now(),
+                        String::from_utf8_lossy(&p.payload).into_owned(),
+                    ));
+                }
+            }
+        });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let jitter_ms = [0i64, -12, 7, -4, 15, -9, 3, -15, 10, -6];
+        let start = tokio::time::Instant::now();
+        let mut sent = Vec::new();
+        for k in 0..frames_total {
+            let at = 1000 * k as i64 + 20 + jitter_ms[k % jitter_ms.len()];
+            tokio::time::sleep_until(start + Duration::from_millis(at as u64)).await;
+            sock.write_all(&all[k % all.len()]).await.unwrap();
+            sent.push((Instant::now(), values[k % values.len()].clone()));
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let mut got = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            got.push(m);
+        }
+        // A reading counts as published by the first message with its value after it was sent
+        // and before the next reading was.
+        let mut delays = Vec::new();
+        let mut lost = 0;
+        for (i, (t, v)) in sent.iter().enumerate() {
+            let until = sent
+                .get(i + 1)
+                .map(|(n, _)| *n + Duration::from_millis(1100));
+            match got
+                .iter()
+                .find(|(at, p)| at >= t && p == v && until.is_none_or(|u| *at < u))
+            {
+                Some((at, _)) => delays.push(*at - *t),
+                None => lost += 1,
+            }
+        }
+        (delays, lost)
+    });
+    let mut delays = delays;
+    delays.sort();
+    let pct = |p: f64| {
+        delays
+            .get(((delays.len() as f64 * p) as usize).min(delays.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "one_per_second over {frames_total} readings, min_interval 1 s (default): p50 {:?}, p90 {:?}, max {:?}, never published {lost}",
+        pct(0.5),
+        pct(0.9),
+        delays.last().copied().unwrap_or_default()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, core_path, end_to_end, one_per_second);
 criterion_main!(benches);

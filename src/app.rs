@@ -217,9 +217,13 @@ pub async fn run(
     tokio::pin!(shutdown);
     loop {
         let now = clock.now();
+        // A value held back by its minimum interval goes out when it falls due, not up to a
+        // second later at the next tick.
+        let due = core.next_due().map(|ms| clock.instant(ms));
         let event = tokio::select! {
             biased;
             _ = &mut shutdown => break,
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => Event::Flush,
             Some(e) = events_rx.recv() => e,
             Some(i) = inbound_rx.recv() => match i {
                 Inbound::Connected => {

@@ -39,6 +39,11 @@ impl Clock {
         }
     }
 
+    /// The instant of a monotonic time from [`Clock::now`], for sleeping until it.
+    pub fn instant(&self, mono_ms: u64) -> Instant {
+        self.start + std::time::Duration::from_millis(mono_ms)
+    }
+
     pub fn now(&self) -> Now {
         let unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)

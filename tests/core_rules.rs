@@ -233,3 +233,39 @@ fn errors_before_the_first_telegram_are_counted_and_published_later() {
     assert_eq!(payload(&out, "stromwart/grid/frame_errors"), Some("2"));
     assert_eq!(payload(&out, "stromwart/grid/frames_ok"), Some("1"));
 }
+
+#[test]
+fn a_held_back_value_goes_out_when_it_falls_due_not_at_the_next_tick() {
+    let mut c = core(DiscoveryMode::Device);
+    let all = telegrams("dzg-dwsb20-1");
+    let power = |t: &stromwart::sml::Telegram| t.number("power").unwrap().to_string();
+    let telegram = |i: usize| Event::Telegram {
+        meter: 0,
+        telegram: Box::new(all[i].clone()),
+    };
+    let mut out = Vec::new();
+    c.handle(telegram(0), at(0), &mut out);
+    assert_eq!(c.next_due(), None, "nothing held back yet");
+    let mut out = Vec::new();
+    // A second early: more than the fifth (at most 250 ms) that still counts as on time.
+    let early = Now {
+        mono_ms: 4_000,
+        ..at(0)
+    };
+    c.handle(telegram(1), early, &mut out);
+    assert_eq!(payload(&out, "stromwart/grid/power"), None, "held back");
+    // Due 4.75 s after the last publish: the bridge wakes then, not at its next second's tick.
+    assert_eq!(c.next_due(), Some(4_750));
+    let mut out = Vec::new();
+    let due = Now {
+        mono_ms: 4_750,
+        ..at(0)
+    };
+    c.handle(Event::Flush, due, &mut out);
+    assert_eq!(
+        payload(&out, "stromwart/grid/power"),
+        Some(power(&all[1]).as_str())
+    );
+    // What remains held is the diagnostics' business, 30 s after their last publish.
+    assert_eq!(c.next_due(), Some(29_750));
+}

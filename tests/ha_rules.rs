@@ -134,7 +134,10 @@ fn all_components() -> BTreeMap<String, Value> {
         );
         assert_eq!(json["origin"]["name"], "Stromwart");
         for c in json["components"].as_object().expect("components").values() {
-            components.insert(c["unique_id"].as_str().unwrap().to_string(), c.clone());
+            let mut c = c.clone();
+            // Home Assistant shows an entity as "<device name> <entity name>".
+            c["device_name"] = json["device"]["name"].clone();
+            components.insert(c["unique_id"].as_str().unwrap().to_string(), c);
         }
     }
     components
@@ -214,8 +217,26 @@ fn every_entity_keeps_home_assistants_rules() {
             );
         }
         if platform == "text" {
-            assert!(c["max"].as_f64().unwrap() <= 255.0, "{id}");
+            // The core refuses an empty text, so the UI must not offer one.
+            let (min, max) = (c["min"].as_f64(), c["max"].as_f64().unwrap());
+            assert!(min >= Some(1.0) && max <= 255.0, "{id}: {c}");
         }
+        // No doubled names such as "Home battery Battery power".
+        let device_last = c["device_name"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .to_lowercase();
+        let entity_first = c["name"].as_str().unwrap().split_whitespace().next();
+        assert_ne!(
+            entity_first.map(str::to_lowercase).as_deref(),
+            Some(device_last.as_str()),
+            "{id}: '{}' '{}'",
+            c["device_name"],
+            c["name"]
+        );
         assert!(
             c["default_entity_id"]
                 .as_str()

@@ -287,7 +287,7 @@ impl Device {
         let q = o.quantity;
         EntitySpec {
             key: q.key.to_string(),
-            name: q.name.to_string(),
+            name: entity_name(&self.settings.name, &q.name),
             platform: if q.kind == Kind::Binary {
                 Platform::BinarySensor
             } else {
@@ -387,6 +387,14 @@ impl Device {
         }
     }
 
+    /// When the earliest held-back change falls due.
+    pub fn next_due(&self) -> Option<u64> {
+        self.entities
+            .values()
+            .filter_map(|e| e.throttle.due_ms(policy_for(&e.spec, self.settings.policy)))
+            .min()
+    }
+
     /// Held-back changes whose minimum interval has passed.
     pub fn flush(&mut self, now: Now, out: &mut Vec<Message>) {
         for e in self.entities.values_mut() {
@@ -395,6 +403,22 @@ impl Device {
                 out.push(Message::state(e.spec.state_topic.clone(), p));
             }
         }
+    }
+}
+
+/// The entity's name without a first word that repeats the device's last: Home Assistant shows
+/// "<device> <entity>", and "Home battery Battery power" reads badly ("Home battery Power").
+fn entity_name(device: &str, entity: &str) -> String {
+    let last = device.split_whitespace().last();
+    match (entity.split_once(' '), last) {
+        (Some((first, rest)), Some(last)) if first.eq_ignore_ascii_case(last) => {
+            let mut chars = rest.chars();
+            chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_else(|| entity.to_string())
+        }
+        _ => entity.to_string(),
     }
 }
 

@@ -371,6 +371,11 @@ impl Core {
                 self.republish_states_at = Some(now.mono_ms + HA_SETTLE_MS);
                 out.extend(self.plugs.iter().filter_map(plug::Plug::state_query));
             }
+            Event::Flush => {
+                for d in self.all_devices() {
+                    d.flush(now, out);
+                }
+            }
             Event::Tick => {
                 self.reconcile.tick(now.mono_ms, out);
                 let republish = self.republish_states_at.is_some_and(|at| now.mono_ms >= at);
@@ -403,6 +408,24 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// When a held-back value falls due (monotonic ms): the edge wakes the core then with
+    /// [`Event::Flush`], so a value is never later than its minimum interval asks.
+    pub fn next_due(&self) -> Option<u64> {
+        let meters = self.meters.iter().map(|m| &m.device);
+        let devices = self.devices.iter().map(|d| &d.device);
+        let plugs = self.plugs.iter().map(|p| &p.device);
+        let wallboxes = self.wallboxes.iter().map(|w| &w.device);
+        let batteries = self.batteries.iter().map(|b| &b.device);
+        meters
+            .chain(devices)
+            .chain(plugs)
+            .chain(wallboxes)
+            .chain(batteries)
+            .chain([&self.site_device, &self.bridge])
+            .filter_map(device::Device::next_due)
+            .min()
     }
 
     fn all_devices(&mut self) -> impl Iterator<Item = &mut device::Device> {

@@ -7,6 +7,17 @@ pub struct Policy {
     pub heartbeat_ms: u64,
 }
 
+impl Policy {
+    /// The shortest gap after which a change goes out. A change that comes a little early
+    /// (a fifth of the interval, at most 250 ms) is on time: a meter that sends once a second
+    /// keeps a clock of its own, and with `min_interval: 1` its readings must neither wait nor
+    /// be replaced by the next one.
+    fn change_gap_ms(self) -> u64 {
+        let slack = (self.min_interval_ms / 5).min(250);
+        self.min_interval_ms - slack
+    }
+}
+
 /// Paces commands to a device: refuses one that comes less than `min_ms` after the last one
 /// let through, saying how long to wait.
 pub fn pace(last_ms: &mut Option<u64>, min_ms: u64, now_ms: u64) -> Result<(), String> {
@@ -40,7 +51,7 @@ impl Throttle {
             Some((last, at)) => {
                 let since = now_ms.saturating_sub(*at);
                 if *last != payload {
-                    since >= policy.min_interval_ms
+                    since >= policy.change_gap_ms()
                 } else {
                     since >= policy.heartbeat_ms
                 }
@@ -60,12 +71,19 @@ impl Throttle {
     /// A held-back value whose minimum interval has passed, so the last change is never lost.
     pub fn flush(&mut self, now_ms: u64, policy: Policy) -> Option<String> {
         let (_, at) = self.last.as_ref()?;
-        if now_ms.saturating_sub(*at) < policy.min_interval_ms {
+        if now_ms.saturating_sub(*at) < policy.change_gap_ms() {
             return None;
         }
         let payload = self.pending.take()?;
         self.last = Some((payload.clone(), now_ms));
         Some(payload)
+    }
+
+    /// When the held-back value falls due, if one is held back.
+    pub fn due_ms(&self, policy: Policy) -> Option<u64> {
+        self.pending.as_ref()?;
+        let (_, at) = self.last.as_ref()?;
+        Some(at.saturating_add(policy.change_gap_ms()))
     }
 
     /// The latest value, published or held back, for republishing after a reconnect.
@@ -107,10 +125,28 @@ mod tests {
         let mut t = Throttle::default();
         assert_eq!(t.offer("1".into(), 0, P).as_deref(), Some("1"));
         assert_eq!(t.offer("2".into(), 400, P), None);
-        assert_eq!(t.offer("3".into(), 800, P), None);
-        assert_eq!(t.flush(900, P), None);
-        assert_eq!(t.flush(1_000, P).as_deref(), Some("3"));
+        assert_eq!(t.offer("3".into(), 700, P), None);
+        assert_eq!(t.flush(750, P), None);
+        assert_eq!(t.flush(800, P).as_deref(), Some("3"));
         assert_eq!(t.flush(5_000, P), None);
+    }
+
+    #[test]
+    fn a_reading_a_little_early_is_on_time() {
+        let mut t = Throttle::default();
+        t.offer("1".into(), 0, P);
+        // The meter's next reading, 12 ms before the second is full.
+        assert_eq!(t.offer("2".into(), 988, P).as_deref(), Some("2"));
+        // A fifth early at most, and never more than 250 ms.
+        assert_eq!(t.offer("3".into(), 988 + 799, P), None);
+        let slow = Policy {
+            min_interval_ms: 10_000,
+            heartbeat_ms: 60_000,
+        };
+        let mut t = Throttle::default();
+        t.offer("1".into(), 0, slow);
+        assert_eq!(t.offer("2".into(), 9_700, slow), None);
+        assert_eq!(t.due_ms(slow), Some(9_750));
     }
 
     #[test]

@@ -259,7 +259,10 @@ pub fn component<'a>(d: &DeviceSpec, e: &'a EntitySpec) -> Component<'a> {
         name: &e.name,
         state_topic: (e.platform != Platform::Button).then_some(e.state_topic.as_str()),
         command_topic: command.map(|c| c.topic.as_str()),
-        min: range.map(|r| r.0),
+        // A text entity has a length limit; the core refuses an empty text.
+        min: range
+            .map(|r| r.0)
+            .or(command.and_then(|c| c.max_len).map(|_| 1.0)),
         max: range
             .map(|r| r.1)
             .or(command.and_then(|c| c.max_len).map(f64::from)),

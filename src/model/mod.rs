@@ -55,6 +55,8 @@ pub enum Event {
     HaOnline,
     /// Periodic wake-up from the edge, about once a second.
     Tick,
+    /// A held-back value fell due (the core says when): publish what is due, nothing else.
+    Flush,
     /// The retained discovery configs found on the broker at start: (topic, payload).
     RetainedConfigs(Vec<(String, String)>),
     /// A battery reported its state.
