@@ -328,3 +328,64 @@ fn dockerfiles_and_compose_reference_only_files_that_exist() {
     let example = Path::new(ROOT).join("docker/stromwart.yaml");
     Config::load(&example).unwrap_or_else(|e| panic!("{e:?}"));
 }
+
+#[test]
+fn the_release_workflow_builds_what_the_addon_and_docker_users_pull() {
+    let addon = yaml("addon/config.yaml");
+    let workflow = yaml(".github/workflows/release.yaml");
+    // The Supervisor pulls `image` with {arch} replaced by its architecture.
+    assert_eq!(addon["image"], "ghcr.io/stromwart/{arch}-stromwart-addon");
+    let job = &workflow["jobs"]["addon"];
+    let built: Vec<&str> = job["strategy"]["matrix"]["include"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["arch"].as_str().unwrap())
+        .collect();
+    let mut listed: Vec<&str> = addon["arch"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    listed.sort();
+    let mut built_sorted = built.clone();
+    built_sorted.sort();
+    assert_eq!(
+        built_sorted, listed,
+        "an image for every architecture the add-on lists"
+    );
+    let build = |job: &Value| -> Value {
+        job["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("docker/build-push-action"))
+            })
+            .map(|s| s["with"].clone())
+            .expect("a build step")
+    };
+    let with = build(job);
+    assert_eq!(with["target"], "addon");
+    assert!(
+        with["tags"]
+            .as_str()
+            .unwrap()
+            .contains("/${{ matrix.arch }}-stromwart-addon:"),
+        "{with}"
+    );
+    let standalone = build(&workflow["jobs"]["standalone"]);
+    assert_eq!(standalone["target"], "standalone");
+    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("docker/Dockerfile")).unwrap();
+    for w in [&with, &standalone] {
+        assert_eq!(w["file"], "docker/Dockerfile");
+        let target = w["target"].as_str().unwrap();
+        assert!(dockerfile.contains(&format!(" AS {target}")), "{target}");
+    }
+    // The add-on image says which architecture it is for.
+    assert!(with["build-args"].as_str().unwrap().contains("BUILD_ARCH="));
+    assert!(dockerfile.contains("io.hass.arch=\"${BUILD_ARCH}\""));
+}
