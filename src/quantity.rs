@@ -123,7 +123,8 @@ impl Kind {
                 Some("measurement"),
                 Some(1),
             ),
-            Kind::Count => row(None, None, Some("total_increasing"), None),
+            // Counters of frames and errors are diagnostics: no long-term statistics.
+            Kind::Count => row(None, None, None, None),
             Kind::Ratio => row(Some("%"), None, Some("measurement"), Some(1)),
             Kind::Binary => row(None, None, None, None),
             Kind::Duration => row(Some("s"), Some("duration"), Some("measurement"), Some(0)),

@@ -221,6 +221,10 @@ fn every_entity_keeps_home_assistants_rules() {
             let (min, max) = (c["min"].as_f64(), c["max"].as_f64().unwrap());
             assert!(min >= Some(1.0) && max <= 255.0, "{id}: {c}");
         }
+        // Diagnostics (frame counters, errors) must not fill the long-term statistics.
+        if c["entity_category"] == "diagnostic" {
+            assert!(sc.is_none(), "{id}: a diagnostic with state_class {sc:?}");
+        }
         // No doubled names such as "Home battery Battery power".
         let device_last = c["device_name"]
             .as_str()
