@@ -45,6 +45,7 @@ pub fn core_config(c: &Config) -> CoreConfig {
         instance: c.mqtt.client_id.clone(),
         cleanup_delay_ms: (c.mqtt.cleanup_delay_s * 1000.0) as u64,
         settings: Default::default(),
+        totals: Default::default(),
         plugs: c.plugs.iter().map(wiring::plug_settings).collect(),
         wallboxes: c.wallboxes.iter().map(wiring::wallbox_settings).collect(),
         batteries: c.batteries.iter().map(wiring::battery_settings).collect(),
@@ -178,10 +179,12 @@ pub async fn run(
     let settings = mqtt_settings(&config, broker_host);
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message
     let settings_path = config.data_dir().join(SETTINGS_FILE);
-    let saved = load_settings(&settings_path);
+    let totals_path = config.data_dir().join(TOTALS_FILE);
+    let saved: crate::core::controls::Settings = load_saved(&settings_path, "settings");
     start_with_saved_limits(&mut config, &saved);
     let mut core_cfg = core_config(&config);
     core_cfg.settings = saved;
+    core_cfg.totals = load_saved(&totals_path, "energy totals");
     let mut core = Core::new(core_cfg);
 
     let (out_tx, out_rx) = mpsc::unbounded_channel();
@@ -271,6 +274,9 @@ pub async fn run(
                 );
             }
         }
+        if let Some(json) = core.take_totals(now) {
+            save(&totals_path, &json, "the energy totals");
+        }
         if let Some(json) = core.take_settings() {
             if let Err(e) = write_atomically(&settings_path, json.as_bytes()) {
                 tracing::error!(path = %settings_path.display(), "Cannot save the settings: {e}. They apply until the bridge restarts.");
@@ -295,6 +301,7 @@ pub async fn run(
         let _ = actuators.send(action);
     }
     actuators.finish(SAFE_STATE_WAIT).await;
+    save(&totals_path, &core.totals_json(), "the energy totals");
     if let Some((path, task)) = socket {
         task.abort();
         health::remove(&path);
@@ -325,6 +332,14 @@ fn health_socket(
 }
 
 const SETTINGS_FILE: &str = "settings.json";
+/// The site's lifetime energies, saved every few minutes and at stop.
+const TOTALS_FILE: &str = "energy-totals.json";
+
+fn save(path: &std::path::Path, json: &str, what: &str) {
+    if let Err(e) = write_atomically(path, json.as_bytes()) {
+        tracing::error!(path = %path.display(), "Cannot save {what}: {e}.");
+    }
+}
 /// How long the devices get on stop to take their safe states.
 const SAFE_STATE_WAIT: Duration = Duration::from_secs(5);
 
@@ -344,18 +359,19 @@ fn start_with_saved_limits(config: &mut Config, saved: &crate::core::controls::S
     }
 }
 
-/// Settings saved by earlier runs; a file that cannot be read is set aside, not fatal.
-fn load_settings(path: &std::path::Path) -> crate::core::controls::Settings {
+/// What an earlier run saved (settings, the site's energies); a file that cannot be read is set
+/// aside, not fatal.
+fn load_saved<T: serde::de::DeserializeOwned + Default>(path: &std::path::Path, what: &str) -> T {
     let Ok(text) = std::fs::read_to_string(path) else {
-        return Default::default();
+        return T::default();
     };
     match serde_json::from_str(&text) {
         Ok(s) => s,
         Err(e) => {
             let aside = path.with_extension("json.broken");
             let _ = std::fs::rename(path, &aside);
-            tracing::warn!(path = %path.display(), moved_to = %aside.display(), "Saved settings are unreadable ({e}); starting from the configuration.");
-            Default::default()
+            tracing::warn!(path = %path.display(), moved_to = %aside.display(), "Saved {what} are unreadable ({e}); starting afresh.");
+            T::default()
         }
     }
 }

@@ -217,6 +217,10 @@ pub static NAMED: &[Quantity] = &[
         Kind::Ratio,
     ),
     Quantity::known("autarky_today", "Autarky today", Kind::Ratio),
+    Quantity::known("house_energy", "House consumption energy", Kind::Energy),
+    Quantity::known("pv_self_energy", "Self-consumed PV energy", Kind::Energy),
+    Quantity::known("grid_import_energy", "Grid import energy", Kind::Energy),
+    Quantity::known("grid_export_energy", "Grid export energy", Kind::Energy),
     // Registers only SML meters have.
     Quantity::known("energy_import_t1", "Energy import tariff 1", Kind::Energy),
     Quantity::known("energy_import_t2", "Energy import tariff 2", Kind::Energy),

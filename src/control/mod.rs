@@ -32,6 +32,8 @@ pub struct Snapshot {
     pub plugs: Vec<PlugState>,
     pub wallboxes: Vec<WallboxState>,
     pub batteries: Vec<BatteryState>,
+    /// A grid meter counts imported and exported energy itself, so the site need not.
+    pub grid_counters: bool,
 }
 
 impl Snapshot {
@@ -43,6 +45,7 @@ impl Snapshot {
             plugs: vec![PlugState::default(); plugs],
             wallboxes: vec![WallboxState::default(); wallboxes],
             batteries: vec![BatteryState::default(); batteries],
+            grid_counters: false,
         }
     }
 

@@ -49,6 +49,22 @@ pub struct SiteValues {
     pub self_consumption_pct: Option<f64>,
     /// Share of today's consumption not taken from the grid, in percent.
     pub autarky_pct: Option<f64>,
+    /// Lifetime energies (kWh) for the Energy dashboard's "home" and its shares.
+    pub house_kwh: Option<f64>,
+    pub pv_self_kwh: Option<f64>,
+    /// Grid energies, only where no grid meter counts them itself.
+    pub grid_import_kwh: Option<f64>,
+    pub grid_export_kwh: Option<f64>,
+}
+
+/// Energies since the site view began (Wh): they only grow, and are kept across restarts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Totals {
+    pub house_wh: f64,
+    pub pv_self_wh: f64,
+    pub grid_import_wh: f64,
+    pub grid_export_wh: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -70,6 +86,7 @@ pub struct Site {
     /// site view".
     grid_seen: bool,
     today: Today,
+    totals: Totals,
     last_tick: Option<u64>,
 }
 
@@ -80,6 +97,7 @@ impl Site {
             samples: VecDeque::new(),
             available: false,
             grid_seen: false,
+            totals: Totals::default(),
             today: Today::default(),
             last_tick: None,
         }
@@ -91,6 +109,22 @@ impl Site {
 
     pub fn set_settings(&mut self, settings: SiteSettings) {
         self.settings = settings;
+    }
+
+    /// Continues the lifetime energies from where an earlier run left them; anything but a
+    /// finite, positive number starts at zero.
+    pub fn restore(&mut self, saved: Totals) {
+        let clean = |wh: f64| if wh.is_finite() && wh > 0.0 { wh } else { 0.0 };
+        self.totals = Totals {
+            house_wh: clean(saved.house_wh),
+            pv_self_wh: clean(saved.pv_self_wh),
+            grid_import_wh: clean(saved.grid_import_wh),
+            grid_export_wh: clean(saved.grid_export_wh),
+        };
+    }
+
+    pub fn totals(&self) -> Totals {
+        self.totals
     }
 
     /// Advances the site to `now` (about once a second) and returns what to publish.
@@ -107,6 +141,7 @@ impl Site {
             };
         };
         self.grid_seen = true;
+        let grid_counted = house.grid_counters;
         let pv = house.sum(Role::Pv, now).unwrap_or(0.0).max(0.0);
         let battery = house.sum(Role::Battery, now).unwrap_or(0.0);
         let import = grid.max(0.0);
@@ -136,9 +171,11 @@ impl Site {
         }
 
         self.integrate(now, import, export, pv, house);
-        let t = self.today;
+        let (t, total) = (self.today, self.totals);
         let ratio =
             |part: f64, whole: f64| (whole > 0.0).then(|| (part / whole * 100.0).clamp(0.0, 100.0));
+        let kwh = |wh: f64| Some(wh / 1000.0);
+        let own_grid = |wh: f64| if grid_counted { None } else { kwh(wh) };
         SiteValues {
             grid_import_w: Some(import),
             grid_export_w: Some(export),
@@ -147,6 +184,10 @@ impl Site {
             surplus_available: Some(self.available),
             self_consumption_pct: ratio(t.pv_wh - t.export_wh, t.pv_wh),
             autarky_pct: ratio(t.house_wh - t.import_wh, t.house_wh),
+            house_kwh: kwh(total.house_wh),
+            pv_self_kwh: kwh(total.pv_self_wh),
+            grid_import_kwh: own_grid(total.grid_import_wh),
+            grid_export_kwh: own_grid(total.grid_export_wh),
         }
     }
 
@@ -169,6 +210,11 @@ impl Site {
         self.today.export_wh += export * hours;
         self.today.pv_wh += pv * hours;
         self.today.house_wh += house * hours;
+        let total = &mut self.totals;
+        total.house_wh += house * hours;
+        total.pv_self_wh += (pv - export).max(0.0) * hours;
+        total.grid_import_wh += import * hours;
+        total.grid_export_wh += export * hours;
     }
 }
 
@@ -182,6 +228,10 @@ impl Controller for Site {
             ("surplus_power", v.surplus_w),
             ("self_consumption_today", v.self_consumption_pct),
             ("autarky_today", v.autarky_pct),
+            ("house_energy", v.house_kwh),
+            ("pv_self_energy", v.pv_self_kwh),
+            ("grid_import_energy", v.grid_import_kwh),
+            ("grid_export_energy", v.grid_export_kwh),
         ];
         let mut states: Vec<_> = numbers
             .into_iter()
@@ -228,8 +278,48 @@ mod tests {
             d.states.last(),
             Some(&("surplus_available", State::Switch(true)))
         );
-        assert_eq!(d.states.len(), 7);
+        // Seven values and four lifetime energies.
+        assert_eq!(d.states.len(), 11);
         assert!(d.actions.is_empty() && d.log.is_empty());
+    }
+
+    #[test]
+    fn lifetime_energies_only_grow_and_skip_what_the_grid_meter_counts() {
+        let mut site = Site::new(SiteSettings::default());
+        site.restore(Totals {
+            house_wh: 1000.0,
+            pv_self_wh: f64::NAN,
+            grid_import_wh: -5.0,
+            grid_export_wh: 0.0,
+        });
+        let mut house = Snapshot::default();
+        // One hour: 600 W from the grid, panels 1500 W of which 300 W exported.
+        let mut v = SiteValues::default();
+        for s in 0..=3600 {
+            house.power(
+                Role::Grid,
+                0,
+                if s < 1800 { 600.0 } else { -300.0 },
+                Now::at_s(s),
+            );
+            house.power(Role::Pv, 1, 1500.0, Now::at_s(s));
+            v = site.tick(&house, Now::at_s(s));
+        }
+        let round = |x: Option<f64>| x.map(|k| (k * 1000.0).round() / 1000.0);
+        // Half an hour of 2100 W, half an hour of 1200 W, on top of the restored 1 kWh.
+        assert_eq!(round(v.house_kwh), Some(1.0 + 1.05 + 0.6));
+        assert_eq!(
+            round(v.pv_self_kwh),
+            Some(0.75 + 0.6),
+            "garbage restored as zero"
+        );
+        assert_eq!(round(v.grid_import_kwh), Some(0.3));
+        assert_eq!(round(v.grid_export_kwh), Some(0.15));
+        // A grid meter with its own counters: the site does not count the grid again.
+        house.grid_counters = true;
+        let v = site.tick(&house, Now::at_s(3601));
+        assert_eq!((v.grid_import_kwh, v.grid_export_kwh), (None, None));
+        assert!(v.house_kwh.is_some());
     }
 
     #[test]

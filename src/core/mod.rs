@@ -22,7 +22,7 @@ pub use meter::Meter;
 pub use modbus_device::ModbusDevice;
 pub use throttle::Policy;
 
-use crate::control::site::{Site, SiteSettings};
+use crate::control::site::{Site, SiteSettings, Totals};
 use crate::control::{Controller, Decisions, Level, Snapshot, State};
 use crate::ha::DiscoveryMode;
 use crate::message::Message;
@@ -31,6 +31,9 @@ use crate::model::{Action, Event, Now, Role};
 /// Home Assistant subscribes to state topics 0.1 to 0.3 s after it reads a discovery config, so
 /// after a reconnect or its birth message the states are sent a second time after this delay.
 pub const HA_SETTLE_MS: u64 = 2_000;
+
+/// How often the site's lifetime energies are saved while the bridge runs.
+pub const TOTALS_EVERY_MS: u64 = 300_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoreConfig {
@@ -47,6 +50,8 @@ pub struct CoreConfig {
     pub cleanup_delay_ms: u64,
     /// Settings changed from Home Assistant in earlier runs.
     pub settings: controls::Settings,
+    /// The site's lifetime energies as an earlier run left them.
+    pub totals: Totals,
     pub plugs: Vec<plug::PlugSettings>,
     pub wallboxes: Vec<wallbox::WallboxSettings>,
     pub batteries: Vec<battery::BatterySettings>,
@@ -65,6 +70,7 @@ impl Default for CoreConfig {
             instance: "stromwart".into(),
             cleanup_delay_ms: 60_000,
             settings: Default::default(),
+            totals: Totals::default(),
             plugs: Vec::new(),
             wallboxes: Vec::new(),
             batteries: Vec::new(),
@@ -98,6 +104,7 @@ pub struct Core {
     actions: Vec<Action>,
     availability: String,
     republish_states_at: Option<u64>,
+    totals_saved_ms: Option<u64>,
 }
 
 impl Core {
@@ -109,7 +116,8 @@ impl Core {
             .map(|(s, p)| ModbusDevice::new(s.clone(), p))
             .collect();
         let availability = availability_topic(&cfg.base_topic);
-        let site = Site::new(cfg.site);
+        let mut site = Site::new(cfg.site);
+        site.restore(cfg.totals);
         let site_device = site_device::device(&cfg.instance);
         let bridge = commands::bridge_device(&cfg.instance);
         let saved = cfg.settings.clone();
@@ -151,6 +159,7 @@ impl Core {
             actions: Vec::new(),
             availability,
             republish_states_at: None,
+            totals_saved_ms: None,
         };
         core.plugs = plugs;
         core.wallboxes = wallboxes;
@@ -166,6 +175,26 @@ impl Core {
         }
         core.apply_saved(saved);
         core
+    }
+
+    /// The site's lifetime energies to save, every [`TOTALS_EVERY_MS`]: a power cut loses
+    /// at most that much of them.
+    pub fn take_totals(&mut self, now: Now) -> Option<String> {
+        let Some(at) = self.totals_saved_ms else {
+            // What was just restored needs no saving; count from here.
+            self.totals_saved_ms = Some(now.mono_ms);
+            return None;
+        };
+        if now.mono_ms.saturating_sub(at) < TOTALS_EVERY_MS {
+            return None;
+        }
+        self.totals_saved_ms = Some(now.mono_ms);
+        Some(self.totals_json())
+    }
+
+    /// The site's lifetime energies as JSON, for saving at stop.
+    pub fn totals_json(&self) -> String {
+        serde_json::to_string_pretty(&self.site.totals()).unwrap_or_default()
     }
 
     /// Requests for devices driven by edge tasks, since the last call.
@@ -273,6 +302,9 @@ impl Core {
                 if let Some(w) = telegram.number("power") {
                     self.house.power(role, meter, w, now);
                 }
+                if role == Role::Grid && telegram.number("energy_import").is_some() {
+                    self.house.grid_counters = true;
+                }
                 // The meter's settings are part of its first discovery.
                 if !self.controls_offered.contains(&meter) {
                     self.controls_offered.push(meter);
@@ -289,6 +321,14 @@ impl Core {
                 d.on_poll(&poll, now, base, &mut states);
                 announce_then(&mut d.device, &self.cfg, &self.availability, states, out);
                 let role = d.device.settings.role;
+                let counts = poll
+                    .values
+                    .readings
+                    .iter()
+                    .any(|(q, _)| q.key == "energy_import");
+                if role == Role::Grid && counts {
+                    self.house.grid_counters = true;
+                }
                 if let Some(w) = site_device::power_of(role, &poll) {
                     // Devices come after the meters in the site's numbering.
                     self.house.power(role, self.meters.len() + device, w, now);
@@ -480,7 +520,11 @@ fn carry_out(
             continue;
         };
         let payload = match state {
-            // One decimal: sums of floats would otherwise print noise digits.
+            // Energies to the Wh, the rest to one decimal: sums of floats would otherwise print
+            // noise digits.
+            State::Number(v) if q.kind == crate::quantity::Kind::Energy => {
+                format!("{}", (v * 1000.0).round() / 1000.0)
+            }
             State::Number(v) => format!("{}", (v * 10.0).round() / 10.0),
             State::Switch(on) => if on { "ON" } else { "OFF" }.to_string(),
         };
