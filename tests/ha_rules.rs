@@ -306,3 +306,112 @@ fn every_kind_maps_to_a_consistent_row() {
         }
     }
 }
+
+/// What Home Assistant's Energy dashboard needs: for the grid, the panels, the battery, the home
+/// and each plug and wallbox an entity it accepts (energy, kWh, total or total_increasing, not
+/// a diagnostic), from devices that report what real ones report.
+#[test]
+fn the_energy_dashboard_finds_an_entity_for_every_source() {
+    use stromwart::core::plug::{PlugSettings, Reach};
+    use stromwart::model::PlugState;
+    use stromwart::quantity::named;
+    let plug = PlugSettings {
+        id: "boiler".into(),
+        name: "Boiler".into(),
+        reach: Reach::Task,
+        min_switch_ms: 0,
+        policy: settings("boiler", Role::Consumer).policy,
+        off_on_stop: false,
+    };
+    let mut core = Core::new(CoreConfig {
+        meters: vec![settings("grid", Role::Grid)],
+        devices: vec![(settings("inverter", Role::Pv), "sunspec".into())],
+        plugs: vec![plug],
+        wallboxes: vec![actuators::wallbox("garage", FIXED_PHASE_CHOICES)],
+        batteries: vec![actuators::battery("luna")],
+        ..CoreConfig::default()
+    });
+    let mut out = Vec::new();
+    let reading = |key: &str, v: f64| (named(key).unwrap().clone(), Reading::Number(v));
+    for s in 1..6 {
+        for t in telegrams("holley-dtz541-1") {
+            let telegram = Box::new(t);
+            core.handle(Event::Telegram { meter: 0, telegram }, now(s), &mut out);
+        }
+        let mut poll = Poll::default();
+        poll.values.readings = vec![
+            reading("power", 2400.0),
+            reading("energy_production", 8123.4),
+        ];
+        let poll = Box::new(poll);
+        core.handle(Event::ModbusPoll { device: 0, poll }, now(s), &mut out);
+        let state = PlugState {
+            on: Some(true),
+            power: Some(1200.0),
+            online: true,
+        };
+        core.handle(Event::PlugState { plug: 0, state }, now(s), &mut out);
+        // A charger that measures its power but counts no energy (most Modbus profiles).
+        let state = WallboxState {
+            online: true,
+            enabled: true,
+            status: "charging",
+            power: Some(11000.0),
+            ..WallboxState::default()
+        };
+        core.handle(Event::WallboxState { wallbox: 0, state }, now(s), &mut out);
+        let readings = [
+            "battery_power",
+            "battery_soc",
+            "battery_energy_charged",
+            "battery_energy_discharged",
+        ]
+        .map(|k| (named(k).unwrap().clone(), 50.0))
+        .to_vec();
+        let state = BatteryState {
+            mode: "auto",
+            online: true,
+            readings,
+            ..BatteryState::default()
+        };
+        core.handle(Event::BatteryState { battery: 0, state }, now(s), &mut out);
+        core.handle(Event::Tick, now(s), &mut out);
+    }
+    let mut energy_by_device: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for m in out
+        .iter()
+        .filter(|m| m.topic.starts_with("homeassistant/device/"))
+    {
+        let json: Value = serde_json::from_str(&m.payload).unwrap();
+        let device = json["device"]["name"].as_str().unwrap().to_string();
+        for (key, c) in json["components"].as_object().unwrap() {
+            let accepted = c["device_class"] == "energy"
+                && c["unit_of_measurement"] == "kWh"
+                && (c["state_class"] == "total_increasing" || c["state_class"] == "total")
+                && c["entity_category"].is_null();
+            if accepted {
+                energy_by_device
+                    .entry(device.clone())
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
+    }
+    let has = |device: &str, key: &str| {
+        energy_by_device
+            .get(device)
+            .is_some_and(|keys| keys.iter().any(|k| k == key))
+    };
+    assert!(
+        has("grid", "energy_import") && has("grid", "energy_export"),
+        "{energy_by_device:?}"
+    );
+    assert!(has("inverter", "energy_production"), "{energy_by_device:?}");
+    assert!(
+        has("luna", "battery_energy_charged") && has("luna", "battery_energy_discharged"),
+        "{energy_by_device:?}"
+    );
+    assert!(has("Home energy", "house_energy"), "{energy_by_device:?}");
+    assert!(has("Boiler", "energy_total"), "{energy_by_device:?}");
+    assert!(has("garage", "energy_total"), "{energy_by_device:?}");
+}

@@ -506,3 +506,56 @@ async fn on_sigterm_plugs_set_to_off_are_switched_off_and_the_others_left() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_plug_counts_its_energy_from_its_power_and_keeps_it() {
+    let broker = Mosquitto::start();
+    let relay = Arc::new(Mutex::new(Relay::default()));
+    let port = shelly_gen1(relay.clone()).await;
+    let plug = format!(
+        "  - id: boiler\n    driver: shelly1\n    address: http://127.0.0.1:{port}\n    poll_interval: 0.5\n    min_switch_interval: 0\n"
+    );
+    let yaml = config(broker.port, &plug);
+    let data = yaml
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("data_dir: "))
+        .unwrap()
+        .to_string();
+    let bridge = Bridge::start(&yaml);
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/boiler/switch", "OFF").await;
+    switch(&obs, "boiler", "ON").await;
+    obs.wait_value("stromwart/boiler/power", "1200.5").await;
+    // 1200.5 W: a Wh every three seconds.
+    let counted = obs
+        .wait_for(10, "energy counted", |r| {
+            r.topic == "stromwart/boiler/energy_total"
+                && r.payload.parse::<f64>().is_ok_and(|k| k > 0.0)
+        })
+        .await;
+    assert!(
+        counted.payload.parse::<f64>().unwrap() < 0.01,
+        "{}",
+        counted.payload
+    );
+    let config = obs
+        .all()
+        .into_iter()
+        .rfind(|r| r.topic.starts_with("homeassistant/device/") && r.topic.contains("boiler"))
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&config.payload).unwrap();
+    assert_eq!(
+        json["components"]["energy_total"]["state_class"],
+        "total_increasing"
+    );
+    bridge.stop().await.unwrap();
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(&data).join("energy-totals.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        saved["devices"]["boiler"].as_f64().unwrap() > 0.0,
+        "{saved}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod battery;
 pub(crate) mod commands;
 pub mod controls;
 pub mod device;
+pub mod energy;
 mod meter;
 mod modbus_device;
 pub mod plug;
@@ -22,7 +23,7 @@ pub use meter::Meter;
 pub use modbus_device::ModbusDevice;
 pub use throttle::Policy;
 
-use crate::control::site::{Site, SiteSettings, Totals};
+use crate::control::site::{Site, SiteSettings};
 use crate::control::{Controller, Decisions, Level, Snapshot, State};
 use crate::ha::DiscoveryMode;
 use crate::message::Message;
@@ -50,8 +51,8 @@ pub struct CoreConfig {
     pub cleanup_delay_ms: u64,
     /// Settings changed from Home Assistant in earlier runs.
     pub settings: controls::Settings,
-    /// The site's lifetime energies as an earlier run left them.
-    pub totals: Totals,
+    /// Counted energies as an earlier run left them.
+    pub totals: energy::Energies,
     pub plugs: Vec<plug::PlugSettings>,
     pub wallboxes: Vec<wallbox::WallboxSettings>,
     pub batteries: Vec<battery::BatterySettings>,
@@ -70,7 +71,7 @@ impl Default for CoreConfig {
             instance: "stromwart".into(),
             cleanup_delay_ms: 60_000,
             settings: Default::default(),
-            totals: Totals::default(),
+            totals: energy::Energies::default(),
             plugs: Vec::new(),
             wallboxes: Vec::new(),
             batteries: Vec::new(),
@@ -117,7 +118,7 @@ impl Core {
             .collect();
         let availability = availability_topic(&cfg.base_topic);
         let mut site = Site::new(cfg.site);
-        site.restore(cfg.totals);
+        site.restore(cfg.totals.site);
         let site_device = site_device::device(&cfg.instance);
         let bridge = commands::bridge_device(&cfg.instance);
         let saved = cfg.settings.clone();
@@ -163,6 +164,15 @@ impl Core {
         };
         core.plugs = plugs;
         core.wallboxes = wallboxes;
+        let counted = &core.cfg.totals.devices;
+        for p in &mut core.plugs {
+            p.energy
+                .restore(counted.get(p.device.id()).copied().unwrap_or(0.0));
+        }
+        for w in &mut core.wallboxes {
+            w.energy
+                .restore(counted.get(w.device.id()).copied().unwrap_or(0.0));
+        }
         // The site's numbering of power sources: meters, then Modbus devices, then batteries.
         let sources = (core.meters.iter().map(|m| &m.device))
             .chain(core.devices.iter().map(|d| &d.device))
@@ -192,9 +202,22 @@ impl Core {
         Some(self.totals_json())
     }
 
-    /// The site's lifetime energies as JSON, for saving at stop.
+    /// The counted energies as JSON, for saving at stop.
     pub fn totals_json(&self) -> String {
-        serde_json::to_string_pretty(&self.site.totals()).unwrap_or_default()
+        let plugs = self.plugs.iter().map(|p| (p.device.id(), p.energy.wh()));
+        let wallboxes = self
+            .wallboxes
+            .iter()
+            .map(|w| (w.device.id(), w.energy.wh()));
+        let energies = energy::Energies {
+            site: self.site.totals(),
+            devices: plugs
+                .chain(wallboxes)
+                .filter(|(_, wh)| *wh > 0.0)
+                .map(|(id, wh)| (id.to_string(), wh))
+                .collect(),
+        };
+        serde_json::to_string_pretty(&energies).unwrap_or_default()
     }
 
     /// Requests for devices driven by edge tasks, since the last call.

@@ -3,6 +3,7 @@
 
 use super::controls::Control;
 use super::device::{Device, Driven, Offer};
+use super::energy::{Integrator, kwh_payload};
 use super::throttle::Policy;
 use crate::ha::Platform;
 use crate::message::Message;
@@ -51,6 +52,8 @@ pub struct PlugSettings {
 pub struct Plug {
     pub device: Device,
     pub off_on_stop: bool,
+    /// Energy counted from the plug's power.
+    pub energy: Integrator,
     pub reach: Reach,
     min_switch_ms: u64,
     last_switch_ms: Option<u64>,
@@ -85,6 +88,7 @@ impl Plug {
         Self {
             device,
             off_on_stop,
+            energy: Integrator::default(),
             reach,
             min_switch_ms,
             last_switch_ms: None,
@@ -175,6 +179,7 @@ impl Plug {
         self.device.reachable(s.online, base, out);
         if !s.online {
             self.state.online = false;
+            self.energy.pause();
             return;
         }
         self.state = PlugState {
@@ -188,6 +193,13 @@ impl Plug {
         if let (Some(w), Some(q)) = (s.power, quantity::named("power")) {
             self.device
                 .offer(Offer::value(q, format!("{w}")), base, now, out);
+            // No plug driver reads a counter of the plug's own: count from its power, so the
+            // Energy dashboard can list it among the devices.
+            let wh = self.energy.power(w, now.mono_ms);
+            if let Some(q) = quantity::named("energy_total") {
+                self.device
+                    .offer(Offer::value(q, kwh_payload(wh)), base, now, out);
+            }
         }
     }
 

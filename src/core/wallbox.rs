@@ -3,6 +3,7 @@
 
 use super::controls::{Command, Control};
 use super::device::{Device, Driven, Offer};
+use super::energy::Integrator;
 use super::throttle::Policy;
 use crate::ha::Platform;
 use crate::message::Message;
@@ -45,6 +46,8 @@ pub struct WallboxSettings {
 pub struct WallboxCore {
     pub device: Device,
     pub on_stop: Option<WallboxCommand>,
+    /// Energy counted from the charger's power, for chargers without a counter of their own.
+    pub energy: Integrator,
     max_current_a: u8,
     phases: &'static [&'static str],
     min_change_ms: u64,
@@ -67,6 +70,7 @@ impl WallboxCore {
         Self {
             device,
             on_stop: s.on_stop,
+            energy: Integrator::default(),
             max_current_a: s.max_current_a,
             phases: s.phases,
             min_change_ms: s.min_change_ms,
@@ -155,9 +159,13 @@ impl WallboxCore {
         self.device.reachable(s.online, base, out);
         if !s.online {
             self.state.online = false;
+            self.energy.pause();
             return;
         }
         self.state = s;
+        if let (None, Some(w)) = (self.state.energy_wh, self.state.power) {
+            self.state.energy_wh = Some(self.energy.power(w, now.mono_ms));
+        }
         for c in self.controls() {
             let payload = self.payload(c.key);
             self.device
