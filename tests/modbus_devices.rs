@@ -134,8 +134,8 @@ async fn sunspec_models_are_discovered_and_scale_factors_applied() {
     assert_eq!(number(&poll, "energy_export"), Some(2000.0));
     assert_eq!(
         number(&poll, "voltage_l1"),
-        Some(231.199_996_948_242_2),
-        "f32 precision"
+        Some(231.2),
+        "a float32 as the meter wrote it"
     );
 
     // Discovery happens once; later polls read one block per model chunk.
@@ -451,4 +451,22 @@ async fn rtu_on_a_serial_line() {
     let mut absent = Device::new(setup(profile::built_in("sdm120").unwrap(), 9, 200));
     assert_eq!(absent.poll(&mut bus).await.timeouts, 1);
     assert!(d.poll(&mut bus).await.ok());
+}
+
+#[tokio::test]
+async fn a_float32_register_is_read_as_the_device_wrote_it() {
+    let sim = Sim::tcp().await;
+    let p = profile::built_in("sdm630").unwrap();
+    for b in &p.blocks {
+        sim.fill(1, b.fc as u8, b.start, b.count);
+    }
+    // 240.1 V in a float32 is 240.10000610351563 when widened bit for bit.
+    sim.set_f32(1, 4, 0, 240.1);
+    sim.set_f32(1, 4, 12, -1534.7);
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let mut d = Device::new(setup(p, 1, 1000));
+    let poll = d.poll(&mut bus).await;
+    assert_eq!(number(&poll, "voltage_l1"), Some(240.1));
+    assert_eq!(number(&poll, "power_l1"), Some(-1534.7));
+    assert_eq!(format!("{}", number(&poll, "voltage_l1").unwrap()), "240.1");
 }

@@ -127,7 +127,7 @@ pub fn decode(words: &[u16], ty: DataType, order: Order) -> Option<Raw> {
         )?)),
         DataType::U64 => Raw::Int(i128::from(nonsentinel(be(8), u64::MAX)?)),
         DataType::I64 => Raw::Int(i128::from(nonsentinel_signed(be(8) as i64, i64::MIN)?)),
-        DataType::F32 => Raw::Float(finite(f64::from(f32::from_bits(be(4) as u32)))?),
+        DataType::F32 => Raw::Float(finite(as_written(f32::from_bits(be(4) as u32)))?),
         DataType::F64 => Raw::Float(finite(f64::from_bits(be(8)))?),
         DataType::Str(_) => {
             let text: String = b
@@ -229,6 +229,12 @@ pub fn apply(raw: &Raw, scale: Scale) -> Option<f64> {
 pub fn sunspec_sf(word: u16) -> Option<i32> {
     let sf = word as i16;
     (sf != i16::MIN && (-10..=10).contains(&sf)).then_some(i32::from(sf))
+}
+
+/// A float32 as the device meant it: the shortest decimal that reads back as the same float32
+/// (240.1), not its exact binary value widened to 64 bits (240.10000610351563).
+fn as_written(f: f32) -> f64 {
+    f.to_string().parse().unwrap_or(f64::from(f))
 }
 
 #[cfg(test)]
