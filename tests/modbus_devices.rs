@@ -302,7 +302,7 @@ async fn rtu_frames_over_tcp() {
         .unwrap();
     let want = expected.iter().find(|(k, _)| k == "power").unwrap().1;
     assert_eq!(power["value"].as_f64(), Some(want));
-    assert_eq!(json["identity"]["serial"], "117", "serial from the image");
+    assert_eq!(json["identity"]["serial"], "123", "serial from the image");
     // The same gateway addressed as Modbus TCP gets nowhere, and says so.
     let err = stromwart::bus::read_once(p, &sim.url("tcp"), Some(5))
         .await
@@ -469,4 +469,64 @@ async fn a_float32_register_is_read_as_the_device_wrote_it() {
     assert_eq!(number(&poll, "voltage_l1"), Some(240.1));
     assert_eq!(number(&poll, "power_l1"), Some(-1534.7));
     assert_eq!(format!("{}", number(&poll, "voltage_l1").unwrap()), "240.1");
+}
+
+#[tokio::test]
+async fn profiles_publish_the_points_their_devices_document() {
+    let sim = Sim::tcp().await;
+    let keys = |p: &Profile| -> Vec<String> {
+        p.points
+            .iter()
+            .filter_map(|pt| match &pt.target {
+                Target::Value(q) => Some(q.key.to_string()),
+                _ => None,
+            })
+            .chain(
+                p.sunspec
+                    .iter()
+                    .filter(|(id, _)| *id == 103)
+                    .flat_map(|(_, pts)| pts.iter())
+                    .filter_map(|pt| match &pt.target {
+                        Target::Value(q) => Some(q.key.to_string()),
+                        _ => None,
+                    }),
+            )
+            .collect()
+    };
+    let sdm = profile::built_in("sdm630").unwrap();
+    let have = keys(&sdm);
+    for k in [
+        "energy_import_l1",
+        "energy_import_l2",
+        "energy_import_l3",
+        "energy_export_l1",
+        "energy_export_l2",
+        "energy_export_l3",
+    ] {
+        assert!(have.iter().any(|h| h == k), "SDM630 lacks {k}");
+    }
+    let sunspec = profile::built_in("sunspec").unwrap();
+    let have = keys(&sunspec);
+    for k in [
+        "current_l1",
+        "current_l2",
+        "current_l3",
+        "voltage_l1_l2",
+        "voltage_l2_l3",
+        "voltage_l3_l1",
+        "apparent_power",
+        "reactive_power",
+    ] {
+        assert!(have.iter().any(|h| h == k), "SunSpec 103 lacks {k}");
+    }
+    // And they are read: the SDM630's per-phase energies come from its registers.
+    let expected = image(&sim, &sdm, 1);
+    let mut bus = Bus::new(Transport::parse(&sim.url("tcp")).unwrap());
+    let poll = Device::new(setup(sdm, 1, 1000)).poll(&mut bus).await;
+    for (key, value) in expected
+        .iter()
+        .filter(|(k, _)| k.starts_with("energy_export_l"))
+    {
+        assert_eq!(number(&poll, key), Some(*value), "{key}");
+    }
 }
