@@ -324,6 +324,11 @@ fn dockerfiles_and_compose_reference_only_files_that_exist() {
             }
         }
     }
+    // Local midnight is the container's: the compose file names the time zone.
+    assert_eq!(
+        compose["services"]["stromwart"]["environment"]["TZ"],
+        "Europe/Berlin"
+    );
     // The example config the compose file mounts is valid.
     let example = Path::new(ROOT).join("docker/stromwart.yaml");
     Config::load(&example).unwrap_or_else(|e| panic!("{e:?}"));
