@@ -83,31 +83,55 @@ fn power_of(frame: &[u8]) -> String {
     power
 }
 
-fn end_to_end(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("stromwart-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let Some((_broker, broker_port)) = support::mosquitto(&dir, "end_to_end", false) else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+/// A mosquitto, a TCP meter for the release bridge to read, and the bridge with `meter_extra`
+/// added to its meter's config; `None` without mosquitto. Dropping it ends both processes.
+struct Rig {
+    dir: std::path::PathBuf,
+    broker_port: u16,
+    meter: TcpListener,
+    _processes: (support::Kill, support::Kill),
+}
 
+fn rig(rt: &tokio::runtime::Runtime, name: &str, meter_extra: &str) -> Option<Rig> {
+    let dir = std::env::temp_dir().join(format!("stromwart-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (broker, broker_port) = support::mosquitto(&dir, name, false)?;
     let meter = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
     let meter_port = meter.local_addr().unwrap().port();
     let config = dir.join("stromwart.yaml");
     std::fs::write(&config, format!(
-        "data_dir: {}\nmqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n    min_interval: 0\n",
+        "data_dir: {}\nmqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n{meter_extra}",
         dir.display()
     )).unwrap();
-    let _bridge = support::Kill(
+    let bridge = support::Kill(
         Command::new(env!("CARGO_BIN_EXE_stromwart"))
             .args(["run", "--config"])
             .arg(&config)
             .spawn()
             .unwrap(),
     );
+    Some(Rig {
+        dir,
+        broker_port,
+        meter,
+        _processes: (bridge, broker),
+    })
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(Rig {
+        dir,
+        broker_port,
+        meter,
+        _processes,
+    }) = rig(&rt, "end_to_end", "    min_interval: 0\n")
+    else {
+        return;
+    };
 
     let (mut sock, client, mut el) = rt.block_on(async {
         let (sock, _) = meter.accept().await.unwrap();
@@ -175,29 +199,19 @@ fn one_per_second(_c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    let dir = std::env::temp_dir().join(format!("stromwart-bench-1s-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let Some((_broker, broker_port)) = support::mosquitto(&dir, "one_per_second", false) else {
-        return;
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let meter = rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
-    let meter_port = meter.local_addr().unwrap().port();
-    let config = dir.join("stromwart.yaml");
-    std::fs::write(&config, format!(
-        "data_dir: {}\nmqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n",
-        dir.display()
-    )).unwrap();
-    let _bridge = support::Kill(
-        Command::new(env!("CARGO_BIN_EXE_stromwart"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .spawn()
-            .unwrap(),
-    );
+    let Some(Rig {
+        dir,
+        broker_port,
+        meter,
+        _processes,
+    }) = rig(&rt, "one_per_second", "")
+    else {
+        return;
+    };
     // Only the chunks that hold a whole frame (the capture ends in a cut one).
     let all: Vec<Vec<u8>> = frames("dzg-dwsb20-1")
         .into_iter()

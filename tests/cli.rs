@@ -9,11 +9,14 @@ use common::broker::scratch_dir;
 use common::modbus_sim::Sim;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(binary())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run stromwart");
+    let mut cmd = Command::new(binary());
+    cmd.args(args).env("NO_COLOR", "1");
+    outcome(cmd)
+}
+
+/// Runs a command to its end: exit code, standard output and standard error.
+fn outcome(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run the command");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (
         out.status.code().unwrap_or(-1),
@@ -183,13 +186,10 @@ fn run_into_closed_pipe(args: Vec<String>) -> (i32, String) {
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     drop(reader);
-    let out = Command::new(binary())
-        .args(&args)
-        .stdout(Stdio::from(writer))
-        .output()
-        .expect("run stromwart");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out.status.code().unwrap_or(-1), err)
+    let mut cmd = Command::new(binary());
+    cmd.args(&args).stdout(Stdio::from(writer));
+    let (code, _, err) = outcome(cmd);
+    (code, err)
 }
 
 #[tokio::test]
@@ -228,19 +228,12 @@ async fn no_command_panics_on_a_closed_output() {
 /// `stromwart check-config` with its address space limited, so that a file that would exhaust
 /// memory fails fast here instead of taking the machine down.
 fn check_config_within_memory(path: &std::path::Path) -> (i32, String, String) {
-    let out = Command::new("sh")
-        .arg("-c")
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
         .arg("ulimit -v 1048576; exec \"$0\" check-config \"$1\"")
         .arg(binary())
-        .arg(path)
-        .output()
-        .expect("run stromwart");
-    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        text(out.stdout),
-        text(out.stderr),
-    )
+        .arg(path);
+    outcome(cmd)
 }
 
 #[test]

@@ -91,9 +91,9 @@ async fn set(obs: &Observer, key: &str, payload: &str) {
         .await;
 }
 
-#[tokio::test]
-async fn a_go_e_charger_is_steered_and_reports_back() {
-    let broker = Mosquitto::start();
+/// A go-e charging at 16 A on a loopback port, and a config for it as `garage` with `extra`
+/// keys.
+async fn charging(broker: &Mosquitto, extra: &str) -> (Arc<Mutex<Charger>>, String) {
     let charger = Arc::new(Mutex::new(Charger {
         amp: 16,
         frc: 0,
@@ -102,10 +102,21 @@ async fn a_go_e_charger_is_steered_and_reports_back() {
     }));
     let port = go_e(charger.clone()).await;
     let yaml = format!(
-        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nwallboxes:\n  - id: garage\n    name: Garage\n    address: http://127.0.0.1:{port}\n    max_current: 16\n    poll_interval: 0.5\n    min_change_interval: 0\n",
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nwallboxes:\n  - id: garage\n    address: http://127.0.0.1:{port}\n{extra}",
         scratch_dir("wallbox").display(),
         broker.port
     );
+    (charger, yaml)
+}
+
+#[tokio::test]
+async fn a_go_e_charger_is_steered_and_reports_back() {
+    let broker = Mosquitto::start();
+    let (charger, yaml) = charging(
+        &broker,
+        "    name: Garage\n    max_current: 16\n    poll_interval: 0.5\n    min_change_interval: 0\n",
+    )
+    .await;
     let bridge = Bridge::start(&yaml);
     let obs = Observer::connect(broker.port, "#").await;
     obs.wait_value("stromwart/garage/charging", "ON").await;
@@ -230,19 +241,8 @@ async fn broken_chargers_are_named_in_the_log_and_the_others_keep_working() {
 #[tokio::test]
 async fn a_charger_is_left_at_its_safe_current_when_the_bridge_stops() {
     let broker = Mosquitto::start();
-    let charger = Arc::new(Mutex::new(Charger {
-        amp: 16,
-        frc: 0,
-        psm: 0,
-        sets: Vec::new(),
-    }));
-    let port = go_e(charger.clone()).await;
     // No on_stop: the default is the safe current, 6 A unless set otherwise.
-    let yaml = format!(
-        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nwallboxes:\n  - id: garage\n    address: http://127.0.0.1:{port}\n    poll_interval: 0.5\n",
-        scratch_dir("wallbox").display(),
-        broker.port
-    );
+    let (charger, yaml) = charging(&broker, "    poll_interval: 0.5\n").await;
     let bridge = Bridge::start(&yaml);
     let obs = Observer::connect(broker.port, "stromwart/garage/current_limit").await;
     obs.wait_value("stromwart/garage/current_limit", "16").await;
