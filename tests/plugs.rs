@@ -98,6 +98,15 @@ fn config(port: u16, plugs: &str) -> String {
     )
 }
 
+/// The simulated device publishes on one of its own topics, not retained, as Tasmota does.
+async fn tasmota_says(device: &Observer, topic: &str, payload: &str) {
+    device
+        .client
+        .publish(topic, QoS::AtLeastOnce, false, payload)
+        .await
+        .unwrap();
+}
+
 async fn switch(obs: &Observer, id: &str, payload: &str) {
     obs.send(&format!("stromwart/{id}/switch/set"), payload)
         .await;
@@ -192,11 +201,7 @@ async fn a_tasmota_plug_is_driven_over_mqtt() {
     let obs = Observer::connect(broker.port, "stromwart/#").await;
     obs.wait_value("stromwart/status", "online").await;
     // The device announces itself as it does after boot.
-    device
-        .client
-        .publish("stat/tasmota_4A2F1C/POWER", QoS::AtLeastOnce, false, "OFF")
-        .await
-        .unwrap();
+    tasmota_says(&device, "stat/tasmota_4A2F1C/POWER", "OFF").await;
     obs.wait_value("stromwart/bike/switch", "OFF").await;
 
     switch(&obs, "bike", "ON").await;
@@ -213,27 +218,14 @@ async fn a_tasmota_plug_is_driven_over_mqtt() {
             .iter()
             .all(|r| r.payload == "OFF")
     );
-    device
-        .client
-        .publish(
-            "stat/tasmota_4A2F1C/RESULT",
-            QoS::AtLeastOnce,
-            false,
-            r#"{"POWER":"ON"}"#,
-        )
-        .await
-        .unwrap();
+    tasmota_says(&device, "stat/tasmota_4A2F1C/RESULT", r#"{"POWER":"ON"}"#).await;
     obs.wait_value("stromwart/bike/switch", "ON").await;
-    device
-        .client
-        .publish(
-            "tele/tasmota_4A2F1C/SENSOR",
-            QoS::AtLeastOnce,
-            false,
-            r#"{"ENERGY":{"Power":312,"Voltage":231}}"#,
-        )
-        .await
-        .unwrap();
+    tasmota_says(
+        &device,
+        "tele/tasmota_4A2F1C/SENSOR",
+        r#"{"ENERGY":{"Power":312,"Voltage":231}}"#,
+    )
+    .await;
     obs.wait_value("stromwart/bike/power", "312").await;
     bridge.stop().await.unwrap();
 }
@@ -252,16 +244,7 @@ async fn a_tasmota_plug_is_asked_for_its_state_at_start() {
         })
         .await;
     assert_eq!((ask.payload.as_str(), ask.retain), ("", false));
-    device
-        .client
-        .publish(
-            "stat/tasmota_4A2F1C/RESULT",
-            QoS::AtLeastOnce,
-            false,
-            r#"{"POWER":"OFF"}"#,
-        )
-        .await
-        .unwrap();
+    tasmota_says(&device, "stat/tasmota_4A2F1C/RESULT", r#"{"POWER":"OFF"}"#).await;
     obs.wait_value("stromwart/bike/switch", "OFF").await;
     device.clear();
     switch(&obs, "bike", "ON").await;
