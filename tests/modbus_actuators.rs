@@ -96,6 +96,10 @@ async fn a_heidelberg_wallbox_is_steered_and_falls_back_when_the_bridge_stops() 
     obs.wait_value("stromwart/heidelberg/energy_total", "12.35")
         .await;
     let json = discovery(&obs, "stromwart_wallbox_stromwart_heidelberg").await;
+    assert_eq!(
+        json["device"]["model"], "Energy Control",
+        "the profile's model"
+    );
     let c = &json["components"];
     assert_eq!(
         (c["current_limit"]["max"].as_f64(), c["phases"].is_null()),

@@ -48,6 +48,8 @@ async fn shelly_gen1(relay: Arc<Mutex<Relay>>) -> u16 {
                 r.sets += 1;
             }
             Response::json("200 OK", &format!(r#"{{"ison":{},"has_timer":false,"source":"http"}}"#, r.on))
+        } else if head.starts_with("get /shelly ") {
+            Response::json("200 OK", r#"{"type":"SHPLG-S","mac":"A4CF12F454A1","auth":false}"#)
         } else if head.starts_with("get /status") {
             let power = if r.on { 1200.5 } else { 0.0 };
             Response::json("200 OK", &format!(r#"{{"relays":[{{"ison":{}}}],"meters":[{{"power":{power},"is_valid":true}}]}}"#, r.on))
@@ -74,6 +76,8 @@ async fn shelly_gen2(relay: Arc<Mutex<Relay>>) -> u16 {
                 .filter(|_| r.on)
                 .map(|s| Instant::now() + Duration::from_secs(s));
             Response::json("200 OK", &format!(r#"{{"was_on":{was}}}"#))
+        } else if head.starts_with("get /rpc/shelly.getdeviceinfo") {
+            Response::json("200 OK", r#"{"id":"shellyplusplugs-e86beae4e2a8","model":"SNPL-00112EU","gen":2,"app":"PlugS"}"#)
         } else if head.starts_with("get /rpc/switch.getstatus") {
             let power = if r.on { 2000.0 } else { 0.0 };
             Response::json(
@@ -541,4 +545,26 @@ async fn a_plug_counts_its_energy_from_its_power_and_keeps_it() {
         saved["devices"]["boiler"].as_f64().unwrap() > 0.0,
         "{saved}"
     );
+}
+
+#[tokio::test]
+async fn a_shelly_says_what_model_it_is() {
+    let broker = Mosquitto::start();
+    let one = shelly_gen1(Arc::new(Mutex::new(Relay::default()))).await;
+    let two = shelly_gen2(Arc::new(Mutex::new(Relay::default()))).await;
+    let plugs = format!(
+        "  - id: kettle\n    driver: shelly1\n    address: http://127.0.0.1:{one}\n  - id: heater\n    driver: shelly2\n    address: http://127.0.0.1:{two}\n"
+    );
+    let bridge = Bridge::start(&config(broker.port, &plugs));
+    let obs = Observer::connect(broker.port, "homeassistant/#").await;
+    for (id, model) in [("kettle", "SHPLG-S"), ("heater", "SNPL-00112EU")] {
+        let topic = format!("homeassistant/device/stromwart_plug_stromwart_{id}/config");
+        obs.wait_for(5, "the model in the device block", |r| {
+            r.topic == topic
+                && serde_json::from_str::<serde_json::Value>(&r.payload)
+                    .is_ok_and(|j| j["device"]["model"] == model)
+        })
+        .await;
+    }
+    bridge.stop().await.unwrap();
 }

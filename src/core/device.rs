@@ -275,6 +275,17 @@ impl Device {
     }
 
     /// Renames the device in Home Assistant.
+    /// Puts the model a device reports in its device block.
+    pub fn set_model(&mut self, model: &str) {
+        self.settings.model = Some(model.to_string());
+        if let Some(spec) = self.spec.as_mut()
+            && spec.model.as_deref() != Some(model)
+        {
+            spec.model = Some(model.to_string());
+            self.discovery_dirty = true;
+        }
+    }
+
     pub fn rename(&mut self, name: &str) {
         self.settings.name = name.to_string();
         if let Some(spec) = self.spec.as_mut() {

@@ -412,6 +412,18 @@ impl Core {
                 p.on_state(state, base, now, &mut states);
                 announce_then(&mut p.device, &self.cfg, &self.availability, states, out);
             }
+            Event::PlugModel { plug, model } => {
+                if let Some(p) = self.plugs.get_mut(plug) {
+                    p.device.set_model(&model);
+                    announce_then(
+                        &mut p.device,
+                        &self.cfg,
+                        &self.availability,
+                        Vec::new(),
+                        out,
+                    );
+                }
+            }
             Event::Incoming { topic, payload } => {
                 for (i, p) in self.plugs.iter_mut().enumerate() {
                     if let Some(state) = p.mqtt_state(&topic, &payload) {

@@ -31,6 +31,8 @@ pub struct WallboxSettings {
     pub id: String,
     pub name: String,
     pub manufacturer: String,
+    /// The charger's model, where its profile names one.
+    pub model: Option<String>,
     pub max_current_a: u8,
     /// What the phase select offers; empty for a charger that cannot switch phases.
     pub phases: &'static [&'static str],
@@ -64,7 +66,7 @@ impl WallboxCore {
             role: Role::Consumer,
             policy: s.policy,
             manufacturer: Some(s.manufacturer.clone()),
-            model: None,
+            model: s.model.clone(),
         }
         .device(instance);
         Self {
@@ -216,6 +218,7 @@ mod tests {
                 id: "garage".into(),
                 name: "Garage".into(),
                 manufacturer: "go-e".into(),
+                model: None,
                 max_current_a: 16,
                 phases: PHASE_CHOICES,
                 min_change_ms: 60_000,

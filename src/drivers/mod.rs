@@ -47,6 +47,10 @@ pub trait Switch {
     fn hold(&self) -> Option<Duration> {
         None
     }
+    /// The device's model, where it says (for the Home Assistant device block).
+    fn model(&mut self) -> impl std::future::Future<Output = Option<String>> {
+        std::future::ready(None)
+    }
 }
 
 /// A charger whose charging, current and phases can be set.
@@ -240,6 +244,7 @@ pub async fn run<S: Switch>(
     let mut wanted_on = false;
     let mut failing = false;
     let mut first = true;
+    let mut asked_model = false;
     loop {
         // Re-arm the device's own timer at half its length, so it never runs out while on.
         let wait = match (wanted_on, plug.hold()) {
@@ -270,6 +275,15 @@ pub async fn run<S: Switch>(
                     tracing::info!(plug = %id, "The plug answers again.");
                 }
                 failing = false;
+                if !asked_model {
+                    asked_model = true;
+                    if let Some(model) = plug.model().await {
+                        let event = Event::PlugModel { plug: index, model };
+                        if sink.events.send(event).await.is_err() {
+                            return;
+                        }
+                    }
+                }
                 s
             }
             Err(e) => {

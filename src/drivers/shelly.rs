@@ -204,4 +204,13 @@ impl Switch for Shelly {
     fn hold(&self) -> Option<Duration> {
         self.auto_off.filter(|_| self.generation == Generation::Two)
     }
+
+    async fn model(&mut self) -> Option<String> {
+        let (path, key) = match self.generation {
+            Generation::One => ("/shelly", "type"),
+            Generation::Two => ("/rpc/Shelly.GetDeviceInfo", "model"),
+        };
+        let info: serde_json::Value = serde_json::from_str(&self.get(path).await.ok()?).ok()?;
+        info[key].as_str().map(str::to_string)
+    }
 }

@@ -36,10 +36,15 @@ pub fn wallbox_settings(w: &WallboxConfig) -> WallboxSettings {
             (p.manufacturer.clone().unwrap_or(p.title.clone()), phases)
         }
     };
+    let model = match &w.driver {
+        WallboxDriver::GoE { .. } => Some("go-eCharger".to_string()),
+        WallboxDriver::Modbus { link, .. } => link.profile.model.clone(),
+    };
     WallboxSettings {
         id: w.id.clone(),
         name: w.name.clone(),
         manufacturer,
+        model,
         max_current_a: w.max_current_a,
         phases,
         min_change_ms: (w.min_change_interval_s * 1000.0) as u64,

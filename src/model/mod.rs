@@ -69,6 +69,11 @@ pub enum Event {
         wallbox: usize,
         state: WallboxState,
     },
+    /// A plug said what model it is.
+    PlugModel {
+        plug: usize,
+        model: String,
+    },
     /// A plug driven by an edge task reported its state.
     PlugState {
         plug: usize,

@@ -11,6 +11,7 @@ pub fn wallbox(id: &str, phases: &'static [&'static str]) -> WallboxSettings {
         id: id.into(),
         name: id.into(),
         manufacturer: "go-e".into(),
+        model: None,
         max_current_a: 16,
         phases,
         min_change_ms: 0,
