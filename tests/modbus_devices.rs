@@ -111,6 +111,11 @@ async fn sunspec_models_are_discovered_and_scale_factors_applied() {
     assert_eq!(number(&poll, "voltage_l3"), Some(229.9));
     assert_eq!(number(&poll, "power"), Some(4567.0));
     assert_eq!(number(&poll, "frequency"), Some(50.01));
+    assert_eq!(
+        number(&poll, "power_factor"),
+        Some(0.998),
+        "SunSpec's percent as a ratio"
+    );
     assert_eq!(number(&poll, "energy_production"), Some(123_456.78));
     assert_eq!(number(&poll, "pv_power"), Some(4800.0));
     assert_eq!(number(&poll, "temperature"), Some(41.5));
@@ -516,6 +521,7 @@ async fn profiles_publish_the_points_their_devices_document() {
         "voltage_l3_l1",
         "apparent_power",
         "reactive_power",
+        "power_factor",
     ] {
         assert!(have.iter().any(|h| h == k), "SunSpec 103 lacks {k}");
     }

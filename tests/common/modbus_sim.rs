@@ -372,6 +372,7 @@ impl Sim {
         sim.set(1, 3, m103 + 13, &[(-1i16) as u16]); // V_SF
         sim.set(1, 3, m103 + 14, &[4567, 0]); // W, W_SF
         sim.set(1, 3, m103 + 16, &[5001, (-2i16) as u16]); // Hz, Hz_SF
+        sim.set(1, 3, m103 + 22, &[998, (-1i16) as u16]); // PF 99.8 %, PF_SF
         sim.set(1, 3, m103 + 24, &[0x00bc, 0x614e, 1]); // WH = 12345678, WH_SF = 1
         sim.set(1, 3, m103 + 31, &[4800, 0]); // DCW, DCW_SF
         sim.set(1, 3, m103 + 33, &[415]); // TmpCab
