@@ -86,13 +86,18 @@ fn power_of(frame: &[u8]) -> String {
 /// A mosquitto, a TCP meter for the release bridge to read, and the bridge with `meter_extra`
 /// added to its meter's config; `None` without mosquitto. Dropping it ends both processes.
 struct Rig {
+    rt: tokio::runtime::Runtime,
     dir: std::path::PathBuf,
     broker_port: u16,
     meter: TcpListener,
     _processes: (support::Kill, support::Kill),
 }
 
-fn rig(rt: &tokio::runtime::Runtime, name: &str, meter_extra: &str) -> Option<Rig> {
+fn rig(name: &str, meter_extra: &str) -> Option<Rig> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("stromwart-bench-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (broker, broker_port) = support::mosquitto(&dir, name, false)?;
@@ -111,6 +116,7 @@ fn rig(rt: &tokio::runtime::Runtime, name: &str, meter_extra: &str) -> Option<Ri
             .unwrap(),
     );
     Some(Rig {
+        rt,
         dir,
         broker_port,
         meter,
@@ -119,16 +125,13 @@ fn rig(rt: &tokio::runtime::Runtime, name: &str, meter_extra: &str) -> Option<Ri
 }
 
 fn end_to_end(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let Some(Rig {
+        rt,
         dir,
         broker_port,
         meter,
         _processes,
-    }) = rig(&rt, "end_to_end", "    min_interval: 0\n")
+    }) = rig("end_to_end", "    min_interval: 0\n")
     else {
         return;
     };
@@ -199,16 +202,13 @@ fn one_per_second(_c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let Some(Rig {
+        rt,
         dir,
         broker_port,
         meter,
         _processes,
-    }) = rig(&rt, "one_per_second", "")
+    }) = rig("one_per_second", "")
     else {
         return;
     };
