@@ -6,12 +6,20 @@ read over TCP from this script, sends real DZG frames at a fixed rate, and reads
 peak RSS (VmHWM) and CPU time from /proc. Linux only; needs mosquitto and a release build:
 
     cargo build --release && python3 benches/daemon.py [frames_per_second] [seconds]
+
+`serial [seconds]` instead reads the meter from a pseudo-terminal fed at a real line's pace: a
+frame every second at 9600 baud 8N1, in the 16-byte pieces a USB adapter delivers, with the
+default configuration. It reports CPU per 1000 frames and the delay from each frame's last byte
+to its value at a subscriber (needs mosquitto_sub):
+
+    cargo build --release && python3 benches/daemon.py serial 60
 """
-import os, re, signal, socket, subprocess, sys, tempfile, time
+import json, os, re, signal, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RATE = float(sys.argv[1]) if len(sys.argv) > 1 else 500.0
-SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else 10.0
+SERIAL = len(sys.argv) > 1 and sys.argv[1] == "serial"
+RATE = float(sys.argv[1]) if len(sys.argv) > 1 and not SERIAL else 500.0
+SECONDS = float(sys.argv[2]) if len(sys.argv) > 2 else (60.0 if SERIAL else 10.0)
 
 
 def frames():
@@ -82,5 +90,72 @@ def main():
     print(f"RSS idle {idle_rss / 1024:.1f} MiB, peak (VmHWM) {hwm / 1024:.1f} MiB")
 
 
+def serial(seconds):
+    """A meter on a serial line at 9600 baud, once a second, through a pseudo-terminal."""
+    tmp = tempfile.mkdtemp(prefix="stromwart-serial-")
+    broker_port = free_port()
+    open(f"{tmp}/m.conf", "w").write(f"listener {broker_port} 127.0.0.1\nallow_anonymous true\n")
+    broker = subprocess.Popen(["mosquitto", "-c", f"{tmp}/m.conf"], stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    master, slave = os.openpty()
+    path = os.ttyname(slave)
+    open(f"{tmp}/s.yaml", "w").write(
+        f"data_dir: {tmp}\nmqtt:\n  port: {broker_port}\nmeters:\n  - id: grid\n    serial_port: {path}\n")
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(broker_port), "-t", "stromwart/grid/power", "-F", "%U %p"],
+                           stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ, NO_COLOR="1")
+    daemon = subprocess.Popen([f"{ROOT}/target/release/stromwart", "run", "--config", f"{tmp}/s.yaml"],
+                              stderr=subprocess.DEVNULL, env=env)
+    fr = frames()
+    time.sleep(1.5)
+    # What the daemon costs with nothing to read (ticks, keep-alives), to tell it apart.
+    idle0 = cpu_seconds(daemon.pid)
+    time.sleep(10.0)
+    idle = (cpu_seconds(daemon.pid) - idle0) / 10.0
+    byte_s = 1 / 960.0  # 10 bits a byte at 9600 baud
+    cpu0, sent, t0 = cpu_seconds(daemon.pid), [], time.monotonic()
+    k = 0
+    while time.monotonic() - t0 < seconds:
+        frame, start = fr[k % len(fr)], t0 + k
+        for i in range(0, len(frame), 16):
+            piece = frame[i:i + 16]
+            due = start + (i + len(piece)) * byte_s
+            time.sleep(max(0.0, due - time.monotonic()))
+            os.write(master, piece)
+        sent.append((time.time(), k % len(fr)))
+        k += 1
+        time.sleep(max(0.0, t0 + k - time.monotonic()))
+    time.sleep(1.0)
+    cpu = cpu_seconds(daemon.pid) - cpu0
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(timeout=10)
+    sub.terminate()
+    out = sub.communicate()[0].splitlines()
+    broker.kill()
+    got = [(float(line.split()[0]), line.split()[1]) for line in out if len(line.split()) == 2]
+    values = {}
+    for i, f in enumerate(fr):
+        payload = subprocess.run([f"{ROOT}/target/release/stromwart", "sml", "decode", "-"], input=f,
+                                 capture_output=True).stdout.decode()
+        readings = [r for line in payload.splitlines() for r in json.loads(line).get("readings", [])]
+        values[i] = next((r["value"] for r in readings if r["obis"] == "1-0:16.7.0"), None)
+    delays, lost = [], 0
+    for (t, i) in sent:
+        match = [at for at, p in got if at >= t and values[i] is not None and float(p) == float(values[i])]
+        if match:
+            delays.append((match[0] - t) * 1000)
+        else:
+            lost += 1
+    delays.sort()
+    pct = lambda q: delays[min(len(delays) - 1, int(len(delays) * q))] if delays else float("nan")
+    print(f"serial 9600 baud, 1 frame/s for {seconds:.0f} s: {len(sent)} frames, never published {lost}")
+    print(f"CPU {cpu:.3f} s = {cpu / len(sent) * 1000:.3f} s per 1000 frames; idle {idle * 1000:.2f} ms per second, "
+          f"so the frames themselves {(cpu - idle * seconds) / len(sent) * 1000:.3f} s per 1000")
+    print(f"last byte to subscriber: p50 {pct(0.5):.2f} ms, p90 {pct(0.9):.2f} ms, max {delays[-1] if delays else float('nan'):.2f} ms")
+
+
 if __name__ == "__main__":
-    main()
+    if SERIAL:
+        serial(SECONDS)
+    else:
+        main()
