@@ -219,7 +219,6 @@ pub async fn run(
     let mut collected = false;
     tokio::pin!(shutdown);
     loop {
-        let now = clock.now();
         // A value held back by its minimum interval goes out when it falls due, not up to a
         // second later at the next tick.
         let due = core.next_due().map(|ms| clock.instant(ms));
@@ -231,7 +230,7 @@ pub async fn run(
             Some(i) = inbound_rx.recv() => match i {
                 Inbound::Connected => {
                     if !collected && collecting.is_none() {
-                        collecting = Some((now.mono_ms + COLLECT_MS, Vec::new()));
+                        collecting = Some((clock.now().mono_ms + COLLECT_MS, Vec::new()));
                     }
                     Event::MqttConnected
                 }
@@ -252,6 +251,7 @@ pub async fn run(
                 }
             },
             _ = tick.tick() => {
+                let now = clock.now();
                 if let Some((_, found)) = collecting.take_if(|(until, _)| now.mono_ms >= *until) {
                     collected = true;
                     for f in &filters {
@@ -262,6 +262,8 @@ pub async fn run(
                 Event::Tick
             }
         };
+        // The wait above may have lasted up to a second: the event happened now, not then.
+        let now = clock.now();
         core.handle(event, now, &mut out);
         for m in out.drain(..) {
             let _ = out_tx.send(Outgoing::Publish(m));
