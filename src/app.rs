@@ -211,8 +211,7 @@ pub async fn run(
     }
     drop(sink);
 
-    let mut tick = tokio::time::interval(TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_tick = tokio::time::Instant::now() + TICK + TICK / 10;
     let mut out = Vec::new();
     let filters = discovery_filters(&config.mqtt.discovery_prefix);
     let mut collecting: Option<(u64, Vec<(String, String)>)> = None;
@@ -250,21 +249,30 @@ pub async fn run(
                     }
                 }
             },
-            _ = tick.tick() => {
-                let now = clock.now();
-                if let Some((_, found)) = collecting.take_if(|(until, _)| now.mono_ms >= *until) {
-                    collected = true;
-                    for f in &filters {
-                        let _ = out_tx.send(Outgoing::Unsubscribe(f.clone()));
-                    }
-                    core.handle(Event::RetainedConfigs(found), now, &mut out);
-                }
-                Event::Tick
-            }
+            _ = tokio::time::sleep_until(next_tick) => Event::Tick,
         };
         // The wait above may have lasted up to a second: the event happened now, not then.
         let now = clock.now();
-        core.handle(event, now, &mut out);
+        let mut tick = matches!(event, Event::Tick);
+        if !tick {
+            core.handle(event, now, &mut out);
+            // Once half a tick has passed, the tick rides along with an event, so a meter that
+            // sends once a second wakes the bridge once a second rather than twice.
+            tick = next_tick.saturating_duration_since(tokio::time::Instant::now()) <= TICK / 2;
+        }
+        if tick {
+            if let Some((_, found)) = collecting.take_if(|(until, _)| now.mono_ms >= *until) {
+                collected = true;
+                for f in &filters {
+                    let _ = out_tx.send(Outgoing::Unsubscribe(f.clone()));
+                }
+                core.handle(Event::RetainedConfigs(found), now, &mut out);
+            }
+            core.handle(Event::Tick, now, &mut out);
+            // The timer stands a little beyond the tick, so that it is replaced by the next
+            // event's before tokio's wheel wakes early to refine it.
+            next_tick = tokio::time::Instant::now() + TICK + TICK / 10;
+        }
         for m in out.drain(..) {
             let _ = out_tx.send(Outgoing::Publish(m));
         }

@@ -91,8 +91,10 @@ async fn an_inverter_and_a_meter_over_modbus_reach_home_assistant() {
     obs.wait_value("stromwart/site/surplus_available", "ON")
         .await;
     let site = late
-        .wait_for(5, "site config", |r| {
+        .wait_for(5, "site config with today's figures", |r| {
+            // The day's ratios join the site once energy has been counted.
             r.topic == "homeassistant/device/stromwart_site_stromwart/config"
+                && r.payload.contains("autarky_today")
         })
         .await;
     let json: serde_json::Value = serde_json::from_str(&site.payload).unwrap();

@@ -21,6 +21,8 @@ pub struct Frame {
     pub payload: Vec<u8>,
     pub checksum: Checksum,
     pub padding: u8,
+    /// Bytes on the wire, start and end sequences and escapes included.
+    pub wire_len: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +91,11 @@ impl Framer {
             out(FrameEvent::Error(FrameError::Skipped(lost)));
         }
         *self = Self::default();
+    }
+
+    /// Bytes of the frame being assembled so far, or `None` between frames.
+    pub fn frame_so_far(&self) -> Option<usize> {
+        self.in_frame.then_some(self.raw.len())
     }
 
     /// Drops any partial frame, e.g. after the connection that delivered it was lost.
@@ -205,6 +212,7 @@ impl Framer {
             payload,
             checksum,
             padding,
+            wire_len: len,
         }));
     }
 

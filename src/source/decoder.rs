@@ -1,7 +1,7 @@
 //! Bytes of one meter in, core events out: framing, decoding and the meter's quirks.
 
 use crate::model::{Event, Now};
-use crate::sml::{FrameEvent, Framer, QuirkState, Quirks, telegram};
+use crate::sml::{FrameEvent, Framer, Pacing, QuirkState, Quirks, telegram};
 
 /// Bytes without a single good frame after which a wrong line setting is the likely cause.
 const NO_FRAME_HINT_BYTES: usize = 8 * 1024;
@@ -10,6 +10,7 @@ pub struct MeterDecoder {
     meter: usize,
     id: String,
     framer: Framer,
+    pacing: Pacing,
     quirks: QuirkState,
     frames: u64,
     errors: u64,
@@ -23,6 +24,7 @@ impl MeterDecoder {
             meter,
             id: id.to_string(),
             framer: Framer::new(),
+            pacing: Pacing::new(),
             quirks: QuirkState::new(quirks),
             frames: 0,
             errors: 0,
@@ -50,6 +52,11 @@ impl MeterDecoder {
                  meter's optical interface."
             );
         }
+    }
+
+    /// How many bytes to gather before the next read is worth it; see [`Pacing`].
+    pub fn wait_for(&self) -> usize {
+        self.pacing.wait_for(self.framer.frame_so_far())
     }
 
     /// Reports whatever partial frame is left, e.g. at the end of an HTTP body or a file.
@@ -81,6 +88,7 @@ impl MeterDecoder {
         }
         for f in frames {
             self.bytes_without_frame = 0;
+            self.pacing.frame_seen(f.wire_len);
             match telegram::decode(&f.payload, Some(f.checksum)) {
                 Ok(mut t) => {
                     self.frames += 1;

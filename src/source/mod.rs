@@ -4,6 +4,7 @@
 //! bridge rebooting); each retries with backoff forever and says once what went wrong, so one
 //! dead meter never stops the bridge or the other meters.
 
+mod alarm;
 mod decoder;
 mod file;
 mod http;
@@ -60,21 +61,42 @@ enum Ended {
     CoreGone,
 }
 
+/// A byte stream from a meter. A serial line can let bytes gather in the kernel and wake its
+/// reader once the rest of a frame is in, where a socket or pipe wakes it for every piece.
+trait Line: AsyncRead + Unpin {
+    /// Lets up to `want` bytes gather before the next read, and returns how long the read may
+    /// then wait before the reader takes whatever came (the frame was shorter than the last).
+    async fn gather(&mut self, _want: usize) -> std::io::Result<Duration> {
+        Ok(SILENCE)
+    }
+}
+
+impl Line for tokio::net::TcpStream {}
+impl Line for tokio::io::Stdin {}
+
 /// Reads a byte stream into the decoder until it closes, fails or falls silent.
-async fn pump(
-    mut reader: impl AsyncRead + Unpin,
-    decoder: &mut MeterDecoder,
-    sink: &Sink,
-) -> Ended {
+async fn pump(mut reader: impl Line, decoder: &mut MeterDecoder, sink: &Sink) -> Ended {
     let mut buf = vec![0u8; 4096];
     let mut out = Vec::new();
+    // The bytes asked for did not come in time: take whatever arrives, piece by piece.
+    let mut short = false;
     loop {
-        let n = match tokio::time::timeout(SILENCE, reader.read(&mut buf)).await {
+        let want = if short { 1 } else { decoder.wait_for() };
+        let limit = match reader.gather(want).await {
+            Ok(limit) => limit,
+            Err(e) => return Ended::Failed(e),
+        };
+        let n = match tokio::time::timeout(limit, reader.read(&mut buf)).await {
+            Err(_) if limit < SILENCE => {
+                short = true;
+                continue;
+            }
             Err(_) => return Ended::Silent,
             Ok(Err(e)) => return Ended::Failed(e),
             Ok(Ok(0)) => return Ended::Closed,
             Ok(Ok(n)) => n,
         };
+        short = false;
         decoder.push(&buf[..n], sink.clock.now(), &mut out);
         if !sink.send_all(&mut out).await {
             return Ended::CoreGone;
@@ -102,7 +124,7 @@ async fn keep_reading<S, F, Fut>(
     decoder: &mut MeterDecoder,
     sink: &Sink,
 ) where
-    S: AsyncRead + Unpin,
+    S: Line,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::io::Result<S>>,
 {

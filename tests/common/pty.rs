@@ -24,6 +24,25 @@ impl Pty {
         .await
         .unwrap();
     }
+
+    /// Writes at the pace of a line at `baud` (10 bits a byte), in the `piece`-byte chunks a USB
+    /// adapter hands over, each when its last byte would have arrived.
+    pub async fn write_paced(&self, bytes: Vec<u8>, piece: usize, baud: u32) {
+        let mut master = self.master.try_clone().unwrap();
+        tokio::task::spawn_blocking(move || {
+            let byte = Duration::from_secs(10) / baud;
+            let start = std::time::Instant::now();
+            let mut sent = 0;
+            for c in bytes.chunks(piece) {
+                sent += c.len();
+                let due = start + byte * sent as u32;
+                std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+                master.write_all(c).unwrap();
+            }
+        })
+        .await
+        .unwrap();
+    }
 }
 
 pub fn pty() -> Pty {
