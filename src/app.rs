@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::bus;
 use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver};
-use crate::core::{Core, CoreConfig, DeviceSettings, availability_topic};
+use crate::core::{Core, CoreConfig, DeviceSettings, ModbusSettings, availability_topic};
 use crate::drivers::wiring;
 use crate::modbus::Transport;
 use crate::model::Event;
@@ -39,7 +39,11 @@ pub fn core_config(c: &Config) -> CoreConfig {
         devices: c
             .devices
             .iter()
-            .map(|d| (device_settings(d), d.profile.name.clone()))
+            .map(|d| ModbusSettings {
+                device: device_settings(d),
+                profile: d.profile.name.clone(),
+                meter_role: d.meter_role,
+            })
             .collect(),
         site: c.site,
         instance: c.mqtt.client_id.clone(),

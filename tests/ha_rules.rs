@@ -12,7 +12,7 @@ use common::actuators;
 use common::fixtures::{all_captures, telegrams};
 use serde_json::Value;
 use stromwart::core::wallbox::FIXED_PHASE_CHOICES;
-use stromwart::core::{Core, CoreConfig, DeviceSettings};
+use stromwart::core::{Core, CoreConfig, DeviceSettings, ModbusSettings};
 use stromwart::ha::Platform;
 use stromwart::message::Message;
 use stromwart::modbus::Poll;
@@ -32,6 +32,14 @@ fn now(s: u64) -> Now {
     }
 }
 
+fn modbus(id: &str, role: Role, profile: &str) -> ModbusSettings {
+    ModbusSettings {
+        device: settings(id, role),
+        profile: profile.into(),
+        meter_role: Role::Grid,
+    }
+}
+
 /// Every component of every discovery config the core sends, by unique id.
 fn all_components() -> BTreeMap<String, Value> {
     let captures = all_captures();
@@ -42,7 +50,7 @@ fn all_components() -> BTreeMap<String, Value> {
         .collect();
     let mut core = Core::new(CoreConfig {
         meters,
-        devices: vec![(settings("everything", Role::Pv), "custom".into())],
+        devices: vec![modbus("everything", Role::Pv, "custom")],
         wallboxes: vec![actuators::wallbox("garage", FIXED_PHASE_CHOICES)],
         batteries: vec![actuators::battery("battery")],
         ..CoreConfig::default()
@@ -71,6 +79,8 @@ fn all_components() -> BTreeMap<String, Value> {
         poll.values.readings.push((q.clone(), r));
     }
     poll.requests = 1;
+    // A meter behind the device on its unit is a device of its own, held to the same rules.
+    poll.meters = vec![poll.values.clone()];
     core.handle(
         Event::ModbusPoll {
             device: 0,
@@ -325,7 +335,7 @@ fn the_energy_dashboard_finds_an_entity_for_every_source() {
     };
     let mut core = Core::new(CoreConfig {
         meters: vec![settings("grid", Role::Grid)],
-        devices: vec![(settings("inverter", Role::Pv), "sunspec".into())],
+        devices: vec![modbus("inverter", Role::Pv, "sunspec")],
         plugs: vec![plug],
         wallboxes: vec![actuators::wallbox("garage", FIXED_PHASE_CHOICES)],
         batteries: vec![actuators::battery("luna")],

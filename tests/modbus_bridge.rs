@@ -1,5 +1,6 @@
 //! Modbus devices through the whole bridge: a simulated Fronius inverter and its smart meter on
-//! one Modbus TCP connection, published to a real mosquitto as Home Assistant entities.
+//! one Modbus TCP connection, and a SolarEdge-style inverter with its meter on one unit,
+//! published to a real mosquitto as Home Assistant entities.
 
 mod common;
 
@@ -138,5 +139,78 @@ async fn an_unreachable_device_does_not_hold_up_the_others_or_the_start() {
             .iter()
             .all(|r| !r.topic.starts_with("stromwart/gone/"))
     );
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_meter_behind_an_inverter_on_its_unit_is_a_device_of_its_own() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    sim.inverter_with_meter_image();
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\ndevices:\n{}",
+        scratch_dir("data").display(),
+        broker.port,
+        device("inverter", "Inverter", "pv", &sim.url("tcp"), 1),
+    );
+    let bridge = Bridge::start(&yaml);
+    let obs = Observer::connect(broker.port, "#").await;
+    obs.wait_value("stromwart/inverter/power", "4567").await;
+    // The meter's values are its own device's, under its own id and role (grid by default).
+    obs.wait_value("stromwart/inverter_meter/power", "-850")
+        .await;
+    obs.wait_value("stromwart/inverter_meter/energy_import", "5000")
+        .await;
+    obs.wait_value("stromwart/inverter_meter/energy_export", "2000")
+        .await;
+    obs.wait_value("stromwart/inverter_meter/voltage_l1", "231.2")
+        .await;
+    // The site counts the inverter as PV and its meter as the grid.
+    obs.wait_value("stromwart/site/house_power", "3717").await;
+    obs.wait_value("stromwart/site/grid_export_power", "850")
+        .await;
+
+    let late = Observer::connect(broker.port, "homeassistant/#").await;
+    let inverter = late
+        .wait_for(5, "inverter config", |r| {
+            r.topic == "homeassistant/device/stromwart_sunspec_7e123456/config"
+        })
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&inverter.payload).unwrap();
+    assert_eq!(json["device"]["model"], "SE10K");
+    assert_eq!(json["device"]["serial_number"], "7E123456");
+    for key in ["energy_import", "energy_export"] {
+        assert!(
+            json["components"].get(key).is_none(),
+            "the meter's {key} is not the inverter's"
+        );
+    }
+    let meter = late
+        .wait_for(5, "meter config", |r| {
+            r.topic == "homeassistant/device/stromwart_sunspec_606123/config"
+        })
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&meter.payload).unwrap();
+    assert_eq!(
+        json["device"],
+        serde_json::json!({
+            "identifiers": ["stromwart_sunspec_606123"],
+            "name": "Inverter meter",
+            "manufacturer": "SolarEdge",
+            "model": "SE-MTR-3Y",
+            "serial_number": "606123"
+        })
+    );
+    let power = &json["components"]["power"];
+    assert_eq!(power["state_topic"], "stromwart/inverter_meter/power");
+    assert_eq!(
+        json["components"]["energy_import"]["state_class"],
+        "total_increasing"
+    );
+    assert!(
+        json["components"].get("requests").is_none(),
+        "the bus counters stay with the inverter"
+    );
+    assert_eq!(sim.connections(), 1);
     bridge.stop().await.unwrap();
 }

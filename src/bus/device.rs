@@ -116,6 +116,7 @@ impl Device {
             }
         }
         poll.values = plan::evaluate(&plan.points, &image);
+        poll.meters = plan::evaluate_meters(&plan.points, &image);
         poll
     }
 }

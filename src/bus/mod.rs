@@ -103,8 +103,24 @@ pub async fn read_once(
             "nothing could be read from unit {unit} at {transport}: {why}"
         ));
     }
-    let values: Vec<serde_json::Value> = poll
-        .values
+    let mut report = serde_json::json!({
+        "profile": device.setup.profile.name,
+        "address": transport.to_string(),
+        "unit": unit,
+        "requests": poll.requests,
+        "exceptions": poll.exceptions,
+        "problem": poll.problem,
+    });
+    extend(&mut report, values_json(&poll.values));
+    if !poll.meters.is_empty() {
+        report["meters"] = poll.meters.iter().map(values_json).collect();
+    }
+    Ok(report)
+}
+
+/// Identity, values and unavailable quantities of one device, as `modbus read` prints them.
+fn values_json(v: &plan::Values) -> serde_json::Value {
+    let values: Vec<serde_json::Value> = v
         .readings
         .iter()
         .map(|(q, r)| {
@@ -115,16 +131,15 @@ pub async fn read_once(
             serde_json::json!({"quantity": q.key, "value": value, "unit": q.kind.info().unit})
         })
         .collect();
-    let v = &poll.values;
-    Ok(serde_json::json!({
-        "profile": device.setup.profile.name,
-        "address": transport.to_string(),
-        "unit": unit,
+    serde_json::json!({
         "identity": {"manufacturer": v.manufacturer, "model": v.model, "serial": v.serial, "sw_version": v.sw_version},
         "values": values,
         "unavailable": v.unavailable,
-        "requests": poll.requests,
-        "exceptions": poll.exceptions,
-        "problem": poll.problem,
-    }))
+    })
+}
+
+fn extend(report: &mut serde_json::Value, more: serde_json::Value) {
+    if let (Some(r), serde_json::Value::Object(m)) = (report.as_object_mut(), more) {
+        r.extend(m);
+    }
 }

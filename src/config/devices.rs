@@ -12,6 +12,9 @@ pub struct DeviceConfig {
     pub name: String,
     pub model: Option<String>,
     pub role: Role,
+    /// The role of a meter behind the device on the same unit (a SunSpec meter model after an
+    /// inverter's), which becomes a device of its own.
+    pub meter_role: Role,
     /// The resolved profile, with timeouts and pauses as configured.
     pub profile: Profile,
     pub transport: Transport,
@@ -94,6 +97,7 @@ pub fn read_device(s: &Section<'_>) -> Result<DeviceConfig, String> {
     let name = s.string("name", &super::capitalise(&id));
     let model = s.opt_string("model");
     let role = read_role(s, "consumer");
+    let meter_role = Role::parse(s.choice("meter_role", Role::NAMES, "grid")).unwrap_or(Role::Grid);
     let link = read_link(s, &id);
     let poll_interval_s = s.seconds("poll_interval", 5.0, 0.1, 3600.0);
     let publish = read_publishing(s, 1.0);
@@ -110,6 +114,7 @@ pub fn read_device(s: &Section<'_>) -> Result<DeviceConfig, String> {
         name,
         model,
         role,
+        meter_role,
         profile,
         transport,
         unit,

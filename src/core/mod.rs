@@ -20,7 +20,7 @@ pub mod wallbox;
 
 pub use device::DeviceSettings;
 pub use meter::Meter;
-pub use modbus_device::ModbusDevice;
+pub use modbus_device::{ModbusDevice, ModbusSettings};
 pub use throttle::Policy;
 
 use crate::control::site::{Site, SiteSettings};
@@ -42,8 +42,7 @@ pub struct CoreConfig {
     pub discovery_prefix: String,
     pub discovery_mode: DiscoveryMode,
     pub meters: Vec<DeviceSettings>,
-    /// Modbus devices with their profile names.
-    pub devices: Vec<(DeviceSettings, String)>,
+    pub devices: Vec<modbus_device::ModbusSettings>,
     pub site: SiteSettings,
     /// Names this bridge among others on the broker (the MQTT client id).
     pub instance: String,
@@ -114,7 +113,7 @@ impl Core {
         let devices = cfg
             .devices
             .iter()
-            .map(|(s, p)| ModbusDevice::new(s.clone(), p))
+            .map(|s| ModbusDevice::new(s.clone()))
             .collect();
         let availability = availability_topic(&cfg.base_topic);
         let mut site = Site::new(cfg.site);
@@ -287,6 +286,11 @@ impl Core {
             Event::RetainedConfigs(configs) => {
                 let mut ids: Vec<&str> = self.meters.iter().map(|m| m.id()).collect();
                 ids.extend(self.devices.iter().map(|d| d.device.id()));
+                ids.extend(
+                    self.devices
+                        .iter()
+                        .flat_map(|d| d.meters.iter().map(|m| m.id())),
+                );
                 ids.extend(self.plugs.iter().map(|p| p.device.id()));
                 ids.extend(self.wallboxes.iter().map(|w| w.device.id()));
                 ids.extend(self.batteries.iter().map(|b| b.device.id()));
@@ -343,18 +347,28 @@ impl Core {
                 let mut states = Vec::new();
                 d.on_poll(&poll, now, base, &mut states);
                 announce_then(&mut d.device, &self.cfg, &self.availability, states, out);
-                let role = d.device.settings.role;
-                let counts = poll
-                    .values
-                    .readings
-                    .iter()
-                    .any(|(q, _)| q.key == "energy_import");
-                if role == Role::Grid && counts {
-                    self.house.grid_counters = true;
+                // Devices come after the meters in the site's numbering; a meter behind a
+                // device shares its number under its own role.
+                let slot = self.meters.len() + device;
+                let mut parts = vec![(d.device.settings.role, &poll.values)];
+                for (i, values) in poll.meters.iter().enumerate() {
+                    let mut states = Vec::new();
+                    if let Some(m) = d.on_meter(i, values, now, base, &mut states) {
+                        announce_then(m, &self.cfg, &self.availability, states, out);
+                    }
+                    parts.push((d.meter_role(), values));
                 }
-                if let Some(w) = site_device::power_of(role, &poll) {
-                    // Devices come after the meters in the site's numbering.
-                    self.house.power(role, self.meters.len() + device, w, now);
+                for (role, values) in parts {
+                    let counts = values
+                        .readings
+                        .iter()
+                        .any(|(q, _)| q.key == "energy_import");
+                    if role == Role::Grid && counts {
+                        self.house.grid_counters = true;
+                    }
+                    if let Some(w) = site_device::power_of(role, values) {
+                        self.house.power(role, slot, w, now);
+                    }
                 }
             }
             Event::FrameError { meter } => {
@@ -489,7 +503,10 @@ impl Core {
     /// [`Event::Flush`], so a value is never later than its minimum interval asks.
     pub fn next_due(&self) -> Option<u64> {
         let meters = self.meters.iter().map(|m| &m.device);
-        let devices = self.devices.iter().map(|d| &d.device);
+        let devices = self
+            .devices
+            .iter()
+            .flat_map(|d| std::iter::once(&d.device).chain(&d.meters));
         let plugs = self.plugs.iter().map(|p| &p.device);
         let wallboxes = self.wallboxes.iter().map(|w| &w.device);
         let batteries = self.batteries.iter().map(|b| &b.device);
@@ -505,7 +522,10 @@ impl Core {
 
     fn all_devices(&mut self) -> impl Iterator<Item = &mut device::Device> {
         let meters = self.meters.iter_mut().map(|m| &mut m.device);
-        let devices = self.devices.iter_mut().map(|d| &mut d.device);
+        let devices = self
+            .devices
+            .iter_mut()
+            .flat_map(|d| std::iter::once(&mut d.device).chain(&mut d.meters));
         let plugs = self.plugs.iter_mut().map(|p| &mut p.device);
         let wallboxes = self.wallboxes.iter_mut().map(|w| &mut w.device);
         let batteries = self.batteries.iter_mut().map(|b| &mut b.device);

@@ -4,8 +4,7 @@
 use super::device::{Device, DeviceSettings, slug};
 use super::throttle::Policy;
 use crate::ha::DeviceSpec;
-use crate::modbus::Poll;
-use crate::modbus::plan::Reading;
+use crate::modbus::plan::{Reading, Values};
 use crate::model::Role;
 
 /// The topic level of the site's states; config ids may not take it.
@@ -40,13 +39,13 @@ pub fn device(instance: &str) -> Device {
 }
 
 /// The power a device contributes to the site, by its role.
-pub fn power_of(role: Role, poll: &Poll) -> Option<f64> {
+pub fn power_of(role: Role, values: &Values) -> Option<f64> {
     let key = match role {
         Role::Grid | Role::Pv => "power",
         Role::Battery => "battery_power",
         Role::Consumer => return None,
     };
-    poll.values.readings.iter().find_map(|(q, r)| match r {
+    values.readings.iter().find_map(|(q, r)| match r {
         Reading::Number(v) if q.key == key => Some(*v),
         _ => None,
     })

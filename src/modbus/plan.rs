@@ -137,10 +137,22 @@ pub struct Values {
     pub unavailable: Vec<String>,
 }
 
-/// Turns the registers of one poll into values.
+/// Turns the registers of one poll into the values of the device itself.
 pub fn evaluate(points: &[Point], image: &Image) -> Values {
+    evaluate_part(points, image, 0)
+}
+
+/// The values of each meter behind the device (parts 1, 2, ...), in order.
+pub fn evaluate_meters(points: &[Point], image: &Image) -> Vec<Values> {
+    let last = points.iter().map(|p| p.part).max().unwrap_or(0);
+    (1..=last)
+        .map(|part| evaluate_part(points, image, part))
+        .collect()
+}
+
+fn evaluate_part(points: &[Point], image: &Image, part: u8) -> Values {
     let mut v = Values::default();
-    for p in points {
+    for p in points.iter().filter(|p| p.part == part) {
         let value = image.get(p.fc, p.address, p.ty.words()).and_then(|w| {
             let raw = value::decode(&w, p.ty, p.order)?;
             if let Raw::Text(t) = raw {
@@ -202,6 +214,7 @@ mod tests {
             sf: None,
             unit_exp: 0,
             negate: false,
+            part: 0,
         }
     }
 

@@ -6,6 +6,9 @@ use super::plan::Values;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Poll {
     pub values: Values,
+    /// Meters behind the device on the same unit (SunSpec 201–214 after an inverter), each a
+    /// device of its own.
+    pub meters: Vec<Values>,
     pub requests: u32,
     pub exceptions: u32,
     pub timeouts: u32,

@@ -65,6 +65,9 @@ pub struct Point {
     pub unit_exp: i32,
     /// Flip the sign (devices that count export as positive).
     pub negate: bool,
+    /// Which device the value belongs to: 0 the device itself, n the n-th meter behind it (a
+    /// SunSpec meter model on an inverter's unit).
+    pub part: u8,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -313,6 +316,7 @@ fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {
         sf,
         unit_exp,
         negate,
+        part: 0,
     })
 }
 

@@ -398,4 +398,36 @@ impl Sim {
         sim.set_f32(200, 3, m213 + 68, 5_000_000.0);
         sim.set(200, 3, m213 + 126, &[0xffff, 0]);
     }
+
+    /// A SolarEdge-style unit 1: an inverter (common block, model 103) and, behind it on the same
+    /// unit, its meter (a second common block, model 203), as SolarEdge chains them.
+    pub fn inverter_with_meter_image(&self) {
+        let sim = self;
+        sim.set(1, 3, 40000, &[0x5375, 0x6e53]);
+        let common = |at: u16, model: &str, serial: &str| {
+            sim.set(1, 3, at, &[1, 66]);
+            sim.fill(1, 3, at + 2, 66);
+            sim.set_str(1, at + 2, "SolarEdge", 16);
+            sim.set_str(1, at + 18, model, 16);
+            sim.set_str(1, at + 50, serial, 16);
+        };
+        common(40002, "SE10K", "7E123456");
+        let m103 = 40070;
+        sim.set(1, 3, m103, &[103, 50]);
+        sim.fill(1, 3, m103 + 2, 50);
+        sim.set(1, 3, m103 + 14, &[4567, 0]); // W, W_SF
+        sim.set(1, 3, m103 + 24, &[0x00bc, 0x614e, 1]); // WH = 12345678, WH_SF = 1
+        common(m103 + 52, "SE-MTR-3Y", "606123");
+        let m203 = m103 + 52 + 68;
+        sim.set(1, 3, m203, &[203, 105]);
+        sim.fill(1, 3, m203 + 2, 105);
+        sim.set(1, 3, m203 + 8, &[2312, 2305, 2299]); // PhVphA..C
+        sim.set(1, 3, m203 + 15, &[(-1i16) as u16]); // V_SF
+        sim.set(1, 3, m203 + 18, &[(-850i16) as u16]); // W: exporting
+        sim.set(1, 3, m203 + 22, &[0]); // W_SF
+        sim.set(1, 3, m203 + 38, &[0, 20_000]); // TotWhExp
+        sim.set(1, 3, m203 + 46, &[0, 50_000]); // TotWhImp
+        sim.set(1, 3, m203 + 54, &[2]); // TotWh_SF
+        sim.set(1, 3, m203 + 107, &[0xffff, 0]);
+    }
 }
