@@ -133,8 +133,9 @@ def serial(seconds):
     sub = subprocess.Popen(["mosquitto_sub", "-p", str(broker_port), "-t", "stromwart/grid/power", "-F", "%U %p"],
                            stdout=subprocess.PIPE, text=True)
     env = dict(os.environ, NO_COLOR="1")
+    log = open(f"{tmp}/daemon.log", "w")
     daemon = subprocess.Popen([f"{ROOT}/target/release/stromwart", "run", "--config", f"{tmp}/s.yaml"],
-                              stderr=subprocess.DEVNULL, env=env)
+                              stderr=log, env=env)
     fr = frames()
     time.sleep(1.5)
     # What the daemon costs with nothing to read (ticks, keep-alives), to tell it apart.
@@ -188,6 +189,11 @@ def serial(seconds):
     # Not net of idle: with frames flowing, the once-a-second tick rides along with them.
     print(f"per frame, everything included: {wakes / len(sent):.1f} wake-ups, {reads / len(sent):.1f} read calls "
           f"(idle: {idle_wakes:.1f} wake-ups and {idle_reads:.1f} read calls per second)")
+    warnings = [line for line in open(f"{tmp}/daemon.log") if " WARN " in line or " ERROR " in line]
+    print(f"daemon log {tmp}/daemon.log: {len(warnings)} warnings" + "".join(f"\n  {w.strip()}" for w in warnings[:5]))
+    late = [(i, round(d)) for i, d in enumerate(delays) if d > 100]
+    if late:
+        print(f"frames later than 100 ms (index in sorted order, ms): {late[:5]}")
     print(f"last byte to subscriber: p50 {pct(0.5):.2f} ms, p90 {pct(0.9):.2f} ms, max {delays[-1] if delays else float('nan'):.2f} ms")
 
 
