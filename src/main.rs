@@ -53,6 +53,26 @@ enum Command {
         #[command(subcommand)]
         command: SmlCommand,
     },
+    /// §14a EnWG: the power a dimmed site keeps, for installers and bug reports.
+    P14a {
+        #[command(subcommand)]
+        command: P14aCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum P14aCommand {
+    /// Print the minimum power (BK6-22-300 Anlage 1) and how it was reached, as JSON.
+    Minimum {
+        /// A controllable device as KIND:KW, e.g. wallbox:11 or heat_pump:16; KIND is wallbox,
+        /// battery, heat_pump or air_conditioner. Repeat for each device.
+        #[arg(long = "device", value_name = "KIND:KW", required = true)]
+        devices: Vec<String>,
+        /// Each device has its own relay from the control box (default: an energy manager
+        /// spreads one budget).
+        #[arg(long)]
+        direct: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -101,6 +121,9 @@ fn main() -> ExitCode {
                     unit,
                 },
         } => modbus_read(&profile, &address, unit),
+        Command::P14a {
+            command: P14aCommand::Minimum { devices, direct },
+        } => p14a_minimum(&devices, direct),
     };
     match result {
         Ok(code) => code,
@@ -135,6 +158,77 @@ fn check_config(path: &std::path::Path) -> Result<ExitCode, String> {
         count(config.wallboxes.len(), "wallbox", "wallboxes"),
         count(config.batteries.len(), "battery", "batteries"),
     ))
+}
+
+fn p14a_minimum(specs: &[String], direct: bool) -> Result<ExitCode, String> {
+    use stromwart::control::p14a::{self, Control, Device, Kind};
+    let mut devices = Vec::new();
+    for spec in specs {
+        let (kind, kw) = spec.split_once(':').unwrap_or((spec, ""));
+        let kind = Kind::parse(kind).ok_or_else(|| {
+            format!(
+                "--device {spec}: the kind is one of {}",
+                Kind::NAMES.join(", ")
+            )
+        })?;
+        let kw: f64 = kw
+            .parse()
+            .ok()
+            .filter(|kw: &f64| kw.is_finite() && *kw > 0.0 && *kw <= 1000.0)
+            .ok_or_else(|| {
+                format!(
+                    "--device {spec}: give the rated power in kW after the colon, e.g. wallbox:11"
+                )
+            })?;
+        devices.push(Device {
+            kind,
+            rated_w: (kw * 1000.0).round() as u32,
+        });
+    }
+    let control = if direct {
+        Control::Direct
+    } else {
+        Control::Ems
+    };
+    let m = p14a::minimum(&devices, control);
+    let kw = |w: u32| f64::from(w) / 1000.0;
+    let units: Vec<serde_json::Value> = m
+        .units
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "kind": u.kind,
+                "devices": u.devices.iter().map(|&i| &specs[i]).collect::<Vec<_>>(),
+                "rated_kw": kw(u.rated_w),
+                "own_minimum_kw": kw(u.own_minimum_w),
+                "share_kw": kw(u.share_w),
+            })
+        })
+        .collect();
+    let small: Vec<&String> = devices
+        .iter()
+        .zip(specs)
+        .filter(|(d, _)| d.rated_w <= p14a::BASE_W)
+        .map(|(_, s)| s)
+        .collect();
+    let mut out = serde_json::json!({
+        "minimum_kw": kw(m.total_w),
+        "control": m.control,
+        "units": units,
+        "n": m.n,
+        "gzf": m.gzf_percent.map(|p| f64::from(p) / 100.0),
+    });
+    if !small.is_empty() {
+        out["note"] = serde_json::json!(format!(
+            "§14a covers devices above 4.2 kW; counted anyway: {}",
+            small
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    print_out(&out.to_string())
 }
 
 fn run(path: Option<PathBuf>) -> Result<ExitCode, String> {

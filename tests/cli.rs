@@ -212,6 +212,9 @@ async fn no_command_panics_on_a_closed_output() {
             .into_iter()
             .chain([sim.url("tcp")])
             .collect(),
+        ["p14a", "minimum", "--device", "wallbox:11"]
+            .map(String::from)
+            .to_vec(),
         vec!["--help".into()],
     ];
     for args in cases {
@@ -311,4 +314,46 @@ fn check_config_never_echoes_secrets_or_control_characters() {
         err.contains("'ftp://admin:***@meter.local/' must start with http://"),
         "{err}"
     );
+}
+
+#[test]
+fn p14a_minimum_prints_the_figure_and_how_it_was_reached() {
+    let (code, out, _) = run(&[
+        "p14a",
+        "minimum",
+        "--device",
+        "wallbox:11",
+        "--device",
+        "heat_pump:16",
+    ]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["minimum_kw"], 9.76);
+    assert_eq!(
+        (json["n"].as_u64(), json["gzf"].as_f64()),
+        (Some(2), Some(0.8))
+    );
+    assert_eq!(
+        json["units"][1]["devices"],
+        serde_json::json!(["heat_pump:16"])
+    );
+    assert_eq!(json["units"][1]["share_kw"], 6.4);
+
+    let (code, out, _) = run(&["p14a", "minimum", "--device", "wallbox:11", "--direct"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (json["minimum_kw"].as_f64(), json["control"].as_str()),
+        (Some(4.2), Some("direct"))
+    );
+
+    let (code, _, err) = run(&["p14a", "minimum", "--device", "heatpump:16"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the kind is one of wallbox, battery, heat_pump, air_conditioner"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["p14a", "minimum", "--device", "wallbox:-3"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("rated power in kW"), "{err}");
 }

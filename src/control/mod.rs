@@ -9,6 +9,7 @@
 //! the controller's device, log records are logged. `docs/architecture.md` walks through adding
 //! one.
 
+pub mod p14a;
 pub mod site;
 
 use std::collections::BTreeMap;
