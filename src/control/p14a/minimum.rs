@@ -1,5 +1,5 @@
-//! §14a EnWG: the minimum power a dimmed site keeps (BNetzA BK6-22-300, Anlage 1), and the
-//! Modul 1 rebate (BK8-22/010-A).
+//! The minimum power a dimmed site keeps (BNetzA BK6-22-300, Anlage 1), and the Modul 1 rebate
+//! (BK8-22/010-A).
 //!
 //! Figures are whole watts and cents, computed in integers, so that the regulator's worked
 //! examples come out exact: two wallboxes under an energy manager keep 7,560 W, not 7,559.99.
