@@ -14,6 +14,8 @@ pub struct PlugState {
 
 /// The lowest current the IEC 61851 charging standard allows.
 pub const MIN_CURRENT_A: u8 = 6;
+/// Nominal phase voltage of the German low-voltage grid, for turning watts into amperes.
+pub const VOLTS: u32 = 230;
 /// What a charger can be doing, as Stromwart names it whatever the charger calls it.
 pub const STATUSES: &[&str] = &["idle", "charging", "waiting", "complete", "error"];
 

@@ -1,8 +1,10 @@
 //! §14a EnWG: the grid operator dims controllable devices; the site keeps a minimum power.
 //!
 //! [`minimum`] computes that power from the devices (and the Modul 1 rebate); [`signal`] turns
-//! what the control box reports into the dimming state, failing safe when it falls silent.
+//! what the control box reports into the dimming state, failing safe when it falls silent;
+//! [`budget`] spreads the power over the devices an energy manager drives.
 
+pub mod budget;
 pub mod minimum;
 pub mod signal;
 
