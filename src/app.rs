@@ -179,6 +179,12 @@ pub async fn run(
     status: Option<watch::Sender<Link>>,
 ) -> Result<(), String> {
     let clock = Clock::start();
+    if config.p14a.is_some() {
+        tracing::warn!(
+            "The p14a section is checked, but this version does not act on the dimming signal \
+             yet: it limits no device. Keep the control box wired to the devices' own inputs."
+        );
+    }
     let broker_host = resolve_broker(&mut config).await?;
     let settings = mqtt_settings(&config, broker_host);
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message

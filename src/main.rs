@@ -149,8 +149,15 @@ fn check_config(path: &std::path::Path) -> Result<ExitCode, String> {
     let config = load_config(path)?;
     let count =
         |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let p14a = config.p14a.as_ref().map_or(String::new(), |p| {
+        format!(
+            ", §14a with {} and {}",
+            count(p.signals.len(), "signal", "signals"),
+            count(p.devices.len(), "device", "devices")
+        )
+    });
     print_out(&format!(
-        "{}: ok: {}, {}, {}, {}, {}",
+        "{}: ok: {}, {}, {}, {}, {}{p14a}",
         path.display(),
         count(config.meters.len(), "meter", "meters"),
         count(config.devices.len(), "Modbus device", "Modbus devices"),

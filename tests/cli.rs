@@ -285,7 +285,7 @@ fn check_config_takes_a_byte_order_mark_and_names_every_kind() {
     assert_eq!(
         out.trim(),
         format!(
-            "{}: ok: 4 meters, 1 Modbus device, 3 plugs, 2 wallboxes, 1 battery",
+            "{}: ok: 4 meters, 1 Modbus device, 3 plugs, 2 wallboxes, 1 battery, §14a with 2 signals and 4 devices",
             json.display()
         )
     );

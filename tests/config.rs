@@ -249,3 +249,58 @@ batteries:
         ]
     );
 }
+
+#[test]
+fn p14a_is_read_with_its_defaults() {
+    let c = Config::from_yaml(
+        "meters:\n  - id: grid\n    tcp: h:1\nwallboxes:\n  - id: garage\n    address: http://h\n\
+         p14a:\n  signals:\n    - mqtt: shellies/box/input/0\n    - shelly: http://192.168.1.60\n\
+         \x20 devices:\n    - kind: wallbox\n      rated_power: 11\n      wallbox: garage\n\
+         \x20   - kind: heat_pump\n      rated_power: 16\n",
+    )
+    .unwrap();
+    let p = c.p14a.expect("p14a configured");
+    assert_eq!(p.control, stromwart::control::p14a::Control::Ems);
+    let (topic, shelly) = (&p.signals[0], &p.signals[1]);
+    assert_eq!(topic.dim, ["on", "true", "1"]);
+    assert_eq!(
+        (topic.timeout_s, topic.fail_safe, topic.debounce_s),
+        (None, true, 1.0)
+    );
+    assert_eq!(shelly.timeout_s, Some(15.0), "three missed polls");
+    assert_eq!(p.devices[0].rated_w, 11_000);
+    assert_eq!(p.devices[1].name, "heat pump");
+    // The add-on's default (empty lists) is no §14a at all.
+    let c = Config::from_yaml(
+        "meters:\n  - id: grid\n    tcp: h:1\np14a:\n  signals: []\n  devices: []\n",
+    )
+    .unwrap();
+    assert_eq!(c.p14a, None);
+}
+
+#[test]
+fn p14a_mistakes_are_reported_with_their_paths() {
+    let e = errors(
+        "meters:\n  - id: grid\n    tcp: h:1\nwallboxes:\n  - id: garage\n    address: http://h\n\
+         p14a:\n  minimum_power: 3000\n  signals:\n    - mqtt: box/+/input\n      shelly: http://h\n\
+         \x20   - mqtt: box/input\n      dim: on\n      release: ON, 0\n\
+         \x20 devices:\n    - kind: heat_pump\n    - kind: wallbox\n      rated_power: 11\n      wallbox: carport\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "p14a.minimum_power: is below 4200 W, the least §14a lets an operator dim to; give your operator's figure in W",
+            "p14a.signals[0].mqtt: set exactly one of mqtt (a topic) or shelly (a Shelly's address)",
+            "p14a.signals[1].release: 'on' is both a dimming and a release payload",
+            "p14a.devices[0].rated_power: required: the device's rated power in kW, from its data sheet; the minimum power the site keeps depends on it",
+            "p14a.devices[1].wallbox: 'carport' is not among the configured wallboxes (garage)",
+        ]
+    );
+    let e = errors("meters:\n  - id: grid\n    tcp: h:1\np14a:\n  control: direct\n");
+    assert_eq!(
+        e,
+        vec![
+            "p14a.signals: give at least one source of the dimming signal (mqtt: a topic, or shelly: the address of a Shelly whose input is wired to the control box)"
+        ]
+    );
+}

@@ -5,6 +5,7 @@
 
 mod batteries;
 mod devices;
+pub mod p14a;
 mod plugs;
 mod wallboxes;
 
@@ -35,6 +36,8 @@ pub struct Config {
     pub wallboxes: Vec<WallboxConfig>,
     pub batteries: Vec<BatteryConfig>,
     pub site: SiteSettings,
+    /// §14a dimming, when configured.
+    pub p14a: Option<p14a::P14aConfig>,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
     pub data_dir: Option<PathBuf>,
@@ -281,6 +284,12 @@ fn read(root: &Section<'_>) -> Config {
         item.finish();
     }
     let site = read_site(&root.section("site"));
+    let known = p14a::Known {
+        wallboxes: wallboxes.iter().map(|w| w.id.as_str()).collect(),
+        batteries: batteries.iter().map(|b| b.id.as_str()).collect(),
+        plugs: plugs.iter().map(|p| p.id.as_str()).collect(),
+    };
+    let p14a = p14a::read(&root.section("p14a"), &known);
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
     if meters.is_empty()
@@ -302,6 +311,7 @@ fn read(root: &Section<'_>) -> Config {
         wallboxes,
         batteries,
         site,
+        p14a,
         data_dir,
         log_level,
     }

@@ -20,6 +20,24 @@ pub fn every_kind_of_config() -> serde_json::Value {
             {"id": "w", "address": "http://h"},
             {"id": "x", "driver": "modbus", "profile": "heidelberg", "address": "tcp://h:502"}
         ],
-        "batteries": [{"id": "y", "profile": "huawei-luna2000", "address": "tcp://h:502"}]
+        "batteries": [{"id": "y", "profile": "huawei-luna2000", "address": "tcp://h:502"}],
+        "p14a": {
+            "control": "ems",
+            "minimum_power": 9000,
+            "add_pv": false,
+            "network_price": 8.62,
+            "signals": [
+                {"name": "box", "mqtt": "shellies/box/input/0", "availability": "shellies/box/online",
+                 "online": "true", "dim": "1", "release": "0", "timeout": 600, "fail_safe": true,
+                 "debounce": 1},
+                {"shelly": "http://h", "input": 1, "interval": 5}
+            ],
+            "devices": [
+                {"kind": "wallbox", "rated_power": 11, "wallbox": "w", "priority": 1},
+                {"kind": "battery", "rated_power": 5, "battery": "y"},
+                {"kind": "heat_pump", "rated_power": 9, "relay": "f", "name": "Heat pump"},
+                {"kind": "air_conditioner", "rated_power": 5}
+            ]
+        }
     })
 }
