@@ -220,6 +220,10 @@ pub static NAMED: &[Quantity] = &[
     Quantity::known("house_power", "House consumption", Kind::Power),
     Quantity::known("surplus_power", "PV surplus", Kind::Power),
     Quantity::known("surplus_available", "PV surplus available", Kind::Binary),
+    // §14a dimming by the grid operator.
+    Quantity::known("p14a_dimmed", "Grid operator dimming", Kind::Binary),
+    Quantity::known("p14a_minimum_power", "§14a minimum power", Kind::Power),
+    Quantity::known("p14a_allowed_power", "§14a allowed power", Kind::Power),
     Quantity::known(
         "self_consumption_today",
         "Self-consumption today",

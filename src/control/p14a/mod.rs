@@ -5,6 +5,7 @@
 //! [`budget`] spreads the power over the devices an energy manager drives.
 
 pub mod budget;
+pub mod dimmer;
 pub mod minimum;
 pub mod signal;
 

@@ -44,7 +44,7 @@ pub fn parse(payload: &str, dim: &[String], release: &[String]) -> Result<Report
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceSettings {
     pub name: String,
-    /// Silence after which the source counts as failed.
+    /// Silence after which the source counts as failed (`u64::MAX`: never).
     pub timeout_ms: u64,
     /// A failed source counts as dimming.
     pub fail_safe: bool,
@@ -82,6 +82,8 @@ struct Source {
     stable: Option<Report>,
     /// A different report and since when it has held.
     pending: Option<(Report, u64)>,
+    /// The sender said it is offline (its availability topic); a failure until it reports.
+    down: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +105,7 @@ impl Signal {
                     last_seen_ms: None,
                     stable: None,
                     pending: None,
+                    down: false,
                 })
                 .collect(),
             started_ms: now_ms,
@@ -117,6 +120,7 @@ impl Signal {
             return;
         };
         s.last_seen_ms = Some(now_ms);
+        s.down = false;
         if s.stable.is_none() || s.settings.debounce_ms == 0 {
             // The first report counts at once: there is nothing to bounce against yet.
             s.stable = Some(report);
@@ -129,6 +133,14 @@ impl Signal {
         self.settle(now_ms);
     }
 
+    /// The source at `source` is known to be gone (its sender went offline): it counts as
+    /// failed at once, not only after its timeout.
+    pub fn lost(&mut self, source: usize) {
+        if let Some(s) = self.sources.get_mut(source) {
+            s.down = true;
+        }
+    }
+
     /// Simulates the signal until `now_ms + duration_ms` (0 ends a test).
     pub fn test(&mut self, duration_ms: u64, now_ms: u64) {
         self.test_until_ms = (duration_ms > 0).then_some(now_ms + duration_ms);
@@ -139,7 +151,9 @@ impl Signal {
     pub fn next_change(&self) -> Option<u64> {
         let mut at = self.test_until_ms;
         for s in &self.sources {
-            let silent = s.last_seen_ms.unwrap_or(self.started_ms) + s.settings.timeout_ms + 1;
+            let silent = (s.last_seen_ms.unwrap_or(self.started_ms))
+                .saturating_add(s.settings.timeout_ms)
+                .saturating_add(1);
             let debounced = s.pending.map(|(_, since)| since + s.settings.debounce_ms);
             for t in [Some(silent), debounced].into_iter().flatten() {
                 at = Some(at.map_or(t, |a: u64| a.min(t)));
@@ -165,7 +179,7 @@ impl Signal {
         let mut limits = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
             let seen = s.last_seen_ms.unwrap_or(self.started_ms);
-            let silent = now_ms.saturating_sub(seen) > s.settings.timeout_ms;
+            let silent = s.down || now_ms.saturating_sub(seen) > s.settings.timeout_ms;
             let why = match s.stable {
                 _ if silent && s.settings.fail_safe => Why::Silent(i),
                 Some(Report::Dim) => Why::Source(i),
@@ -280,6 +294,16 @@ mod tests {
         // A source that never reports fails after its timeout from the start, too.
         let mut never = Signal::new(vec![source(60, 0)], false, 0);
         assert!(never.state(61 * S).dimmed);
+    }
+
+    #[test]
+    fn a_source_whose_sender_went_offline_fails_at_once() {
+        let mut s = Signal::new(vec![source(600, 0)], false, 0);
+        s.report(0, Report::Release, 0);
+        s.lost(0);
+        assert_eq!(s.state(S).why, Why::Silent(0));
+        s.report(0, Report::Release, 2 * S);
+        assert!(!s.state(2 * S).dimmed);
     }
 
     #[test]
