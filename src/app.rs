@@ -9,7 +9,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::bus;
+use crate::config::p14a::{Drive, P14aConfig, SignalSource};
 use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver};
+use crate::control::p14a::dimmer::{DimmedDevice, DimmerSettings, Target, Topic};
+use crate::control::p14a::signal::SourceSettings;
 use crate::core::{Core, CoreConfig, DeviceSettings, ModbusSettings, availability_topic};
 use crate::drivers::wiring;
 use crate::modbus::Transport;
@@ -53,7 +56,93 @@ pub fn core_config(c: &Config) -> CoreConfig {
         plugs: c.plugs.iter().map(wiring::plug_settings).collect(),
         wallboxes: c.wallboxes.iter().map(wiring::wallbox_settings).collect(),
         batteries: c.batteries.iter().map(wiring::battery_settings).collect(),
+        p14a: c.p14a.as_ref().map(|p| dimmer_settings(c, p)),
     }
+}
+
+/// The §14a section as the core's controller takes it: devices by their position.
+fn dimmer_settings(c: &Config, p: &P14aConfig) -> DimmerSettings {
+    let position = |ids: Vec<&str>, id: &str| ids.iter().position(|known| *known == id);
+    let devices = p
+        .devices
+        .iter()
+        .map(|d| DimmedDevice {
+            name: d.name.clone(),
+            kind: d.kind,
+            rated_w: d.rated_w,
+            priority: d.priority,
+            target: match &d.drive {
+                Drive::Wallbox(id) => {
+                    position(c.wallboxes.iter().map(|w| w.id.as_str()).collect(), id)
+                        .map_or(Target::Counted, Target::Wallbox)
+                }
+                Drive::Battery(id) => {
+                    position(c.batteries.iter().map(|b| b.id.as_str()).collect(), id)
+                        .map_or(Target::Counted, Target::Battery)
+                }
+                Drive::Relay(id) => position(c.plugs.iter().map(|p| p.id.as_str()).collect(), id)
+                    .map_or(Target::Counted, Target::Relay),
+                Drive::Counted => Target::Counted,
+            },
+        })
+        .collect();
+    let sources = p
+        .signals
+        .iter()
+        .map(|s| SourceSettings {
+            name: s.name.clone(),
+            timeout_ms: s.timeout_s.map_or(u64::MAX, |t| (t * 1000.0) as u64),
+            fail_safe: s.fail_safe,
+            debounce_ms: (s.debounce_s * 1000.0) as u64,
+        })
+        .collect();
+    let topics = p
+        .signals
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match &s.source {
+            SignalSource::Mqtt {
+                topic,
+                availability,
+                online,
+            } => Some((
+                i,
+                Topic {
+                    topic: topic.clone(),
+                    availability: availability.clone().map(|a| (a, online.clone())),
+                    dim: s.dim.clone(),
+                    release: s.release.clone(),
+                },
+            )),
+            SignalSource::Shelly { .. } => None,
+        })
+        .collect();
+    DimmerSettings {
+        control: p.control,
+        override_w: p.minimum_power_w,
+        add_pv: p.add_pv,
+        devices,
+        sources,
+        topics,
+    }
+}
+
+/// The topics §14a signals come on, with their senders' availability.
+fn p14a_topics(c: &Config) -> Vec<String> {
+    let Some(p) = &c.p14a else { return Vec::new() };
+    p.signals
+        .iter()
+        .flat_map(|s| match &s.source {
+            SignalSource::Mqtt {
+                topic,
+                availability,
+                ..
+            } => std::iter::once(topic.clone())
+                .chain(availability.clone())
+                .collect(),
+            SignalSource::Shelly { .. } => Vec::new(),
+        })
+        .collect()
 }
 
 fn meter_settings(m: &MeterConfig) -> DeviceSettings {
@@ -122,6 +211,7 @@ pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
         ha_status_topic: format!("{}/status", m.discovery_prefix),
         subscriptions: std::iter::once(format!("{}/+/+/set", m.base_topic))
             .chain(c.plugs.iter().flat_map(tasmota_topics))
+            .chain(p14a_topics(c))
             .collect(),
         collect: discovery_filters(&m.discovery_prefix),
     }
@@ -179,10 +269,12 @@ pub async fn run(
     status: Option<watch::Sender<Link>>,
 ) -> Result<(), String> {
     let clock = Clock::start();
-    if config.p14a.is_some() {
+    let polled = config.p14a.iter().flat_map(|p| &p.signals);
+    for s in polled.filter(|s| matches!(s.source, SignalSource::Shelly { .. })) {
         tracing::warn!(
-            "The p14a section is checked, but this version does not act on the dimming signal \
-             yet: it limits no device. Keep the control box wired to the devices' own inputs."
+            signal = %s.name,
+            "This version does not poll Shelly inputs for the §14a signal yet; with fail_safe \
+             on, this source counts as dimming after its timeout. Use an MQTT topic for now."
         );
     }
     let broker_host = resolve_broker(&mut config).await?;

@@ -8,26 +8,9 @@ use std::time::Duration;
 
 use common::bridge::Bridge;
 use common::broker::{Mosquitto, scratch_dir};
-use common::modbus_sim::Sim;
+use common::modbus_sim::{Sim, heidelberg, holds, huawei};
 use common::observer::Observer;
 use rumqttc::QoS;
-
-/// Waits until the simulated device holds `want` at `address` (unit 1, holding registers).
-async fn holds(sim: &Sim, address: u16, want: &[u16], what: &str) {
-    for _ in 0..400 {
-        let now: Option<Vec<u16>> = (0..want.len() as u16)
-            .map(|i| sim.get(1, address + i))
-            .collect();
-        if now.as_deref() == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let now: Vec<Option<u16>> = (0..want.len() as u16)
-        .map(|i| sim.get(1, address + i))
-        .collect();
-    panic!("{what}: register {address} holds {now:?}, expected {want:?}");
-}
 
 fn bridge_yaml(tag: &str, port: u16, section: &str) -> String {
     format!(
@@ -40,34 +23,6 @@ async fn discovery(obs: &Observer, device: &str) -> serde_json::Value {
     let topic = format!("homeassistant/device/{device}/config");
     let config = obs.wait_for(5, "discovery", |r| r.topic == topic).await;
     serde_json::from_str(&config.payload).unwrap()
-}
-
-/// A Heidelberg Energy Control: input registers for what it measures, holding registers for
-/// its settings, and a watchdog that drops the current to the FailSafe current once nobody
-/// has asked anything for register 257's milliseconds.
-fn heidelberg(sim: &Sim) {
-    sim.fill(1, 4, 5, 14);
-    sim.set(1, 4, 5, &[7]); // C2: charging
-    sim.set(1, 4, 17, &[0, 12345]); // Wh
-    sim.fill(1, 3, 257, 6);
-    sim.watchdog(
-        1,
-        None,
-        |r| {
-            let ms = r.holding[&257];
-            (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
-        },
-        |r, silent| {
-            if silent {
-                r.holding.insert(261, r.holding[&262]);
-            }
-            let deci_amps = r.holding[&261];
-            for phase in 6..=8 {
-                r.input.insert(phase, deci_amps);
-            }
-            r.input.insert(14, deci_amps * 69); // three phases at 230 V
-        },
-    );
 }
 
 #[tokio::test]
@@ -225,26 +180,6 @@ async fn an_alfen_wallbox_keeps_its_setpoint_valid_and_switches_phases() {
 
 /// A Huawei SUN2000 with a LUNA2000: a forced charge or discharge ends on its own once 47100
 /// has not been written for a while (the forced period, 1 s here).
-fn huawei(sim: &Sim) {
-    sim.fill(1, 3, 37758, 26);
-    sim.set(1, 3, 37760, &[655]); // SoC 65.5 %
-    sim.set(1, 3, 37765, &[0, 1500]); // charging at 1500 W, Huawei's sign
-    sim.fill(1, 3, 47075, 4);
-    sim.fill(1, 3, 47083, 1);
-    sim.fill(1, 3, 47100, 1);
-    sim.fill(1, 3, 47246, 5);
-    sim.watchdog(
-        1,
-        Some(47100),
-        |_| Some(Duration::from_secs(1)),
-        |r, silent| {
-            if silent {
-                r.holding.insert(47100, 0);
-            }
-        },
-    );
-}
-
 #[tokio::test]
 async fn a_huawei_battery_is_forced_to_charge_and_ends_it_when_the_bridge_stops() {
     let broker = Mosquitto::start();

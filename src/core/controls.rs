@@ -192,6 +192,9 @@ pub struct Settings {
     /// kept.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub batteries: BTreeMap<String, BatteryLimits>,
+    /// Whether §14a dimming was in force: a bridge restarted while dimmed comes back dimmed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub p14a_dimmed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

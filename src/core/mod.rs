@@ -23,6 +23,7 @@ pub use meter::Meter;
 pub use modbus_device::{ModbusDevice, ModbusSettings};
 pub use throttle::Policy;
 
+use crate::control::p14a::dimmer::{Dimmer, DimmerSettings};
 use crate::control::site::{Site, SiteSettings};
 use crate::control::{Controller, Decisions, Level, Snapshot, State};
 use crate::ha::DiscoveryMode;
@@ -55,6 +56,8 @@ pub struct CoreConfig {
     pub plugs: Vec<plug::PlugSettings>,
     pub wallboxes: Vec<wallbox::WallboxSettings>,
     pub batteries: Vec<battery::BatterySettings>,
+    /// §14a dimming, when configured.
+    pub p14a: Option<DimmerSettings>,
 }
 
 impl Default for CoreConfig {
@@ -74,6 +77,7 @@ impl Default for CoreConfig {
             plugs: Vec::new(),
             wallboxes: Vec::new(),
             batteries: Vec::new(),
+            p14a: None,
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct Core {
     bridge: device::Device,
     settings: controls::Settings,
     settings_dirty: bool,
+    /// §14a: the operator's signal and the limits it puts on the driven devices.
+    dimmer: Option<Dimmer>,
     /// Commands ignored or rejected so far, by reason, so a flood is logged like other
     /// repeated errors.
     refused: commands::Repeats,
@@ -151,6 +157,7 @@ impl Core {
             bridge,
             settings: controls::Settings::default(),
             settings_dirty: false,
+            dimmer: None,
             refused: commands::Repeats::default(),
             controls_offered: Vec::new(),
             plugs: Vec::new(),
@@ -261,6 +268,10 @@ impl Core {
 
     pub fn handle(&mut self, event: Event, now: Now, out: &mut Vec<Message>) {
         let from = out.len();
+        if let Some(settings) = self.cfg.p14a.take() {
+            // Made with the first event, whose time starts the sources' timeouts.
+            self.dimmer = Some(Dimmer::new(settings, self.settings.p14a_dimmed, now));
+        }
         self.dispatch(event, now, out);
         // Discovery that goes out claims its topic, and finishes a pending mode migration.
         let prefix = format!("{}/", self.cfg.discovery_prefix);
@@ -447,6 +458,13 @@ impl Core {
                         announce_then(&mut p.device, &self.cfg, &self.availability, states, out);
                     }
                 }
+                if let Some(d) = self.dimmer.as_mut() {
+                    if let Some(r) = d.incoming(&topic, &payload, now) {
+                        tracing::warn!("{}", r.message);
+                    }
+                    // A signal acts at once, not at the next tick.
+                    self.decide(now, out);
+                }
             }
             Event::MqttConnected | Event::HaOnline => {
                 // Creates the settings entities and announces plugs that have not reported;
@@ -461,6 +479,14 @@ impl Core {
                 out.extend(self.plugs.iter().filter_map(plug::Plug::state_query));
             }
             Event::Flush => {
+                if self
+                    .dimmer
+                    .as_ref()
+                    .and_then(Dimmer::next_change)
+                    .is_some_and(|at| at <= now.mono_ms)
+                {
+                    self.decide(now, out);
+                }
                 for d in self.all_devices() {
                     d.flush(now, out);
                 }
@@ -471,23 +497,7 @@ impl Core {
                 if republish {
                     self.republish_states_at = None;
                 }
-                let decisions = self.site.decide(&self.house, now);
-                let mut states = Vec::new();
-                carry_out(
-                    decisions,
-                    &mut self.site_device,
-                    &mut self.actions,
-                    base,
-                    now,
-                    &mut states,
-                );
-                announce_then(
-                    &mut self.site_device,
-                    &self.cfg,
-                    &self.availability,
-                    states,
-                    out,
-                );
+                self.decide(now, out);
                 for d in self.all_devices() {
                     if republish {
                         d.republish_states(now, out);
@@ -499,9 +509,42 @@ impl Core {
         }
     }
 
+    /// The controllers decide, and their decisions are carried out on the site's device.
+    fn decide(&mut self, now: Now, out: &mut Vec<Message>) {
+        let mut decisions = self.site.decide(&self.house, now);
+        if let Some(d) = self.dimmer.as_mut() {
+            let more = d.decide(&self.house, now);
+            decisions.actions.extend(more.actions);
+            decisions.states.extend(more.states);
+            decisions.log.extend(more.log);
+            if d.dimmed() != self.settings.p14a_dimmed {
+                self.settings.p14a_dimmed = d.dimmed();
+                self.settings_dirty = true;
+            }
+        }
+        let mut states = Vec::new();
+        let base = self.cfg.base_topic.as_str();
+        carry_out(
+            decisions,
+            &mut self.site_device,
+            &mut self.actions,
+            base,
+            now,
+            &mut states,
+        );
+        announce_then(
+            &mut self.site_device,
+            &self.cfg,
+            &self.availability,
+            states,
+            out,
+        );
+    }
+
     /// When a held-back value falls due (monotonic ms): the edge wakes the core then with
     /// [`Event::Flush`], so a value is never later than its minimum interval asks.
     pub fn next_due(&self) -> Option<u64> {
+        let dimmer = self.dimmer.as_ref().and_then(Dimmer::next_change);
         let meters = self.meters.iter().map(|m| &m.device);
         let devices = self
             .devices
@@ -517,6 +560,7 @@ impl Core {
             .chain(batteries)
             .chain([&self.site_device, &self.bridge])
             .filter_map(device::Device::next_due)
+            .chain(dimmer)
             .min()
     }
 

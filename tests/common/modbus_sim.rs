@@ -431,3 +431,70 @@ impl Sim {
         sim.set(1, 3, m203 + 107, &[0xffff, 0]);
     }
 }
+
+/// Waits until the simulated device holds `want` at `address` (unit 1, holding registers).
+pub async fn holds(sim: &Sim, address: u16, want: &[u16], what: &str) {
+    for _ in 0..400 {
+        let now: Option<Vec<u16>> = (0..want.len() as u16)
+            .map(|i| sim.get(1, address + i))
+            .collect();
+        if now.as_deref() == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now: Vec<Option<u16>> = (0..want.len() as u16)
+        .map(|i| sim.get(1, address + i))
+        .collect();
+    panic!("{what}: register {address} holds {now:?}, expected {want:?}");
+}
+
+/// A Heidelberg Energy Control: input registers for what it measures, holding registers for
+/// its settings, and a watchdog that drops the current to the FailSafe current once nobody
+/// has asked anything for register 257's milliseconds.
+pub fn heidelberg(sim: &Sim) {
+    sim.fill(1, 4, 5, 14);
+    sim.set(1, 4, 5, &[7]); // C2: charging
+    sim.set(1, 4, 17, &[0, 12345]); // Wh
+    sim.fill(1, 3, 257, 6);
+    sim.watchdog(
+        1,
+        None,
+        |r| {
+            let ms = r.holding[&257];
+            (ms > 0).then(|| Duration::from_millis(u64::from(ms)))
+        },
+        |r, silent| {
+            if silent {
+                r.holding.insert(261, r.holding[&262]);
+            }
+            let deci_amps = r.holding[&261];
+            for phase in 6..=8 {
+                r.input.insert(phase, deci_amps);
+            }
+            r.input.insert(14, deci_amps * 69); // three phases at 230 V
+        },
+    );
+}
+
+/// A Huawei LUNA2000 behind its inverter: SoC, power, limits, and a forced-charge watchdog
+/// that ends forcing after a second of silence.
+pub fn huawei(sim: &Sim) {
+    sim.fill(1, 3, 37758, 26);
+    sim.set(1, 3, 37760, &[655]); // SoC 65.5 %
+    sim.set(1, 3, 37765, &[0, 1500]); // charging at 1500 W, Huawei's sign
+    sim.fill(1, 3, 47075, 4);
+    sim.fill(1, 3, 47083, 1);
+    sim.fill(1, 3, 47100, 1);
+    sim.fill(1, 3, 47246, 5);
+    sim.watchdog(
+        1,
+        Some(47100),
+        |_| Some(Duration::from_secs(1)),
+        |r, silent| {
+            if silent {
+                r.holding.insert(47100, 0);
+            }
+        },
+    );
+}

@@ -1,0 +1,100 @@
+//! §14a dimming through the whole bridge: the control box's contact arrives on an MQTT topic
+//! (a Shelly input wired to it), and a Modbus wallbox and a Modbus battery, each an in-process
+//! Modbus TCP server, are limited to the site's minimum power and set back when it ends.
+
+mod common;
+
+use common::bridge::Bridge;
+use common::broker::{Mosquitto, scratch_dir};
+use common::modbus_sim::{Sim, heidelberg, holds, huawei};
+use common::observer::Observer;
+
+/// Heidelberg: the current limit in tenths of an ampere.
+const CURRENT: u16 = 261;
+/// Huawei LUNA2000: the charge limit in W, two registers.
+const CHARGE_LIMIT: u16 = 47075;
+
+fn yaml(data: &std::path::Path, port: u16, wallbox: &Sim, battery: &Sim) -> String {
+    format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {port}\n\
+         wallboxes:\n  - id: garage\n    driver: modbus\n    profile: heidelberg\n    address: {}\n    min_change_interval: 0\n    poll_interval: 0.5\n\
+         batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    max_charge_power: 5000\n    min_change_interval: 0\n    poll_interval: 0.5\n\
+         p14a:\n  signals:\n    - name: box\n      mqtt: box/input/0\n      availability: box/online\n      online: \"true\"\n      debounce: 0\n\
+         \x20 devices:\n    - kind: wallbox\n      rated_power: 11\n      wallbox: garage\n      priority: 1\n    - kind: battery\n      rated_power: 5\n      battery: luna\n",
+        data.display(),
+        wallbox.url("tcp"),
+        battery.url("tcp"),
+    )
+}
+
+#[tokio::test]
+async fn the_signal_limits_a_wallbox_and_a_battery_and_its_end_sets_them_back() {
+    let broker = Mosquitto::start();
+    let (wallbox, battery) = (Sim::tcp().await, Sim::tcp().await);
+    heidelberg(&wallbox);
+    huawei(&battery);
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let data = scratch_dir("p14a");
+    let bridge = Bridge::start(&yaml(&data, broker.port, &wallbox, &battery));
+    obs.wait_value("stromwart/site/p14a_minimum_power", "7560")
+        .await;
+    obs.wait_value("stromwart/garage/availability", "online")
+        .await;
+    obs.send("stromwart/garage/current_limit/set", "16").await;
+    holds(
+        &wallbox,
+        CURRENT,
+        &[160],
+        "the current set from Home Assistant",
+    )
+    .await;
+    // What the wallbox reports is what comes back after the dimming.
+    obs.wait_value("stromwart/garage/current_limit", "16").await;
+    holds(
+        &battery,
+        CHARGE_LIMIT,
+        &[0, 5000],
+        "the configured charge limit",
+    )
+    .await;
+    obs.send("box/online", "true").await;
+
+    // The box dims: 7,560 W for a wallbox and a battery under an energy manager. The wallbox
+    // comes first and gets 10 A on three phases; nothing is left for charging the battery.
+    obs.send("box/input/0", "on").await;
+    holds(&wallbox, CURRENT, &[100], "the dimmed current").await;
+    holds(&battery, CHARGE_LIMIT, &[0, 0], "the dimmed charge limit").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    obs.wait_value("stromwart/site/p14a_allowed_power", "7560")
+        .await;
+
+    // A payload that means nothing changes nothing.
+    obs.send("box/input/0", "maybe").await;
+    obs.send("box/input/0", "off").await;
+    holds(&wallbox, CURRENT, &[160], "the current from before").await;
+    holds(&battery, CHARGE_LIMIT, &[0, 5000], "the limit from before").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+
+    // The Shelly goes offline: a broken link never releases the devices.
+    obs.send("box/online", "false").await;
+    holds(
+        &wallbox,
+        CURRENT,
+        &[100],
+        "dimmed while the sender is offline",
+    )
+    .await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    bridge.stop().await.unwrap();
+
+    // Restarted while dimmed, the bridge is dimmed until a source says otherwise.
+    wallbox.set(1, 3, CURRENT, &[160]);
+    obs.clear();
+    let bridge = Bridge::start(&yaml(&data, broker.port, &wallbox, &battery));
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    holds(&wallbox, CURRENT, &[100], "dimmed after the restart").await;
+    obs.send("box/online", "true").await;
+    obs.send("box/input/0", "off").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+    bridge.stop().await.unwrap();
+}
