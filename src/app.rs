@@ -14,7 +14,7 @@ use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver};
 use crate::control::p14a::dimmer::{DimmedDevice, DimmerSettings, Target, Topic};
 use crate::control::p14a::signal::SourceSettings;
 use crate::core::{Core, CoreConfig, DeviceSettings, ModbusSettings, availability_topic};
-use crate::drivers::wiring;
+use crate::drivers::{shelly_input, wiring};
 use crate::modbus::Transport;
 use crate::model::Event;
 use crate::mqtt::{self, Inbound, Link, Outgoing, TlsFiles};
@@ -94,6 +94,8 @@ fn dimmer_settings(c: &Config, p: &P14aConfig) -> DimmerSettings {
             timeout_ms: s.timeout_s.map_or(u64::MAX, |t| (t * 1000.0) as u64),
             fail_safe: s.fail_safe,
             debounce_ms: (s.debounce_s * 1000.0) as u64,
+            dim: s.dim.clone(),
+            release: s.release.clone(),
         })
         .collect();
     let topics = p
@@ -110,8 +112,6 @@ fn dimmer_settings(c: &Config, p: &P14aConfig) -> DimmerSettings {
                 Topic {
                     topic: topic.clone(),
                     availability: availability.clone().map(|a| (a, online.clone())),
-                    dim: s.dim.clone(),
-                    release: s.release.clone(),
                 },
             )),
             SignalSource::Shelly { .. } => None,
@@ -269,14 +269,6 @@ pub async fn run(
     status: Option<watch::Sender<Link>>,
 ) -> Result<(), String> {
     let clock = Clock::start();
-    let polled = config.p14a.iter().flat_map(|p| &p.signals);
-    for s in polled.filter(|s| matches!(s.source, SignalSource::Shelly { .. })) {
-        tracing::warn!(
-            signal = %s.name,
-            "This version does not poll Shelly inputs for the §14a signal yet; with fail_safe \
-             on, this source counts as dimming after its timeout. Use an MQTT topic for now."
-        );
-    }
     let broker_host = resolve_broker(&mut config).await?;
     let settings = mqtt_settings(&config, broker_host);
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message
@@ -308,6 +300,28 @@ pub async fn run(
         .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
         .collect();
     let actuators = wiring::Actuators::spawn(&config, &sink)?;
+    let signals = config
+        .p14a
+        .iter()
+        .flat_map(|p| p.signals.iter().enumerate());
+    for (i, s) in signals {
+        if let SignalSource::Shelly {
+            url,
+            input,
+            interval_s,
+        } = &s.source
+        {
+            let poll = shelly_input::run(
+                i,
+                s.name.clone(),
+                url.clone(),
+                *input,
+                Duration::from_secs_f64(*interval_s),
+                sink.clone(),
+            );
+            sources.push(tokio::spawn(poll));
+        }
+    }
     for (transport, devices) in buses(&config) {
         sources.push(tokio::spawn(bus::run_bus(transport, devices, sink.clone())));
     }

@@ -98,3 +98,40 @@ async fn the_signal_limits_a_wallbox_and_a_battery_and_its_end_sets_them_back() 
     obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_shelly_input_is_polled_and_its_silence_dims() {
+    use common::http::{Response, serve};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let broker = Mosquitto::start();
+    let contact = Arc::new(AtomicBool::new(true));
+    let closed = contact.clone();
+    let (port, shelly) = serve(move |head| {
+        assert!(head.starts_with("get /rpc/input.getstatus?id=2 "), "{head}");
+        let state = closed.load(Ordering::SeqCst);
+        Response::json("200 OK", &format!("{{\"id\":2,\"state\":{state}}}"))
+    })
+    .await;
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         meters:\n  - id: grid\n    file: {}\n    hex: true\n\
+         p14a:\n  signals:\n    - shelly: http://127.0.0.1:{port}\n      input: 2\n      interval: 1\n      debounce: 0\n\
+         \x20 devices:\n    - kind: heat_pump\n      rated_power: 16\n",
+        scratch_dir("p14a-shelly").display(),
+        broker.port,
+        common::bridge::fixture("iskra-mt691-1"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/site/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    obs.wait_value("stromwart/site/p14a_allowed_power", "6400")
+        .await;
+    contact.store(false, Ordering::SeqCst);
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+    // The Shelly stops answering: after three missed polls the site is dimmed.
+    shelly.abort();
+    obs.clear();
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    bridge.stop().await.unwrap();
+}

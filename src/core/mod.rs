@@ -466,6 +466,14 @@ impl Core {
                     self.decide(now, out);
                 }
             }
+            Event::P14aInput { source, payload } => {
+                if let Some(d) = self.dimmer.as_mut() {
+                    if let Some(r) = d.input(source, &payload, now) {
+                        tracing::warn!("{}", r.message);
+                    }
+                    self.decide(now, out);
+                }
+            }
             Event::MqttConnected | Event::HaOnline => {
                 // Creates the settings entities and announces plugs that have not reported;
                 // their states follow the discovery below.

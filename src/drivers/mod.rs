@@ -12,6 +12,7 @@ pub mod modbus_battery;
 pub mod modbus_link;
 pub mod modbus_wallbox;
 pub mod shelly;
+pub mod shelly_input;
 pub mod wiring;
 
 use std::time::Duration;

@@ -84,6 +84,12 @@ pub enum Event {
         topic: String,
         payload: String,
     },
+    /// What a §14a signal source that is not a topic said (a Shelly input's state), by its
+    /// position in the config.
+    P14aInput {
+        source: usize,
+        payload: String,
+    },
     /// A message on a command topic (`<base>/<id>/<key>/set`).
     Command {
         topic: String,

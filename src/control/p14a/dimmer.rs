@@ -7,7 +7,7 @@
 
 use super::budget::{Claim, spread, wallbox_current};
 use super::minimum::{Control, Device, Kind, minimum, units};
-use super::signal::{Report, Signal, SourceSettings, Why, parse};
+use super::signal::{Signal, SourceSettings, Why, parse};
 use crate::control::{Decisions, Level, Record, Snapshot, State};
 use crate::model::devices::{MIN_CURRENT_A, VOLTS};
 use crate::model::{Action, BatteryCommand, Now, Role, WallboxCommand};
@@ -32,14 +32,12 @@ pub struct DimmedDevice {
     pub target: Target,
 }
 
-/// A source on the broker: its topic, its sender's availability, its payloads.
+/// A source on the broker: its topic and its sender's availability.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Topic {
     pub topic: String,
     /// The availability topic and its online payload.
     pub availability: Option<(String, String)>,
-    pub dim: Vec<String>,
-    pub release: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -110,33 +108,44 @@ impl Dimmer {
     /// A message on the broker; a log record when it is a signal payload that means nothing.
     pub fn incoming(&mut self, topic: &str, payload: &str, now: Now) -> Option<Record> {
         let mut problem = None;
+        let mut lost = Vec::new();
+        let mut heard = Vec::new();
         for (source, t) in &self.settings.topics {
             if t.topic == topic {
-                match parse(payload, &t.dim, &t.release) {
-                    Ok(report) => self.signal.report(*source, report, now.mono_ms),
-                    Err(e) => {
-                        let name = &self.settings.sources[*source].name;
-                        problem = Some(Record {
-                            level: Level::Warn,
-                            message: format!(
-                                "§14a signal {name} on {topic}: {e}; the dimming state is unchanged."
-                            ),
-                        });
-                    }
-                }
+                heard.push(*source);
             }
             if let Some((availability, online)) = &t.availability {
                 if availability == topic && !payload.trim().eq_ignore_ascii_case(online) {
-                    self.signal.lost(*source);
+                    lost.push(*source);
                 }
             }
+        }
+        for source in heard {
+            problem = self.input(source, payload, now).or(problem);
+        }
+        for source in lost {
+            self.signal.lost(source);
         }
         problem
     }
 
-    /// A report from a source that is not a topic (an HTTP poll).
-    pub fn report(&mut self, source: usize, report: Report, now: Now) {
-        self.signal.report(source, report, now.mono_ms);
+    /// What a source said (a payload on its topic, a Shelly input's state); a log record when
+    /// it means nothing.
+    pub fn input(&mut self, source: usize, payload: &str, now: Now) -> Option<Record> {
+        let s = self.settings.sources.get(source)?;
+        match parse(payload, &s.dim, &s.release) {
+            Ok(report) => {
+                self.signal.report(source, report, now.mono_ms);
+                None
+            }
+            Err(e) => Some(Record {
+                level: Level::Warn,
+                message: format!(
+                    "§14a signal {}: {e}; the dimming state is unchanged.",
+                    s.name
+                ),
+            }),
+        }
     }
 
     /// Starts or ends (0) a test of the dimming.
@@ -349,14 +358,14 @@ mod tests {
                 timeout_ms: u64::MAX,
                 fail_safe: true,
                 debounce_ms: 0,
+                dim: vec!["on".into()],
+                release: vec!["off".into()],
             }],
             topics: vec![(
                 0,
                 Topic {
                     topic: "box/input".into(),
                     availability: Some(("box/online".into(), "true".into())),
-                    dim: vec!["on".into()],
-                    release: vec!["off".into()],
                 },
             )],
         }

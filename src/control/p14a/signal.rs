@@ -49,6 +49,9 @@ pub struct SourceSettings {
     /// A failed source counts as dimming.
     pub fail_safe: bool,
     pub debounce_ms: u64,
+    /// Payloads that mean "dim" and "release".
+    pub dim: Vec<String>,
+    pub release: Vec<String>,
 }
 
 /// Why the site is dimmed, or not.
@@ -236,6 +239,8 @@ mod tests {
             timeout_ms: timeout_s * S,
             fail_safe: true,
             debounce_ms,
+            dim: words(&["on"]),
+            release: words(&["off"]),
         }
     }
 
