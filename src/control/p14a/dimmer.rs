@@ -299,7 +299,10 @@ impl Dimmer {
             .collect()
     }
 
+    /// The limit for a device's share: never above what it was set to before the dimming, since
+    /// dimming only ever lowers.
     fn limit(&self, device: usize, share_w: u32, house: &Snapshot) -> Option<Action> {
+        let before = self.before[device];
         match self.settings.devices[device].target {
             Target::Wallbox(wallbox) => {
                 let phases = u32::from(
@@ -309,18 +312,34 @@ impl Dimmer {
                         .and_then(|s| s.phases)
                         .unwrap_or(3),
                 );
-                let max = self.settings.devices[device].rated_w / (VOLTS * phases.max(1));
-                let amps = wallbox_current(share_w, phases, max.max(u32::from(MIN_CURRENT_A)))
-                    .unwrap_or(0);
+                let mut max = self.settings.devices[device].rated_w / (VOLTS * phases.max(1));
+                if let Some(Action::Wallbox {
+                    command: WallboxCommand::Current(a),
+                    ..
+                }) = before
+                {
+                    max = max.min(u32::from(a));
+                }
+                let amps = wallbox_current(share_w, phases, max).unwrap_or(0);
                 Some(Action::Wallbox {
                     wallbox,
                     command: WallboxCommand::Current(amps.min(255) as u8),
                 })
             }
-            Target::Battery(battery) => Some(Action::Battery {
-                battery,
-                command: BatteryCommand::ChargeLimit(f64::from(share_w)),
-            }),
+            Target::Battery(battery) => {
+                let mut w = f64::from(share_w);
+                if let Some(Action::Battery {
+                    command: BatteryCommand::ChargeLimit(limit),
+                    ..
+                }) = before
+                {
+                    w = w.min(limit);
+                }
+                Some(Action::Battery {
+                    battery,
+                    command: BatteryCommand::ChargeLimit(w),
+                })
+            }
             Target::Relay(plug) => Some(Action::Plug { plug, on: true }),
             Target::Counted => None,
         }
@@ -428,6 +447,20 @@ mod tests {
             off.log[0].message.contains("ends after 0 min"),
             "{:?}",
             off.log
+        );
+    }
+
+    #[test]
+    fn dimming_never_raises_a_setpoint() {
+        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
+        let mut h = house();
+        h.wallboxes[0].current_a = 6;
+        h.batteries[0].charge_limit = 0.0;
+        d.incoming("box/input", "on", Now::at_s(1));
+        // 7,560 W would allow 10 A, but the wallbox was set to 6 A.
+        assert_eq!(
+            d.decide(&h, Now::at_s(1)).actions,
+            [wallbox(6), battery(0.0)]
         );
     }
 
