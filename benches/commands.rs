@@ -15,7 +15,6 @@ mod modbus_sim;
 #[path = "support.rs"]
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -274,13 +273,7 @@ fn command_to_device(c: &mut Criterion) {
         ),
     ];
     std::fs::write(&config, lines.join("\n") + "\n").unwrap();
-    let mut bridge = support::Kill(
-        Command::new(env!("CARGO_BIN_EXE_stromwart"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .spawn()
-            .unwrap(),
-    );
+    let mut bridge = support::bridge(env!("CARGO_BIN_EXE_stromwart"), &config);
     let (client, el) = AsyncClient::new(MqttOptions::new("bench", "127.0.0.1", broker_port), 64);
     let mut net = rumqttc::NetworkOptions::new();
     net.set_tcp_nodelay(true);

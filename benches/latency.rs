@@ -9,7 +9,6 @@
 mod support;
 
 use std::hint::black_box;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -108,13 +107,7 @@ fn rig(name: &str, meter_extra: &str) -> Option<Rig> {
         "data_dir: {}\nmqtt:\n  port: {broker_port}\nlog_level: error\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{meter_port}\n{meter_extra}",
         dir.display()
     )).unwrap();
-    let bridge = support::Kill(
-        Command::new(env!("CARGO_BIN_EXE_stromwart"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .spawn()
-            .unwrap(),
-    );
+    let bridge = support::bridge(env!("CARGO_BIN_EXE_stromwart"), &config);
     Some(Rig {
         rt,
         dir,

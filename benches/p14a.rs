@@ -14,7 +14,6 @@ mod modbus_sim;
 #[path = "support.rs"]
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use modbus_sim::Sim;
@@ -68,13 +67,7 @@ fn main() {
         dir.display()
     );
     std::fs::write(&config, yaml).unwrap();
-    let mut bridge = support::Kill(
-        Command::new(env!("CARGO_BIN_EXE_stromwart"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .spawn()
-            .unwrap(),
-    );
+    let mut bridge = support::bridge(env!("CARGO_BIN_EXE_stromwart"), &config);
     let (client, mut el) = AsyncClient::new(MqttOptions::new("p14a-bench", "127.0.0.1", port), 64);
     rt.spawn(async move { while el.poll().await.is_ok() {} });
     // The devices answer once; the wallbox is set to 16 A as from Home Assistant, and both

@@ -53,3 +53,14 @@ pub fn mosquitto(dir: &Path, bench: &str, nodelay: bool) -> Option<(Kill, u16)> 
     std::thread::sleep(Duration::from_millis(300));
     Some((Kill(broker), port))
 }
+
+/// The release bridge (the bench profile's build) running `config`.
+pub fn bridge(binary: &str, config: &Path) -> Kill {
+    Kill(
+        Command::new(binary)
+            .args(["run", "--config"])
+            .arg(config)
+            .spawn()
+            .unwrap(),
+    )
+}

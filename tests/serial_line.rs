@@ -8,25 +8,12 @@ use std::time::Duration;
 
 use common::bridge::{Bridge, spawn_process};
 use common::broker::{Mosquitto, scratch_dir};
-use common::fixtures::capture;
+use common::fixtures::frames_of;
 use common::observer::Observer;
 use common::pty::pty;
 
 const BAUD: u32 = 9600;
 const PIECE: usize = 16;
-
-/// The frames of a capture, one per element.
-fn frames_of(name: &str) -> Vec<Vec<u8>> {
-    let bytes = capture(name);
-    let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
-    let mut cuts: Vec<usize> = (0..bytes.len().saturating_sub(7))
-        .filter(|&i| bytes[i..i + 8] == start)
-        .collect();
-    cuts.push(bytes.len());
-    cuts.windows(2)
-        .map(|w| bytes[w[0]..w[1]].to_vec())
-        .collect()
-}
 
 /// The power reading (1-0:16.7.0) a frame carries, as the bridge publishes it.
 fn power_of(frame: &[u8]) -> String {

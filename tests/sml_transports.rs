@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::bridge::{Bridge, fixture};
 use common::broker::Mosquitto;
-use common::fixtures::capture;
+use common::fixtures::frames_of;
 use common::observer::Observer;
 use common::pty::pty;
 use tokio::io::AsyncWriteExt;
@@ -16,19 +16,6 @@ use tokio::net::TcpListener;
 
 fn meter_config(port: u16, source: &str) -> String {
     format!("mqtt:\n  port: {port}\nmeters:\n  - id: grid\n    min_interval: 0\n{source}")
-}
-
-/// The frames of a capture, one per element.
-fn frames_of(name: &str) -> Vec<Vec<u8>> {
-    let bytes = capture(name);
-    let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
-    let mut cuts: Vec<usize> = (0..bytes.len().saturating_sub(7))
-        .filter(|&i| bytes[i..i + 8] == start)
-        .collect();
-    cuts.push(bytes.len());
-    cuts.windows(2)
-        .map(|w| bytes[w[0]..w[1]].to_vec())
-        .collect()
 }
 
 #[tokio::test]

@@ -53,3 +53,16 @@ pub fn telegrams(name: &str) -> Vec<Telegram> {
         .filter_map(|f| stromwart::sml::telegram::decode(&f.payload, Some(f.checksum)).ok())
         .collect()
 }
+
+/// The frames of a capture, one per element, cut at each start sequence.
+pub fn frames_of(name: &str) -> Vec<Vec<u8>> {
+    let bytes = capture(name);
+    let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
+    let mut cuts: Vec<usize> = (0..bytes.len().saturating_sub(7))
+        .filter(|&i| bytes[i..i + 8] == start)
+        .collect();
+    cuts.push(bytes.len());
+    cuts.windows(2)
+        .map(|w| bytes[w[0]..w[1]].to_vec())
+        .collect()
+}

@@ -52,6 +52,19 @@ pub struct DimmerSettings {
     pub topics: Vec<(usize, Topic)>,
 }
 
+impl DimmerSettings {
+    /// The devices as the minimum-power rule sees them.
+    fn rated(&self) -> Vec<Device> {
+        self.devices
+            .iter()
+            .map(|d| Device {
+                kind: d.kind,
+                rated_w: d.rated_w,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug)]
 pub struct Dimmer {
     settings: DimmerSettings,
@@ -68,15 +81,7 @@ pub struct Dimmer {
 impl Dimmer {
     /// `was_dimmed`: the state the bridge stopped in.
     pub fn new(settings: DimmerSettings, was_dimmed: bool, now: Now) -> Self {
-        let devices: Vec<Device> = settings
-            .devices
-            .iter()
-            .map(|d| Device {
-                kind: d.kind,
-                rated_w: d.rated_w,
-            })
-            .collect();
-        let minimum_w = minimum(&devices, settings.control).total_w;
+        let minimum_w = minimum(&settings.rated(), settings.control).total_w;
         let n = settings.devices.len();
         Self {
             signal: Signal::new(settings.sources.clone(), was_dimmed, now.mono_ms),
@@ -249,16 +254,7 @@ impl Dimmer {
 
     fn claims(&self, house: &Snapshot) -> Vec<Claim> {
         // A heat-pump or air-conditioning unit keeps its own minimum, shared by its devices.
-        let all: Vec<Device> = self
-            .settings
-            .devices
-            .iter()
-            .map(|d| Device {
-                kind: d.kind,
-                rated_w: d.rated_w,
-            })
-            .collect();
-        let units = units(&all);
+        let units = units(&self.settings.rated());
         self.settings
             .devices
             .iter()
