@@ -15,6 +15,7 @@ use crate::control::p14a::dimmer::{DimmedDevice, DimmerSettings, Target, Topic};
 use crate::control::p14a::signal::SourceSettings;
 use crate::core::{Core, CoreConfig, DeviceSettings, ModbusSettings, availability_topic};
 use crate::drivers::{shelly_input, wiring};
+use crate::journal::Journal;
 use crate::modbus::Transport;
 use crate::model::Event;
 use crate::mqtt::{self, Inbound, Link, Outgoing, TlsFiles};
@@ -274,6 +275,7 @@ pub async fn run(
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message
     let settings_path = config.data_dir().join(SETTINGS_FILE);
     let totals_path = config.data_dir().join(TOTALS_FILE);
+    let mut journal = Journal::new(config.data_dir().join(P14A_LOG_FILE));
     let saved: crate::core::controls::Settings = load_saved(&settings_path, "settings");
     start_with_saved_limits(&mut config, &saved);
     let mut core_cfg = core_config(&config);
@@ -400,6 +402,10 @@ pub async fn run(
                 );
             }
         }
+        let proof = core.take_proof();
+        if !proof.is_empty() {
+            journal.append(proof);
+        }
         if let Some(json) = core.take_totals(now) {
             save(&totals_path, &json, "the energy totals");
         }
@@ -460,6 +466,8 @@ fn health_socket(
 const SETTINGS_FILE: &str = "settings.json";
 /// The site's lifetime energies, saved every few minutes and at stop.
 const TOTALS_FILE: &str = "energy-totals.json";
+/// The §14a proof log, JSON lines, appended while dimmed (`stromwart p14a log` reads it).
+pub const P14A_LOG_FILE: &str = "p14a-log.jsonl";
 
 fn save(path: &std::path::Path, json: &str, what: &str) {
     if let Err(e) = write_atomically(path, json.as_bytes()) {

@@ -14,6 +14,7 @@ pub mod drivers;
 pub mod ha;
 pub mod health;
 pub mod http;
+pub mod journal;
 pub mod message;
 pub mod modbus;
 pub mod model;

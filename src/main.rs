@@ -73,6 +73,20 @@ enum P14aCommand {
         #[arg(long)]
         direct: bool,
     },
+    /// Print the proof log (JSON lines, or CSV), with a summary per day.
+    Log {
+        /// Config of the bridge whose log to read (default: the same lookup as `run`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// First local day, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last local day, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +138,15 @@ fn main() -> ExitCode {
         Command::P14a {
             command: P14aCommand::Minimum { devices, direct },
         } => p14a_minimum(&devices, direct),
+        Command::P14a {
+            command:
+                P14aCommand::Log {
+                    config,
+                    from,
+                    to,
+                    csv,
+                },
+        } => p14a_log(config, from, to, csv),
     };
     match result {
         Ok(code) => code,
@@ -236,6 +259,61 @@ fn p14a_minimum(specs: &[String], direct: bool) -> Result<ExitCode, String> {
         ));
     }
     print_out(&out.to_string())
+}
+
+fn p14a_log(
+    config: Option<PathBuf>,
+    from: Option<String>,
+    to: Option<String>,
+    csv: bool,
+) -> Result<ExitCode, String> {
+    use stromwart::control::p14a::report;
+    for (flag, day) in [("--from", &from), ("--to", &to)] {
+        let valid = |d: &str| {
+            d.len() == 10
+                && d.bytes().enumerate().all(|(i, b)| {
+                    if i == 4 || i == 7 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_digit()
+                    }
+                })
+        };
+        if let Some(d) = day.as_deref().filter(|d| !valid(d)) {
+            return Err(format!("{flag} {d}: give a day as YYYY-MM-DD"));
+        }
+    }
+    let path = config.unwrap_or_else(stromwart::config::default_path);
+    let log = load_config(&path)?
+        .data_dir()
+        .join(stromwart::app::P14A_LOG_FILE);
+    let (records, bad) = stromwart::journal::read(&log).map_err(|e| {
+        format!(
+            "cannot read the §14a proof log {}: {e} (it is written once the site has been dimmed)",
+            log.display()
+        )
+    })?;
+    if bad > 0 {
+        let _ = writeln!(
+            std::io::stderr(),
+            "stromwart: {bad} line(s) of {} are not records and were skipped",
+            log.display()
+        );
+    }
+    let records: Vec<serde_json::Value> = records
+        .into_iter()
+        .filter(|r| report::within(r, from.as_deref(), to.as_deref()))
+        .collect();
+    let days = report::summarize(&records);
+    if csv {
+        return print_out(report::csv(&records, &days).trim_end());
+    }
+    let mut lines: Vec<String> = records.iter().map(|r| r.to_string()).collect();
+    lines.extend(
+        days.iter()
+            .map(|d| serde_json::json!({ "summary": d }).to_string()),
+    );
+    print_out(&lines.join("\n"))
 }
 
 fn run(path: Option<PathBuf>) -> Result<ExitCode, String> {

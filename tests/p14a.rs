@@ -88,11 +88,11 @@ async fn the_signal_limits_a_wallbox_and_a_battery_and_its_end_sets_them_back() 
     bridge.stop().await.unwrap();
 
     // Restarted while dimmed, the bridge is dimmed until a source says otherwise.
-    wallbox.set(1, 3, CURRENT, &[160]);
+    battery.set(1, 3, CHARGE_LIMIT, &[0, 5000]);
     obs.clear();
     let bridge = Bridge::start(&yaml(&data, broker.port, &wallbox, &battery));
     obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
-    holds(&wallbox, CURRENT, &[100], "dimmed after the restart").await;
+    holds(&battery, CHARGE_LIMIT, &[0, 0], "dimmed after the restart").await;
     obs.send("box/online", "true").await;
     obs.send("box/input/0", "off").await;
     obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
@@ -134,4 +134,54 @@ async fn a_shelly_input_is_polled_and_its_silence_dims() {
     obs.clear();
     obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
     bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn killed_while_dimmed_the_bridge_comes_back_dimmed_and_its_proof_log_reads() {
+    use common::bridge::{binary, spawn_process};
+    let broker = Mosquitto::start();
+    let (wallbox, battery) = (Sim::tcp().await, Sim::tcp().await);
+    heidelberg(&wallbox);
+    huawei(&battery);
+    let data = scratch_dir("p14a-kill");
+    let config = data.join("stromwart.yaml");
+    std::fs::write(&config, yaml(&data, broker.port, &wallbox, &battery)).unwrap();
+    let obs = Observer::connect(broker.port, "stromwart/site/#").await;
+    let mut daemon = spawn_process(&["run"], &config, &data.join("log1"));
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+    obs.send("box/input/0", "on").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    daemon.kill(); // SIGKILL: no goodbye, no saving at stop
+
+    battery.set(1, 3, CHARGE_LIMIT, &[0, 5000]);
+    obs.clear();
+    let _daemon = spawn_process(&["run"], &config, &data.join("log2"));
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    holds(&battery, CHARGE_LIMIT, &[0, 0], "dimmed after the restart").await;
+
+    let out = std::process::Command::new(binary())
+        .args(["p14a", "log", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "no torn lines: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = lines.iter().filter_map(|l| l["event"].as_str()).collect();
+    assert_eq!(events[..3], ["start", "setpoints", "start"], "{lines:?}");
+    assert_eq!(lines[0]["why"], "signal box");
+    assert_eq!(lines[2]["why"], "dimmed when the bridge stopped");
+    assert_eq!(lines.last().unwrap()["summary"]["dimmings"], 2);
 }

@@ -549,6 +549,13 @@ impl Core {
         );
     }
 
+    /// §14a proof-log records made since the last call, one JSON object each.
+    pub fn take_proof(&mut self) -> Vec<String> {
+        self.dimmer
+            .as_mut()
+            .map_or_else(Vec::new, Dimmer::take_proof)
+    }
+
     /// When a held-back value falls due (monotonic ms): the edge wakes the core then with
     /// [`Event::Flush`], so a value is never later than its minimum interval asks.
     pub fn next_due(&self) -> Option<u64> {

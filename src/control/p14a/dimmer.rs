@@ -10,6 +10,7 @@ use super::minimum::{Control, Device, Kind, minimum, units};
 use super::signal::{Signal, SourceSettings, Why, parse};
 use crate::control::{Decisions, Level, Record, Snapshot, State};
 use crate::model::devices::{MIN_CURRENT_A, VOLTS};
+use crate::model::time::iso8601;
 use crate::model::{Action, BatteryCommand, Now, Role, WallboxCommand};
 
 /// What carries out one device's limit, by its position in the core's lists.
@@ -76,6 +77,10 @@ pub struct Dimmer {
     before: Vec<Option<Action>>,
     /// The last limit sent to each device.
     sent: Vec<Option<Action>>,
+    /// Records for the proof log (JSON, one line each), until the core takes them.
+    proof: Vec<String>,
+    /// When the last once-a-minute record of the setpoints was made.
+    proof_at_ms: u64,
 }
 
 impl Dimmer {
@@ -90,7 +95,23 @@ impl Dimmer {
             since_ms: None,
             before: vec![None; n],
             sent: vec![None; n],
+            proof: Vec::new(),
+            proof_at_ms: 0,
         }
+    }
+
+    /// Records for the proof log made since the last call, one JSON object per line.
+    pub fn take_proof(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.proof)
+    }
+
+    fn prove(&mut self, now: Now, record: serde_json::Value) {
+        let mut record = record;
+        record["at"] = iso8601(now.unix_ms).into();
+        // The local day, for the summary per day.
+        let local = now.unix_ms + i64::from(now.utc_offset_s) * 1000;
+        record["day"] = iso8601(local)[..10].into();
+        self.proof.push(record.to_string());
     }
 
     /// The power the site keeps while dimmed, before PV and a source's own limit.
@@ -174,6 +195,8 @@ impl Dimmer {
         if !state.dimmed {
             if let Some(since) = self.since_ms.take() {
                 let minutes = now.mono_ms.saturating_sub(since) / 60_000;
+                let seconds = now.mono_ms.saturating_sub(since) / 1000;
+                self.prove(now, serde_json::json!({"event": "end", "seconds": seconds}));
                 d.log.push(Record {
                     level: Level::Info,
                     message: format!(
@@ -201,6 +224,23 @@ impl Dimmer {
             self.since_ms = Some(now.mono_ms);
             self.before = self.setpoints(house);
             let why = self.why(state.why);
+            let m = minimum(&self.settings.rated(), self.settings.control);
+            self.prove(
+                now,
+                serde_json::json!({
+                    "event": "start",
+                    "why": why,
+                    "test": state.why == Why::Test,
+                    "allowed_w": budget,
+                    "minimum_w": self.minimum_w(),
+                    "operator_w": self.settings.override_w,
+                    "source_limit_w": state.limit_w,
+                    "pv_w": pv,
+                    "rule": m,
+                    "devices": self.settings.devices.iter().map(|d| &d.name).collect::<Vec<_>>(),
+                }),
+            );
+            self.proof_at_ms = 0;
             d.log.push(Record {
                 level: Level::Info,
                 message: format!(
@@ -211,12 +251,32 @@ impl Dimmer {
         d.states
             .push(("p14a_allowed_power", State::Number(f64::from(budget))));
         let shares = spread(budget, &self.claims(house));
-        for (i, share) in shares.into_iter().enumerate() {
-            let action = self.limit(i, share, house);
+        for (i, share) in shares.iter().enumerate() {
+            let action = self.limit(i, *share, house);
             if action.is_some() && action != self.sent[i] {
                 d.actions.extend(action);
                 self.sent[i] = action;
             }
+        }
+        if self.proof_at_ms == 0 || now.mono_ms >= self.proof_at_ms + 60_000 {
+            self.proof_at_ms = now.mono_ms.max(1);
+            let devices: Vec<serde_json::Value> = self
+                .settings
+                .devices
+                .iter()
+                .zip(shares)
+                .map(|(dev, share)| {
+                    serde_json::json!({
+                        "name": dev.name,
+                        "share_w": share,
+                        "measured_w": measured(dev.target, house),
+                    })
+                })
+                .collect();
+            self.prove(
+                now,
+                serde_json::json!({"event": "setpoints", "allowed_w": budget, "devices": devices}),
+            );
         }
         d
     }
@@ -342,6 +402,24 @@ impl Dimmer {
     }
 }
 
+/// What a driven device draws now, where it says: a wallbox's power, a battery's charging.
+fn measured(target: Target, house: &Snapshot) -> Option<f64> {
+    match target {
+        Target::Wallbox(w) => house.wallboxes.get(w)?.power,
+        Target::Battery(b) => {
+            let state = house.batteries.get(b)?;
+            let power = state
+                .readings
+                .iter()
+                .find(|(q, _)| q.key == "battery_power")?
+                .1;
+            // Batteries count discharging as positive; the grid draw is the charging.
+            Some((-power).max(0.0))
+        }
+        Target::Relay(_) | Target::Counted => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,6 +522,38 @@ mod tests {
             "{:?}",
             off.log
         );
+    }
+
+    #[test]
+    fn the_proof_log_has_the_start_the_setpoints_each_minute_and_the_end() {
+        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
+        let h = house();
+        d.incoming("box/input", "on", Now::at_s(10));
+        for s in 10..=130 {
+            d.decide(&h, Now::at_s(s));
+        }
+        d.incoming("box/input", "off", Now::at_s(131));
+        d.decide(&h, Now::at_s(131));
+        let records: Vec<serde_json::Value> = d
+            .take_proof()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let events: Vec<&str> = records
+            .iter()
+            .map(|r| r["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            events,
+            ["start", "setpoints", "setpoints", "setpoints", "end"]
+        );
+        let start = &records[0];
+        assert_eq!(start["why"], "signal box");
+        assert_eq!(start["minimum_w"], 7560);
+        assert_eq!(start["rule"]["gzf_percent"], 80);
+        assert_eq!(records[1]["devices"][0]["share_w"], 7560);
+        assert_eq!(records[4]["seconds"], 121);
+        assert!(d.take_proof().is_empty(), "taken once");
     }
 
     #[test]

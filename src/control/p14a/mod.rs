@@ -7,6 +7,7 @@
 pub mod budget;
 pub mod dimmer;
 pub mod minimum;
+pub mod report;
 pub mod signal;
 
 pub use minimum::{BASE_W, Control, Device, Kind, Minimum, Rebate, minimum, modul1};
