@@ -185,3 +185,37 @@ async fn killed_while_dimmed_the_bridge_comes_back_dimmed_and_its_proof_log_read
     assert_eq!(lines[2]["why"], "dimmed when the bridge stopped");
     assert_eq!(lines.last().unwrap()["summary"]["dimmings"], 2);
 }
+
+#[tokio::test]
+async fn a_test_from_home_assistant_dims_until_it_is_switched_off() {
+    let broker = Mosquitto::start();
+    let (wallbox, battery) = (Sim::tcp().await, Sim::tcp().await);
+    heidelberg(&wallbox);
+    huawei(&battery);
+    let data = scratch_dir("p14a-test");
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml(&data, broker.port, &wallbox, &battery));
+    obs.wait_value("stromwart/bridge/p14a_test", "OFF").await;
+    let discovery = Observer::connect(broker.port, "homeassistant/#").await;
+    let bridge_device = discovery
+        .wait_for(5, "bridge config", |r| {
+            r.topic.ends_with("/config") && r.payload.contains("p14a_test")
+        })
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&bridge_device.payload).unwrap();
+    assert_eq!(json["components"]["p14a_test"]["platform"], "switch");
+    obs.send("box/input/0", "off").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+
+    obs.send("stromwart/bridge/p14a_test/set", "ON").await;
+    obs.wait_value("stromwart/bridge/p14a_test", "ON").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    holds(&battery, CHARGE_LIMIT, &[0, 0], "limited during the test").await;
+    obs.send("stromwart/bridge/p14a_test/set", "OFF").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+    holds(&battery, CHARGE_LIMIT, &[0, 5000], "back after the test").await;
+    bridge.stop().await.unwrap();
+    let (records, _) = stromwart::journal::read(&data.join("p14a-log.jsonl")).unwrap();
+    assert_eq!(records[0]["test"], true, "{records:?}");
+    assert_eq!(records[0]["why"], "a test");
+}

@@ -137,6 +137,10 @@ impl Core {
             }
             .into(),
             (Owner::Bridge, "site_name") => self.site_device.settings.name.clone(),
+            (Owner::Bridge, "p14a_test") => {
+                let testing = self.dimmer.as_ref().is_some_and(|d| d.testing());
+                if testing { "ON" } else { "OFF" }.into()
+            }
             (Owner::Plug(i), _) => self.plugs[i].switch_payload(),
             (Owner::Wallbox(i), key) => self.wallboxes[i].payload(key),
             (Owner::Battery(i), key) => self.batteries[i].payload(key),
@@ -158,6 +162,11 @@ impl Core {
         for c in &BRIDGE {
             let value = self.current(Owner::Bridge, c);
             self.bridge.control(c, value, &base, now, out);
+        }
+        if self.dimmer.is_some() {
+            let value = self.current(Owner::Bridge, &controls::P14A_TEST);
+            self.bridge
+                .control(&controls::P14A_TEST, value, &base, now, out);
         }
         for i in self.controls_offered.clone() {
             self.offer_meter_controls(i, now, out);
@@ -245,6 +254,9 @@ impl Core {
             .strip_prefix(&format!("{}/", self.cfg.base_topic))?
             .strip_suffix("/set")?;
         let (id, key) = rest.split_once('/')?;
+        if id == BRIDGE_ID && key == controls::P14A_TEST.key && self.dimmer.is_some() {
+            return Some((Owner::Bridge, controls::P14A_TEST));
+        }
         if id == BRIDGE_ID {
             return BRIDGE
                 .iter()
@@ -319,6 +331,13 @@ impl Core {
                     Vec::new(),
                     out,
                 );
+            }
+            (Owner::Bridge, "p14a_test", Command::Switch(on)) => {
+                if let Some(d) = self.dimmer.as_mut() {
+                    d.test(if on { controls::P14A_TEST_MS } else { 0 }, now);
+                }
+                self.decide(now, out);
+                return Ok(());
             }
             (Owner::Bridge, "republish_discovery", Command::Press) => {
                 self.republish_all(now, out);

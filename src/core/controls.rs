@@ -86,6 +86,18 @@ pub const REPUBLISH: Control = Control {
     options: None,
     max_len: None,
 };
+/// Simulates the operator's signal for [`P14A_TEST_MS`], logged as a test (with `p14a:` only).
+pub const P14A_TEST: Control = Control {
+    key: "p14a_test",
+    name: "§14a test dimming",
+    platform: Platform::Switch,
+    kind: Kind::Binary,
+    range: None,
+    options: None,
+    max_len: None,
+};
+/// How long a test of the §14a dimming lasts unless switched off before.
+pub const P14A_TEST_MS: u64 = 5 * 60_000;
 pub const MIN_INTERVAL: Control = number(
     "min_interval",
     "Minimum publish interval",

@@ -98,6 +98,8 @@ pub struct Core {
     settings_dirty: bool,
     /// §14a: the operator's signal and the limits it puts on the driven devices.
     dimmer: Option<Dimmer>,
+    /// What the §14a test switch shows, so that its end is published.
+    p14a_test_shown: bool,
     /// Commands ignored or rejected so far, by reason, so a flood is logged like other
     /// repeated errors.
     refused: commands::Repeats,
@@ -158,6 +160,7 @@ impl Core {
             settings: controls::Settings::default(),
             settings_dirty: false,
             dimmer: None,
+            p14a_test_shown: false,
             refused: commands::Repeats::default(),
             controls_offered: Vec::new(),
             plugs: Vec::new(),
@@ -528,6 +531,13 @@ impl Core {
             if d.dimmed() != self.settings.p14a_dimmed {
                 self.settings.p14a_dimmed = d.dimmed();
                 self.settings_dirty = true;
+            }
+            if d.testing() != self.p14a_test_shown {
+                self.p14a_test_shown = d.testing();
+                if let Some(topic) = self.bridge.state_topic(controls::P14A_TEST.key) {
+                    let value = if d.testing() { "ON" } else { "OFF" };
+                    out.push(Message::state(topic, value.into()));
+                }
             }
         }
         let mut states = Vec::new();

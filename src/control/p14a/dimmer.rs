@@ -81,6 +81,8 @@ pub struct Dimmer {
     proof: Vec<String>,
     /// When the last once-a-minute record of the setpoints was made.
     proof_at_ms: u64,
+    /// Whether the last decision was made under a test.
+    testing: bool,
 }
 
 impl Dimmer {
@@ -97,6 +99,7 @@ impl Dimmer {
             sent: vec![None; n],
             proof: Vec::new(),
             proof_at_ms: 0,
+            testing: false,
         }
     }
 
@@ -121,6 +124,11 @@ impl Dimmer {
 
     pub fn dimmed(&self) -> bool {
         self.since_ms.is_some()
+    }
+
+    /// Whether a test was running at the last decision.
+    pub fn testing(&self) -> bool {
+        self.testing
     }
 
     /// The topics to subscribe to.
@@ -186,6 +194,7 @@ impl Dimmer {
 
     pub fn decide(&mut self, house: &Snapshot, now: Now) -> Decisions {
         let state = self.signal.state(now.mono_ms);
+        self.testing = state.why == Why::Test;
         let mut d = Decisions::default();
         d.states.push(("p14a_dimmed", State::Switch(state.dimmed)));
         d.states.push((
@@ -222,7 +231,7 @@ impl Dimmer {
         let budget = state.limit_w.unwrap_or(self.minimum_w()) + pv;
         if self.since_ms.is_none() {
             self.since_ms = Some(now.mono_ms);
-            self.before = self.setpoints(house);
+            self.before = vec![None; self.settings.devices.len()];
             let why = self.why(state.why);
             let m = minimum(&self.settings.rated(), self.settings.control);
             self.prove(
@@ -252,6 +261,12 @@ impl Dimmer {
             .push(("p14a_allowed_power", State::Number(f64::from(budget))));
         let shares = spread(budget, &self.claims(house));
         for (i, share) in shares.iter().enumerate() {
+            if self.before[i].is_none() {
+                self.before[i] = Self::setpoint(self.settings.devices[i].target, house);
+                if self.before[i].is_none() {
+                    continue; // not heard from yet
+                }
+            }
             let action = self.limit(i, *share, house);
             if action.is_some() && action != self.sent[i] {
                 d.actions.extend(action);
@@ -293,23 +308,33 @@ impl Dimmer {
     }
 
     /// What each driven device is set to now, to come back to.
-    fn setpoints(&self, house: &Snapshot) -> Vec<Option<Action>> {
-        self.settings
-            .devices
-            .iter()
-            .map(|d| match d.target {
-                Target::Wallbox(wallbox) => house.wallboxes.get(wallbox).map(|w| Action::Wallbox {
-                    wallbox,
-                    command: WallboxCommand::Current(w.current_a),
-                }),
-                Target::Battery(battery) => house.batteries.get(battery).map(|b| Action::Battery {
-                    battery,
-                    command: BatteryCommand::ChargeLimit(b.charge_limit),
-                }),
-                Target::Relay(plug) => Some(Action::Plug { plug, on: false }),
-                Target::Counted => None,
-            })
-            .collect()
+    /// What a device reports it is set to; `None` before it has reported (then it is limited
+    /// once it has, and what it reported then comes back after).
+    fn setpoint(target: Target, house: &Snapshot) -> Option<Action> {
+        match target {
+            Target::Wallbox(wallbox) => {
+                house
+                    .wallboxes
+                    .get(wallbox)
+                    .filter(|w| w.online)
+                    .map(|w| Action::Wallbox {
+                        wallbox,
+                        command: WallboxCommand::Current(w.current_a),
+                    })
+            }
+            Target::Battery(battery) => {
+                house
+                    .batteries
+                    .get(battery)
+                    .filter(|b| b.online)
+                    .map(|b| Action::Battery {
+                        battery,
+                        command: BatteryCommand::ChargeLimit(b.charge_limit),
+                    })
+            }
+            Target::Relay(plug) => Some(Action::Plug { plug, on: false }),
+            Target::Counted => None,
+        }
     }
 
     fn claims(&self, house: &Snapshot) -> Vec<Claim> {
@@ -554,6 +579,22 @@ mod tests {
         assert_eq!(records[1]["devices"][0]["share_w"], 7560);
         assert_eq!(records[4]["seconds"], 121);
         assert!(d.take_proof().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn a_device_not_heard_from_yet_is_limited_once_it_reports_and_set_back_to_that() {
+        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
+        let mut h = house();
+        h.batteries[0].online = false;
+        d.incoming("box/input", "on", Now::at_s(1));
+        assert_eq!(d.decide(&h, Now::at_s(1)).actions, [wallbox(10)]);
+        h.batteries[0].online = true;
+        assert_eq!(d.decide(&h, Now::at_s(2)).actions, [battery(0.0)]);
+        d.incoming("box/input", "off", Now::at_s(3));
+        assert_eq!(
+            d.decide(&h, Now::at_s(3)).actions,
+            [wallbox(16), battery(5000.0)]
+        );
     }
 
     #[test]
