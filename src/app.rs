@@ -122,6 +122,7 @@ fn dimmer_settings(c: &Config, p: &P14aConfig) -> DimmerSettings {
         control: p.control,
         override_w: p.minimum_power_w,
         add_pv: p.add_pv,
+        network_price_ct: p.network_price_ct,
         devices,
         sources,
         topics,

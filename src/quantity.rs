@@ -37,6 +37,8 @@ pub enum Kind {
     Binary,
     /// A time span in seconds (settings such as intervals).
     Duration,
+    /// An amount of money in euros (the §14a rebate a year): no statistics, two decimals.
+    Money,
     Timestamp,
     Text,
 }
@@ -64,7 +66,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Energy,
         Kind::EnergySigned,
         Kind::EnergyWindow,
@@ -82,6 +84,7 @@ impl Kind {
         Kind::Ratio,
         Kind::Binary,
         Kind::Duration,
+        Kind::Money,
         Kind::Timestamp,
         Kind::Text,
     ];
@@ -128,6 +131,7 @@ impl Kind {
             Kind::Ratio => row(Some("%"), None, Some("measurement"), Some(1)),
             Kind::Binary => row(None, None, None, None),
             Kind::Duration => row(Some("s"), Some("duration"), Some("measurement"), Some(0)),
+            Kind::Money => row(Some("EUR"), Some("monetary"), None, Some(2)),
             Kind::Timestamp => row(None, Some("timestamp"), None, None),
             Kind::Text => row(None, None, None, None),
         }
@@ -224,6 +228,7 @@ pub static NAMED: &[Quantity] = &[
     Quantity::known("p14a_dimmed", "Grid operator dimming", Kind::Binary),
     Quantity::known("p14a_minimum_power", "§14a minimum power", Kind::Power),
     Quantity::known("p14a_allowed_power", "§14a allowed power", Kind::Power),
+    Quantity::known("p14a_rebate", "§14a rebate a year (Modul 1)", Kind::Money),
     Quantity::known(
         "self_consumption_today",
         "Self-consumption today",

@@ -167,6 +167,7 @@ fn units_for(device_class: &str) -> Option<&'static [&'static str]> {
         "temperature" => &["°C", "°F", "K"],
         "power_factor" => &["%"],
         "duration" => &["s", "min", "h", "d"],
+        "monetary" => &["EUR"],
         _ => return None,
     })
 }
@@ -179,6 +180,7 @@ fn state_classes_for(device_class: Option<&str>) -> &'static [&'static str] {
             | "battery" | "temperature" | "power_factor",
         ) => &["measurement"],
         Some("timestamp" | "enum") => &[],
+        Some("monetary") => &["total"],
         _ => &["measurement", "total", "total_increasing"],
     }
 }

@@ -19,7 +19,7 @@ fn yaml(data: &std::path::Path, port: u16, wallbox: &Sim, battery: &Sim) -> Stri
         "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {port}\n\
          wallboxes:\n  - id: garage\n    driver: modbus\n    profile: heidelberg\n    address: {}\n    min_change_interval: 0\n    poll_interval: 0.5\n\
          batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    max_charge_power: 5000\n    min_change_interval: 0\n    poll_interval: 0.5\n\
-         p14a:\n  signals:\n    - name: box\n      mqtt: box/input/0\n      availability: box/online\n      online: \"true\"\n      debounce: 0\n\
+         p14a:\n  network_price: 8.62\n  signals:\n    - name: box\n      mqtt: box/input/0\n      availability: box/online\n      online: \"true\"\n      debounce: 0\n\
          \x20 devices:\n    - kind: wallbox\n      rated_power: 11\n      wallbox: garage\n      priority: 1\n    - kind: battery\n      rated_power: 5\n      battery: luna\n",
         data.display(),
         wallbox.url("tcp"),
@@ -38,6 +38,7 @@ async fn the_signal_limits_a_wallbox_and_a_battery_and_its_end_sets_them_back() 
     let bridge = Bridge::start(&yaml(&data, broker.port, &wallbox, &battery));
     obs.wait_value("stromwart/site/p14a_minimum_power", "7560")
         .await;
+    obs.wait_value("stromwart/site/p14a_rebate", "131.88").await;
     obs.wait_value("stromwart/garage/availability", "online")
         .await;
     obs.send("stromwart/garage/current_limit/set", "16").await;

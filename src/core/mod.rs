@@ -649,6 +649,7 @@ fn carry_out(
             State::Number(v) if q.kind == crate::quantity::Kind::Energy => {
                 format!("{}", (v * 1000.0).round() / 1000.0)
             }
+            State::Number(v) if q.kind == crate::quantity::Kind::Money => format!("{v:.2}"),
             State::Number(v) => format!("{}", (v * 10.0).round() / 10.0),
             State::Switch(on) => if on { "ON" } else { "OFF" }.to_string(),
         };

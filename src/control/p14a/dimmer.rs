@@ -6,7 +6,7 @@
 //! battery's charge limit; a relay is opened again).
 
 use super::budget::{Claim, spread, wallbox_current};
-use super::minimum::{Control, Device, Kind, minimum, units};
+use super::minimum::{Control, Device, Kind, minimum, modul1, units};
 use super::signal::{Signal, SourceSettings, Why, parse};
 use crate::control::{Decisions, Level, Record, Snapshot, State};
 use crate::model::devices::{MIN_CURRENT_A, VOLTS};
@@ -47,6 +47,8 @@ pub struct DimmerSettings {
     /// The operator's figure, in place of the computed minimum.
     pub override_w: Option<u32>,
     pub add_pv: bool,
+    /// Network energy price in ct/kWh net, for the Modul 1 rebate.
+    pub network_price_ct: Option<f64>,
     pub devices: Vec<DimmedDevice>,
     pub sources: Vec<SourceSettings>,
     /// The sources read from the broker, by their position in `sources`.
@@ -197,6 +199,10 @@ impl Dimmer {
         self.testing = state.why == Why::Test;
         let mut d = Decisions::default();
         d.states.push(("p14a_dimmed", State::Switch(state.dimmed)));
+        if let Some(price) = self.settings.network_price_ct {
+            let rebate = modul1(price).net_cents as f64 / 100.0;
+            d.states.push(("p14a_rebate", State::Number(rebate)));
+        }
         d.states.push((
             "p14a_minimum_power",
             State::Number(f64::from(self.minimum_w())),
@@ -455,6 +461,7 @@ mod tests {
             control: Control::Ems,
             override_w: None,
             add_pv: false,
+            network_price_ct: Some(8.62),
             devices: vec![
                 DimmedDevice {
                     name: "garage".into(),
@@ -538,6 +545,7 @@ mod tests {
                 .contains(&("p14a_allowed_power", State::Number(7560.0)))
         );
         assert!(on.states.contains(&("p14a_dimmed", State::Switch(true))));
+        assert!(on.states.contains(&("p14a_rebate", State::Number(131.88))));
         assert!(d.decide(&h, Now::at_s(3)).actions.is_empty(), "sent once");
         d.incoming("box/input", "off", Now::at_s(60));
         let off = d.decide(&h, Now::at_s(60));
