@@ -231,13 +231,7 @@ fn command_to_device(c: &mut Criterion) {
         )
         .await;
         let sim = Sim::tcp().await;
-        sim.fill(1, 4, 5, 14);
-        sim.fill(1, 3, 257, 6);
-        sim.fill(2, 3, 37758, 26);
-        sim.fill(2, 3, 47075, 4);
-        sim.fill(2, 3, 47083, 1);
-        sim.fill(2, 3, 47100, 1);
-        sim.fill(2, 3, 47246, 5);
+        modbus_sim::wallbox_and_battery(&sim);
         (shelly1, shelly2, goe, sim)
     });
     // Modbus writes arrive on their own channel; fold them into the hits.

@@ -44,15 +44,9 @@ fn main() {
         .unwrap();
     let sim = rt.block_on(async {
         let sim = Sim::tcp().await;
-        sim.fill(1, 4, 5, 14);
-        sim.fill(1, 3, 257, 6);
+        modbus_sim::wallbox_and_battery(&sim);
         sim.set(1, 3, 261, &[160]);
-        sim.fill(2, 3, 37758, 26);
-        sim.fill(2, 3, 47075, 4);
         sim.set(2, 3, 47075, &[0, 5000]);
-        sim.fill(2, 3, 47083, 1);
-        sim.fill(2, 3, 47100, 1);
-        sim.fill(2, 3, 47246, 5);
         sim
     });
     let mut writes = sim.report_writes();

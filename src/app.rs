@@ -9,10 +9,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::bus;
-use crate::config::p14a::{Drive, P14aConfig, SignalSource};
+use crate::config::p14a::SignalSource;
 use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver};
-use crate::control::p14a::dimmer::{DimmedDevice, DimmerSettings, Target, Topic};
-use crate::control::p14a::signal::SourceSettings;
 use crate::core::{Core, CoreConfig, DeviceSettings, ModbusSettings, availability_topic};
 use crate::drivers::{shelly_input, wiring};
 use crate::journal::Journal;
@@ -57,94 +55,8 @@ pub fn core_config(c: &Config) -> CoreConfig {
         plugs: c.plugs.iter().map(wiring::plug_settings).collect(),
         wallboxes: c.wallboxes.iter().map(wiring::wallbox_settings).collect(),
         batteries: c.batteries.iter().map(wiring::battery_settings).collect(),
-        p14a: c.p14a.as_ref().map(|p| dimmer_settings(c, p)),
+        p14a: c.dimmer_settings(),
     }
-}
-
-/// The §14a section as the core's controller takes it: devices by their position.
-fn dimmer_settings(c: &Config, p: &P14aConfig) -> DimmerSettings {
-    let position = |ids: Vec<&str>, id: &str| ids.iter().position(|known| *known == id);
-    let devices = p
-        .devices
-        .iter()
-        .map(|d| DimmedDevice {
-            name: d.name.clone(),
-            kind: d.kind,
-            rated_w: d.rated_w,
-            priority: d.priority,
-            target: match &d.drive {
-                Drive::Wallbox(id) => {
-                    position(c.wallboxes.iter().map(|w| w.id.as_str()).collect(), id)
-                        .map_or(Target::Counted, Target::Wallbox)
-                }
-                Drive::Battery(id) => {
-                    position(c.batteries.iter().map(|b| b.id.as_str()).collect(), id)
-                        .map_or(Target::Counted, Target::Battery)
-                }
-                Drive::Relay(id) => position(c.plugs.iter().map(|p| p.id.as_str()).collect(), id)
-                    .map_or(Target::Counted, Target::Relay),
-                Drive::Counted => Target::Counted,
-            },
-        })
-        .collect();
-    let sources = p
-        .signals
-        .iter()
-        .map(|s| SourceSettings {
-            name: s.name.clone(),
-            timeout_ms: s.timeout_s.map_or(u64::MAX, |t| (t * 1000.0) as u64),
-            fail_safe: s.fail_safe,
-            debounce_ms: (s.debounce_s * 1000.0) as u64,
-            dim: s.dim.clone(),
-            release: s.release.clone(),
-        })
-        .collect();
-    let topics = p
-        .signals
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| match &s.source {
-            SignalSource::Mqtt {
-                topic,
-                availability,
-                online,
-            } => Some((
-                i,
-                Topic {
-                    topic: topic.clone(),
-                    availability: availability.clone().map(|a| (a, online.clone())),
-                },
-            )),
-            SignalSource::Shelly { .. } => None,
-        })
-        .collect();
-    DimmerSettings {
-        control: p.control,
-        override_w: p.minimum_power_w,
-        add_pv: p.add_pv,
-        network_price_ct: p.network_price_ct,
-        devices,
-        sources,
-        topics,
-    }
-}
-
-/// The topics §14a signals come on, with their senders' availability.
-fn p14a_topics(c: &Config) -> Vec<String> {
-    let Some(p) = &c.p14a else { return Vec::new() };
-    p.signals
-        .iter()
-        .flat_map(|s| match &s.source {
-            SignalSource::Mqtt {
-                topic,
-                availability,
-                ..
-            } => std::iter::once(topic.clone())
-                .chain(availability.clone())
-                .collect(),
-            SignalSource::Shelly { .. } => Vec::new(),
-        })
-        .collect()
 }
 
 fn meter_settings(m: &MeterConfig) -> DeviceSettings {
@@ -213,7 +125,7 @@ pub fn mqtt_settings(c: &Config, host: String) -> mqtt::Settings {
         ha_status_topic: format!("{}/status", m.discovery_prefix),
         subscriptions: std::iter::once(format!("{}/+/+/set", m.base_topic))
             .chain(c.plugs.iter().flat_map(tasmota_topics))
-            .chain(p14a_topics(c))
+            .chain(c.p14a.iter().flat_map(|p| p.topics()))
             .collect(),
         collect: discovery_filters(&m.discovery_prefix),
     }
@@ -330,7 +242,7 @@ pub async fn run(
     }
     drop(sink);
 
-    let mut next_tick = tokio::time::Instant::now() + TICK + TICK / 10;
+    let mut last_tick = tokio::time::Instant::now();
     let mut out = Vec::new();
     let filters = discovery_filters(&config.mqtt.discovery_prefix);
     let mut collecting: Option<(u64, Vec<(String, String)>)> = None;
@@ -368,7 +280,9 @@ pub async fn run(
                     }
                 }
             },
-            _ = tokio::time::sleep_until(next_tick) => Event::Tick,
+            // The timer stands a little beyond the tick, so that with events flowing it is
+            // replaced before tokio's wheel wakes early to refine it.
+            _ = tokio::time::sleep_until(last_tick + TICK + TICK / 10) => Event::Tick,
         };
         // The wait above may have lasted up to a second: the event happened now, not then.
         let now = clock.now();
@@ -377,7 +291,7 @@ pub async fn run(
             core.handle(event, now, &mut out);
             // Once half a tick has passed, the tick rides along with an event, so a meter that
             // sends once a second wakes the bridge once a second rather than twice.
-            tick = next_tick.saturating_duration_since(tokio::time::Instant::now()) <= TICK / 2;
+            tick = last_tick.elapsed() >= TICK / 2;
         }
         if tick {
             if let Some((_, found)) = collecting.take_if(|(until, _)| now.mono_ms >= *until) {
@@ -388,9 +302,7 @@ pub async fn run(
                 core.handle(Event::RetainedConfigs(found), now, &mut out);
             }
             core.handle(Event::Tick, now, &mut out);
-            // The timer stands a little beyond the tick, so that it is replaced by the next
-            // event's before tokio's wheel wakes early to refine it.
-            next_tick = tokio::time::Instant::now() + TICK + TICK / 10;
+            last_tick = tokio::time::Instant::now();
         }
         for m in out.drain(..) {
             let _ = out_tx.send(Outgoing::Publish(m));

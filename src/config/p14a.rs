@@ -1,6 +1,9 @@
 //! The `p14a:` section: where the grid operator's dimming signal comes from, which devices it
 //! limits, and how (see `docs/p14a.md`).
 
+use super::Config;
+use crate::control::p14a::dimmer::{DimmedDevice, DimmerSettings, Target, Topic};
+use crate::control::p14a::signal::SourceSettings;
 use crate::control::p14a::{BASE_W, Control, Kind};
 use crate::reader::Section;
 
@@ -69,6 +72,98 @@ pub enum Drive {
     Relay(String),
     /// Nothing Stromwart drives: the device is only counted.
     Counted,
+}
+
+impl Config {
+    /// The §14a section as the core's controller takes it: devices by their position among
+    /// the wallboxes, batteries and plugs.
+    pub fn dimmer_settings(&self) -> Option<DimmerSettings> {
+        let p = self.p14a.as_ref()?;
+        let position = |ids: Vec<&str>, id: &str| ids.iter().position(|known| *known == id);
+        let target = |drive: &Drive| match drive {
+            Drive::Wallbox(id) => {
+                position(self.wallboxes.iter().map(|w| w.id.as_str()).collect(), id)
+                    .map_or(Target::Counted, Target::Wallbox)
+            }
+            Drive::Battery(id) => {
+                position(self.batteries.iter().map(|b| b.id.as_str()).collect(), id)
+                    .map_or(Target::Counted, Target::Battery)
+            }
+            Drive::Relay(id) => position(self.plugs.iter().map(|p| p.id.as_str()).collect(), id)
+                .map_or(Target::Counted, Target::Relay),
+            Drive::Counted => Target::Counted,
+        };
+        let devices = p
+            .devices
+            .iter()
+            .map(|d| DimmedDevice {
+                name: d.name.clone(),
+                kind: d.kind,
+                rated_w: d.rated_w,
+                priority: d.priority,
+                target: target(&d.drive),
+            })
+            .collect();
+        let sources = p
+            .signals
+            .iter()
+            .map(|s| SourceSettings {
+                name: s.name.clone(),
+                timeout_ms: s.timeout_s.map_or(u64::MAX, |t| (t * 1000.0) as u64),
+                fail_safe: s.fail_safe,
+                debounce_ms: (s.debounce_s * 1000.0) as u64,
+                dim: s.dim.clone(),
+                release: s.release.clone(),
+            })
+            .collect();
+        let topics = p
+            .signals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.source {
+                SignalSource::Mqtt {
+                    topic,
+                    availability,
+                    online,
+                } => Some((
+                    i,
+                    Topic {
+                        topic: topic.clone(),
+                        availability: availability.clone().map(|a| (a, online.clone())),
+                    },
+                )),
+                SignalSource::Shelly { .. } => None,
+            })
+            .collect();
+        Some(DimmerSettings {
+            control: p.control,
+            override_w: p.minimum_power_w,
+            add_pv: p.add_pv,
+            network_price_ct: p.network_price_ct,
+            devices,
+            sources,
+            topics,
+        })
+    }
+}
+
+impl P14aConfig {
+    /// The topics to subscribe to: each signal's, and its sender's availability.
+    pub fn topics(&self) -> Vec<String> {
+        let mut topics = Vec::new();
+        for s in &self.signals {
+            if let SignalSource::Mqtt {
+                topic,
+                availability,
+                ..
+            } = &s.source
+            {
+                topics.push(topic.clone());
+                topics.extend(availability.clone());
+            }
+        }
+        topics
+    }
 }
 
 const DIM: &str = "on, true, 1";

@@ -498,3 +498,15 @@ pub fn huawei(sim: &Sim) {
         },
     );
 }
+
+/// The registers of a Heidelberg wallbox on unit 1 and a Huawei LUNA2000 battery on unit 2,
+/// without their timers: one connection for the benches that drive both.
+pub fn wallbox_and_battery(sim: &Sim) {
+    sim.fill(1, 4, 5, 14);
+    sim.fill(1, 3, 257, 6);
+    sim.fill(2, 3, 37758, 26);
+    sim.fill(2, 3, 47075, 4);
+    sim.fill(2, 3, 47083, 1);
+    sim.fill(2, 3, 47100, 1);
+    sim.fill(2, 3, 47246, 5);
+}

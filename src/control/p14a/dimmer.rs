@@ -133,14 +133,6 @@ impl Dimmer {
         self.testing
     }
 
-    /// The topics to subscribe to.
-    pub fn topics(&self) -> impl Iterator<Item = &str> {
-        self.settings.topics.iter().flat_map(|(_, t)| {
-            std::iter::once(t.topic.as_str())
-                .chain(t.availability.as_ref().map(|(a, _)| a.as_str()))
-        })
-    }
-
     /// A message on the broker; a log record when it is a signal payload that means nothing.
     pub fn incoming(&mut self, topic: &str, payload: &str, now: Now) -> Option<Record> {
         let mut problem = None;
