@@ -289,9 +289,10 @@ pub async fn run(
         let mut tick = matches!(event, Event::Tick);
         if !tick {
             core.handle(event, now, &mut out);
-            // Once half a tick has passed, the tick rides along with an event, so a meter that
-            // sends once a second wakes the bridge once a second rather than twice.
-            tick = last_tick.elapsed() >= TICK / 2;
+            // A tick nearly due rides along with an event, so a meter that sends once a second
+            // wakes the bridge once a second rather than twice. Not much earlier: then a held
+            // value going out half-way would take the tick and leave the next frame without.
+            tick = last_tick.elapsed() >= TICK - TICK / 5;
         }
         if tick {
             if let Some((_, found)) = collecting.take_if(|(until, _)| now.mono_ms >= *until) {
