@@ -109,7 +109,12 @@ impl Bus {
         let ctx = self.connect().await?;
         ctx.set_slave(Slave(unit));
         let request = async {
+            let bits = |r: Result<Result<Vec<bool>, _>, _>| {
+                r.map(|r| r.map(|bits: Vec<bool>| bits.into_iter().map(u16::from).collect()))
+            };
             match fc {
+                Fc::Coil => bits(ctx.read_coils(start, count).await),
+                Fc::Discrete => bits(ctx.read_discrete_inputs(start, count).await),
                 Fc::Holding => ctx.read_holding_registers(start, count).await,
                 Fc::Input => ctx.read_input_registers(start, count).await,
             }

@@ -218,12 +218,10 @@ fn read_block(b: &Section<'_>) -> Option<Block> {
     })
 }
 
+/// The table a block or point is read from: 1 coils, 2 discrete inputs (one bit each, read
+/// as a word of 0 or 1), 3 holding registers, 4 input registers.
 fn fc(s: &Section<'_>) -> Fc {
-    if s.int("fc", 3, 3, 4) == 4 {
-        Fc::Input
-    } else {
-        Fc::Holding
-    }
+    Fc::from_code(s.int("fc", 3, 1, 4)).unwrap_or(Fc::Holding)
 }
 
 fn read_point(p: &Section<'_>, in_model: bool) -> Option<Point> {

@@ -4,8 +4,23 @@
 /// Which register table a value lives in, by the function code that reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Fc {
+    /// Bits, read as one word each (0 or 1), so that profiles decode them like registers.
+    Coil = 1,
+    Discrete = 2,
     Holding = 3,
     Input = 4,
+}
+
+impl Fc {
+    pub fn from_code(code: i64) -> Option<Fc> {
+        match code {
+            1 => Some(Fc::Coil),
+            2 => Some(Fc::Discrete),
+            3 => Some(Fc::Holding),
+            4 => Some(Fc::Input),
+            _ => None,
+        }
+    }
 }
 
 /// How a value is laid out in registers.

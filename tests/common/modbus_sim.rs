@@ -18,6 +18,20 @@ use tokio_modbus::{ExceptionCode, Request, Response, SlaveRequest};
 pub struct Regs {
     pub holding: BTreeMap<u16, u16>,
     pub input: BTreeMap<u16, u16>,
+    /// Bits (function codes 1 and 2), 0 or 1 each.
+    pub coils: BTreeMap<u16, u16>,
+    pub discrete: BTreeMap<u16, u16>,
+}
+
+impl Regs {
+    fn table(&mut self, fc: u8) -> &mut BTreeMap<u16, u16> {
+        match fc {
+            1 => &mut self.coils,
+            2 => &mut self.discrete,
+            4 => &mut self.input,
+            _ => &mut self.holding,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -70,6 +84,8 @@ impl tokio_modbus::server::Service for Service {
 
 fn answer(s: &mut State, unit: u8, req: Request<'static>) -> Result<Response, ExceptionCode> {
     let (fc, start, count) = match &req {
+        Request::ReadCoils(a, n) => (1, *a, *n),
+        Request::ReadDiscreteInputs(a, n) => (2, *a, *n),
         Request::ReadHoldingRegisters(a, n) => (3, *a, *n),
         Request::ReadInputRegisters(a, n) => (4, *a, *n),
         Request::WriteSingleRegister(a, _) => (6, *a, 1),
@@ -90,6 +106,18 @@ fn answer(s: &mut State, unit: u8, req: Request<'static>) -> Result<Response, Ex
         .get_mut(&unit)
         .ok_or(ExceptionCode::GatewayTargetDevice)?;
     match req {
+        Request::ReadCoils(..) | Request::ReadDiscreteInputs(..) => {
+            let map = regs.table(fc);
+            let bits: Option<Vec<bool>> = (0..count)
+                .map(|i| map.get(&start.wrapping_add(i)).map(|b| *b != 0))
+                .collect();
+            let bits = bits.ok_or(ExceptionCode::IllegalDataAddress)?;
+            Ok(if fc == 1 {
+                Response::ReadCoils(bits)
+            } else {
+                Response::ReadDiscreteInputs(bits)
+            })
+        }
         Request::ReadHoldingRegisters(..) | Request::ReadInputRegisters(..) => {
             if max_read.is_some_and(|m| count > m) {
                 return Err(ExceptionCode::IllegalDataAddress);
@@ -231,12 +259,7 @@ impl Sim {
 
     pub fn set(&self, unit: u8, fc: u8, address: u16, words: &[u16]) {
         let mut s = self.state.lock().unwrap();
-        let regs = s.units.entry(unit).or_default();
-        let map = if fc == 4 {
-            &mut regs.input
-        } else {
-            &mut regs.holding
-        };
+        let map = s.units.entry(unit).or_default().table(fc);
         for (i, w) in words.iter().enumerate() {
             map.insert(address + i as u16, *w);
         }
@@ -276,12 +299,7 @@ impl Sim {
     pub fn remove(&self, unit: u8, fc: u8, address: u16) {
         let mut s = self.state.lock().unwrap();
         if let Some(regs) = s.units.get_mut(&unit) {
-            let map = if fc == 4 {
-                &mut regs.input
-            } else {
-                &mut regs.holding
-            };
-            map.remove(&address);
+            regs.table(fc).remove(&address);
         }
     }
 
