@@ -37,6 +37,8 @@ pub enum Kind {
     Binary,
     /// A time span in seconds (settings such as intervals).
     Duration,
+    /// Minutes counted up over a day or a year (time dimmed): a total that restarts.
+    Minutes,
     /// An amount of money in euros (the §14a rebate a year): no statistics, two decimals.
     Money,
     Timestamp,
@@ -66,7 +68,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Energy,
         Kind::EnergySigned,
         Kind::EnergyWindow,
@@ -84,6 +86,7 @@ impl Kind {
         Kind::Ratio,
         Kind::Binary,
         Kind::Duration,
+        Kind::Minutes,
         Kind::Money,
         Kind::Timestamp,
         Kind::Text,
@@ -131,6 +134,12 @@ impl Kind {
             Kind::Ratio => row(Some("%"), None, Some("measurement"), Some(1)),
             Kind::Binary => row(None, None, None, None),
             Kind::Duration => row(Some("s"), Some("duration"), Some("measurement"), Some(0)),
+            Kind::Minutes => row(
+                Some("min"),
+                Some("duration"),
+                Some("total_increasing"),
+                Some(0),
+            ),
             Kind::Money => row(Some("EUR"), Some("monetary"), None, Some(2)),
             Kind::Timestamp => row(None, Some("timestamp"), None, None),
             Kind::Text => row(None, None, None, None),
@@ -229,6 +238,28 @@ pub static NAMED: &[Quantity] = &[
     Quantity::known("p14a_minimum_power", "§14a minimum power", Kind::Power),
     Quantity::known("p14a_allowed_power", "§14a allowed power", Kind::Power),
     Quantity::known("p14a_rebate", "§14a rebate a year (Modul 1)", Kind::Money),
+    Quantity::known("p14a_reason", "§14a dimming reason", Kind::Text),
+    Quantity::known("p14a_minutes_today", "§14a dimmed today", Kind::Minutes),
+    Quantity::known("p14a_minutes_year", "§14a dimmed this year", Kind::Minutes),
+    Quantity::known("p14a_events_year", "§14a dimmings this year", Kind::Count),
+    Quantity::known("p14a_feed_in_limit", "Feed-in limit (FNN)", Kind::Ratio),
+    Quantity::known(
+        "p14a_signal_seen",
+        "§14a signal last report",
+        Kind::Timestamp,
+    ),
+    Quantity::known(
+        "p14a_signal_reachable",
+        "§14a signal reachable",
+        Kind::Binary,
+    ),
+    Quantity::known("p14a_followed", "§14a limit followed", Kind::Binary),
+    // Inputs of I/O modules and inverters (0 or 1), such as a control box's contact.
+    Quantity::known("input_1", "Input 1", Kind::Count),
+    Quantity::known("input_2", "Input 2", Kind::Count),
+    Quantity::known("input_3", "Input 3", Kind::Count),
+    Quantity::known("input_4", "Input 4", Kind::Count),
+    Quantity::known("p14a_limit", "§14a limit from the control box", Kind::Power),
     Quantity::known(
         "self_consumption_today",
         "Self-consumption today",

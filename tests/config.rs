@@ -284,14 +284,17 @@ fn p14a_mistakes_are_reported_with_their_paths() {
         "meters:\n  - id: grid\n    tcp: h:1\nwallboxes:\n  - id: garage\n    address: http://h\n\
          p14a:\n  minimum_power: 3000\n  signals:\n    - mqtt: box/+/input\n      shelly: http://h\n\
          \x20   - mqtt: box/input\n      dim: on\n      release: ON, 0\n\
+         \x20   - modbus: io\n      value: inptu_1\n\
          \x20 devices:\n    - kind: heat_pump\n    - kind: wallbox\n      rated_power: 11\n      wallbox: carport\n",
     );
     assert_eq!(
         e,
         vec![
             "p14a.minimum_power: is below 4200 W, the least §14a lets an operator dim to; give your operator's figure in W",
-            "p14a.signals[0].mqtt: set exactly one of mqtt (a topic) or shelly (a Shelly's address)",
+            "p14a.signals[0].mqtt: set exactly one of mqtt (a topic), shelly (a Shelly's address) or modbus (a configured Modbus device's id)",
             "p14a.signals[1].release: 'on' is both a dimming and a release payload",
+            "p14a.signals[2].modbus: 'io' is not among the configured devices (none)",
+            "p14a.signals[2].value: 'inptu_1' is not a quantity a profile can read; use the one the device's profile gives the input, e.g. input_1",
             "p14a.devices[0].rated_power: required: the device's rated power in kW, from its data sheet; the minimum power the site keeps depends on it",
             "p14a.devices[1].wallbox: 'carport' is not among the configured wallboxes (garage)",
         ]

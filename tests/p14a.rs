@@ -220,3 +220,101 @@ async fn a_test_from_home_assistant_dims_until_it_is_switched_off() {
     assert_eq!(records[0]["test"], true, "{records:?}");
     assert_eq!(records[0]["why"], "a test");
 }
+
+/// An I/O module: the box's W4 contact on discrete input 0, its W3 feed-in contact on coil 0.
+fn io_module(sim: &Sim) {
+    sim.set(1, 2, 0, &[0]);
+    sim.set(1, 1, 0, &[0]);
+}
+
+#[tokio::test]
+async fn a_modbus_input_dims_commands_stay_within_the_limit_and_the_wish_returns_after() {
+    let broker = Mosquitto::start();
+    let (io, wallbox) = (Sim::tcp().await, Sim::tcp().await);
+    io_module(&io);
+    heidelberg(&wallbox);
+    let registers = "      blocks:\n        - { fc: 2, start: 0, count: 1 }\n        - { fc: 1, start: 0, count: 1 }\n      points:\n        - { quantity: input_1, fc: 2, address: 0 }\n        - { quantity: input_2, fc: 1, address: 0 }\n";
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         devices:\n  - id: io\n    address: {}\n    poll_interval: 0.5\n    registers:\n{registers}\
+         wallboxes:\n  - id: garage\n    driver: modbus\n    profile: heidelberg\n    address: {}\n    min_change_interval: 0\n    poll_interval: 0.5\n\
+         p14a:\n  signals:\n    - name: box\n      modbus: io\n      timeout: 3\n      debounce: 0\n\
+         \x20   - name: W3\n      modbus: io\n      value: input_2\n      contact: W3\n      debounce: 0\n\
+         \x20 devices:\n    - kind: wallbox\n      rated_power: 11\n      wallbox: garage\n",
+        scratch_dir("p14a-modbus").display(),
+        broker.port,
+        io.url("tcp"),
+        wallbox.url("tcp"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+    obs.wait_value("stromwart/site/p14a_feed_in_limit", "100")
+        .await;
+    obs.wait_value("stromwart/site/p14a_signal_reachable", "ON")
+        .await;
+    obs.wait_value("stromwart/garage/p14a_allowed_power", "11000")
+        .await;
+    obs.wait_value("stromwart/garage/availability", "online")
+        .await;
+    obs.send("stromwart/garage/current_limit/set", "16").await;
+    holds(&wallbox, CURRENT, &[160], "the current before").await;
+    obs.wait_value("stromwart/garage/current_limit", "16").await;
+
+    // The contact closes: one wallbox alone keeps 4.2 kW, 6 A on three phases.
+    obs.clear();
+    io.set(1, 2, 0, &[1]);
+    holds(&wallbox, CURRENT, &[60], "the dimmed current").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    obs.wait_value("stromwart/site/p14a_reason", "signal box")
+        .await;
+    obs.wait_value("stromwart/garage/p14a_allowed_power", "4200")
+        .await;
+    obs.wait_value("stromwart/site/p14a_events_year", "1").await;
+    obs.wait_value("stromwart/garage/p14a_followed", "ON").await;
+
+    // Home Assistant asks for more than the limit: the wallbox stays within it, and the wish
+    // is what comes back when the dimming ends.
+    obs.send("stromwart/garage/current_limit/set", "13").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    holds(&wallbox, CURRENT, &[60], "still within the limit").await;
+
+    // A feed-in contact is shown and does not dim.
+    io.set(1, 1, 0, &[1]);
+    obs.wait_value("stromwart/site/p14a_feed_in_limit", "0")
+        .await;
+
+    obs.clear();
+    io.set(1, 2, 0, &[0]);
+    holds(
+        &wallbox,
+        CURRENT,
+        &[130],
+        "the wish from during the dimming",
+    )
+    .await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+    obs.wait_value("stromwart/site/p14a_reason", "released")
+        .await;
+
+    // The module stops answering: dimmed after the source's timeout, and shown unreachable.
+    obs.clear();
+    io.remove(1, 2, 0);
+    io.remove(1, 1, 0);
+    obs.wait_value("stromwart/site/p14a_signal_reachable", "OFF")
+        .await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    holds(
+        &wallbox,
+        CURRENT,
+        &[60],
+        "dimmed while the module is silent",
+    )
+    .await;
+    obs.wait_value(
+        "stromwart/site/p14a_reason",
+        "signal box silent, failing safe",
+    )
+    .await;
+    bridge.stop().await.unwrap();
+}

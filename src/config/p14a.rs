@@ -32,6 +32,31 @@ pub struct SignalConfig {
     pub timeout_s: Option<f64>,
     pub fail_safe: bool,
     pub debounce_s: f64,
+    /// The FNN contact the source reads: W4 dims consumption; W3, S2 and S1 limit feed-in to
+    /// 0, 30 and 60 % and are only shown.
+    pub contact: Contact,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    W4,
+    W3,
+    S2,
+    S1,
+}
+
+impl Contact {
+    pub const NAMES: &'static [&'static str] = &["W4", "W3", "S2", "S1"];
+
+    /// The feed-in limit a closed contact sets, in percent; `None` for W4 (consumption).
+    pub fn feed_in(self) -> Option<u8> {
+        match self {
+            Contact::W4 => None,
+            Contact::W3 => Some(0),
+            Contact::S2 => Some(30),
+            Contact::S1 => Some(60),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +74,9 @@ pub enum SignalSource {
         input: u8,
         interval_s: f64,
     },
+    /// A value a configured Modbus device reads through its profile (a discrete input, a coil
+    /// or a register of an I/O module or an inverter), by the device's id and the quantity.
+    Modbus { device: String, value: String },
 }
 
 /// A device §14a limits.
@@ -114,6 +142,7 @@ impl Config {
                 debounce_ms: (s.debounce_s * 1000.0) as u64,
                 dim: s.dim.clone(),
                 release: s.release.clone(),
+                feed_in: s.contact.feed_in(),
             })
             .collect();
         let topics = p
@@ -132,7 +161,19 @@ impl Config {
                         availability: availability.clone().map(|a| (a, online.clone())),
                     },
                 )),
-                SignalSource::Shelly { .. } => None,
+                SignalSource::Shelly { .. } | SignalSource::Modbus { .. } => None,
+            })
+            .collect();
+        let modbus = p
+            .signals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match &s.source {
+                SignalSource::Modbus { device, value } => {
+                    let d = self.devices.iter().position(|d| &d.id == device)?;
+                    Some((i, d, value.clone()))
+                }
+                _ => None,
             })
             .collect();
         Some(DimmerSettings {
@@ -143,6 +184,7 @@ impl Config {
             devices,
             sources,
             topics,
+            modbus,
         })
     }
 }
@@ -174,6 +216,8 @@ pub struct Known<'a> {
     pub wallboxes: Vec<&'a str>,
     pub batteries: Vec<&'a str>,
     pub plugs: Vec<&'a str>,
+    /// Modbus devices that may carry a signal.
+    pub modbus: Vec<&'a str>,
 }
 
 /// Reads the section; `None` when it holds nothing (the add-on's default `signals: []`,
@@ -200,7 +244,7 @@ pub fn read(s: &Section<'_>, known: &Known<'_>) -> Option<P14aConfig> {
         .iter()
         .enumerate()
         .filter_map(|(i, item)| {
-            let signal = read_signal(item, i);
+            let signal = read_signal(item, i, known);
             item.finish();
             signal
         })
@@ -237,7 +281,7 @@ pub fn read(s: &Section<'_>, known: &Known<'_>) -> Option<P14aConfig> {
     })
 }
 
-fn read_signal(s: &Section<'_>, index: usize) -> Option<SignalConfig> {
+fn read_signal(s: &Section<'_>, index: usize, known: &Known<'_>) -> Option<SignalConfig> {
     let name = s.string("name", &format!("signal {}", index + 1));
     // Comma-separated, so that the add-on's form shows one text field.
     let words = |key: &'static str, default: &str| -> Vec<String> {
@@ -265,15 +309,23 @@ fn read_signal(s: &Section<'_>, index: usize) -> Option<SignalConfig> {
     }
     let fail_safe = s.bool("fail_safe", true);
     let debounce_s = s.seconds("debounce", 1.0, 0.0, 60.0);
+    let contact = match s.choice("contact", Contact::NAMES, "W4") {
+        "W3" => Contact::W3,
+        "S2" => Contact::S2,
+        "S1" => Contact::S1,
+        _ => Contact::W4,
+    };
     let mqtt = s.opt_string("mqtt");
     let shelly = s.opt_string("shelly");
+    let modbus = s.opt_string("modbus");
+    let value = s.string("value", "input_1");
     let availability = s.opt_string("availability");
     let online = s.string("online", "online");
     let input = s.int("input", 0, 0, 15) as u8;
     let interval_s = s.seconds("interval", 5.0, 1.0, 3600.0);
     let timeout = s.opt_float("timeout", 1.0, 86_400.0);
-    let source = match (mqtt, shelly) {
-        (Some(topic), None) => {
+    let source = match (mqtt, shelly, modbus) {
+        (Some(topic), None, None) => {
             if topic.contains(['+', '#']) {
                 s.error(
                     "mqtt",
@@ -286,7 +338,7 @@ fn read_signal(s: &Section<'_>, index: usize) -> Option<SignalConfig> {
                 online,
             }
         }
-        (None, Some(url)) => {
+        (None, Some(url), None) => {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 s.error(
                     "shelly",
@@ -299,10 +351,34 @@ fn read_signal(s: &Section<'_>, index: usize) -> Option<SignalConfig> {
                 interval_s,
             }
         }
+        (None, None, Some(device)) => {
+            if !known.modbus.contains(&device.as_str()) {
+                let listed = if known.modbus.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.modbus.join(", ")
+                };
+                s.error(
+                    "modbus",
+                    format!("'{device}' is not among the configured devices ({listed})"),
+                );
+            }
+            if crate::quantity::named(&value).is_none() {
+                s.error(
+                    "value",
+                    format!(
+                        "'{value}' is not a quantity a profile can read; use the one the \
+                         device's profile gives the input, e.g. input_1"
+                    ),
+                );
+            }
+            SignalSource::Modbus { device, value }
+        }
         _ => {
             s.error(
                 "mqtt",
-                "set exactly one of mqtt (a topic) or shelly (a Shelly's address)",
+                "set exactly one of mqtt (a topic), shelly (a Shelly's address) or modbus (a \
+                 configured Modbus device's id)",
             );
             return None;
         }
@@ -311,6 +387,8 @@ fn read_signal(s: &Section<'_>, index: usize) -> Option<SignalConfig> {
     // when the contact does, so it has no timeout unless one is given.
     let timeout_s = match source {
         SignalSource::Shelly { interval_s, .. } => Some(timeout.unwrap_or(3.0 * interval_s)),
+        // A device polled every few seconds that has not answered for half a minute is gone.
+        SignalSource::Modbus { .. } => Some(timeout.unwrap_or(30.0)),
         SignalSource::Mqtt { .. } => timeout,
     };
     Some(SignalConfig {
@@ -321,6 +399,7 @@ fn read_signal(s: &Section<'_>, index: usize) -> Option<SignalConfig> {
         timeout_s,
         fail_safe,
         debounce_s,
+        contact,
     })
 }
 

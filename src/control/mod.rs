@@ -87,15 +87,41 @@ pub struct Decisions {
     /// States of the controller's own entities, by quantity key (see [`crate::quantity`]). An
     /// entity without a value to show is left out.
     pub states: Vec<(&'static str, State)>,
+    /// Bookkeeping entities of the controller (a signal's last report): diagnostics in Home
+    /// Assistant, without an expiry.
+    pub diagnostics: Vec<(&'static str, State)>,
+    /// States shown on a driven device's own entities (the limit §14a puts on a wallbox).
+    pub shown: Vec<(Driven, &'static str, State)>,
     /// What the controller wants people to read in the log, and why it decided as it did.
     pub log: Vec<Record>,
 }
 
+impl Decisions {
+    /// Adds another controller's decisions after these.
+    pub fn extend(&mut self, more: Decisions) {
+        self.actions.extend(more.actions);
+        self.states.extend(more.states);
+        self.diagnostics.extend(more.diagnostics);
+        self.shown.extend(more.shown);
+        self.log.extend(more.log);
+    }
+}
+
+/// A device Stromwart drives, by its position in the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driven {
+    Plug(usize),
+    Wallbox(usize),
+    Battery(usize),
+}
+
 /// One entity state a controller decided.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum State {
     Number(f64),
     Switch(bool),
+    /// Text as shown (a reason, a timestamp in ISO 8601).
+    Text(String),
 }
 
 /// A log line from a controller, logged by the core at its level.

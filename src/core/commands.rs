@@ -6,6 +6,7 @@ use super::device::{Device, DeviceSettings, slug};
 use super::plug::SWITCH;
 use super::throttle::Policy;
 use super::{Core, announce_then};
+use crate::control::p14a::Control as Control14a;
 use crate::ha::DeviceSpec;
 use crate::message::Message;
 use crate::model::{Action, BatteryCommand, Now, Role};
@@ -141,6 +142,16 @@ impl Core {
                 let testing = self.dimmer.as_ref().is_some_and(|d| d.testing());
                 if testing { "ON" } else { "OFF" }.into()
             }
+            (Owner::Bridge, "p14a_control") => match self.dimmer.as_ref().map(|d| d.control()) {
+                Some(Control14a::Direct) => "direct".into(),
+                _ => "ems".into(),
+            },
+            (Owner::Bridge, "p14a_override") => number(
+                self.dimmer
+                    .as_ref()
+                    .and_then(|d| d.override_w())
+                    .map_or(0.0, f64::from),
+            ),
             (Owner::Plug(i), _) => self.plugs[i].switch_payload(),
             (Owner::Wallbox(i), key) => self.wallboxes[i].payload(key),
             (Owner::Battery(i), key) => self.batteries[i].payload(key),
@@ -164,9 +175,10 @@ impl Core {
             self.bridge.control(c, value, &base, now, out);
         }
         if self.dimmer.is_some() {
-            let value = self.current(Owner::Bridge, &controls::P14A_TEST);
-            self.bridge
-                .control(&controls::P14A_TEST, value, &base, now, out);
+            for c in &controls::P14A {
+                let value = self.current(Owner::Bridge, c);
+                self.bridge.control(c, value, &base, now, out);
+            }
         }
         for i in self.controls_offered.clone() {
             self.offer_meter_controls(i, now, out);
@@ -254,8 +266,10 @@ impl Core {
             .strip_prefix(&format!("{}/", self.cfg.base_topic))?
             .strip_suffix("/set")?;
         let (id, key) = rest.split_once('/')?;
-        if id == BRIDGE_ID && key == controls::P14A_TEST.key && self.dimmer.is_some() {
-            return Some((Owner::Bridge, controls::P14A_TEST));
+        if id == BRIDGE_ID && self.dimmer.is_some() {
+            if let Some(c) = controls::P14A.iter().find(|c| c.key == key) {
+                return Some((Owner::Bridge, *c));
+            }
         }
         if id == BRIDGE_ID {
             return BRIDGE
@@ -339,15 +353,45 @@ impl Core {
                 self.decide(now, out);
                 return Ok(());
             }
+            (Owner::Bridge, "p14a_control", Command::Choice(choice)) => {
+                let control = if choice == "direct" {
+                    Control14a::Direct
+                } else {
+                    Control14a::Ems
+                };
+                if let Some(d) = self.dimmer.as_mut() {
+                    d.set_control(control);
+                }
+                self.settings.p14a_control = Some(choice.to_string());
+                self.decide(now, out);
+                return Ok(());
+            }
+            (Owner::Bridge, "p14a_override", Command::Number(w)) => {
+                if w > 0.0 && w < f64::from(crate::control::p14a::BASE_W) {
+                    return Err(format!(
+                        "{w} W is below 4200 W, the least §14a lets an operator dim to; give \
+                         the operator's figure, or 0 for the computed minimum"
+                    ));
+                }
+                if let Some(d) = self.dimmer.as_mut() {
+                    d.set_override((w > 0.0).then_some(w as u32));
+                }
+                self.settings.p14a_override_w = Some(w);
+                self.decide(now, out);
+                return Ok(());
+            }
             (Owner::Bridge, "republish_discovery", Command::Press) => {
                 self.republish_all(now, out);
                 return Ok(());
             }
             (Owner::Meter(i), key, cmd) => return self.apply_meter(i, key, cmd, out),
             (Owner::Plug(i), _, Command::Switch(on)) => {
-                let plug = &mut self.plugs[i];
-                plug.may_switch(now)?;
-                match plug.mqtt_command(on) {
+                self.plugs[i].may_switch(now)?;
+                let Action::Plug { on, .. } = self.within_p14a(Action::Plug { plug: i, on })?
+                else {
+                    return Ok(());
+                };
+                match self.plugs[i].mqtt_command(on) {
                     Some(cmnd) => out.push(cmnd),
                     None => self.actions.push(Action::Plug { plug: i, on }),
                 }
@@ -355,10 +399,11 @@ impl Core {
             }
             (Owner::Wallbox(i), key, cmd) => {
                 let command = self.wallboxes[i].check(key, cmd, now)?;
-                self.actions.push(Action::Wallbox {
+                let action = self.within_p14a(Action::Wallbox {
                     wallbox: i,
                     command,
-                });
+                })?;
+                self.actions.push(action);
                 return Ok(());
             }
             (Owner::Battery(i), key, cmd) => {
@@ -370,16 +415,30 @@ impl Core {
                     BatteryCommand::DischargeLimit(w) => saved.discharge_limit_w = Some(w),
                     BatteryCommand::Mode(_) => {}
                 }
-                self.actions.push(Action::Battery {
+                let action = self.within_p14a(Action::Battery {
                     battery: i,
                     command,
-                });
+                })?;
+                self.actions.push(action);
                 return Ok(());
             }
             _ => return Err("unexpected command".into()),
         }
         self.site.set_settings(site);
         Ok(())
+    }
+
+    /// A command for a device §14a limits, kept within its limit while dimmed; the log says
+    /// when it was lowered.
+    fn within_p14a(&mut self, action: Action) -> Result<Action, String> {
+        let Some(d) = self.dimmer.as_mut() else {
+            return Ok(action);
+        };
+        let (action, lowered) = d.clamp(action)?;
+        if let Some(why) = lowered {
+            tracing::info!("{why}.");
+        }
+        Ok(action)
     }
 
     fn apply_meter(

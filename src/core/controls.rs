@@ -96,6 +96,26 @@ pub const P14A_TEST: Control = Control {
     options: None,
     max_len: None,
 };
+pub const P14A_CONTROLS: &[&str] = &["ems", "direct"];
+/// Whether an energy manager spreads the budget (EMS) or each device is dimmed on its own.
+pub const P14A_CONTROL: Control = Control {
+    key: "p14a_control",
+    name: "§14a control",
+    platform: Platform::Select,
+    kind: Kind::Text,
+    range: None,
+    options: Some(P14A_CONTROLS),
+    max_len: None,
+};
+/// The operator's minimum power where it differs from the computed one; 0 uses the computed.
+pub const P14A_OVERRIDE: Control = number(
+    "p14a_override",
+    "§14a operator's minimum power",
+    Kind::Power,
+    (0.0, 1_000_000.0, 100.0),
+);
+/// The bridge's controls with `p14a:` configured.
+pub const P14A: [Control; 3] = [P14A_TEST, P14A_CONTROL, P14A_OVERRIDE];
 /// How long a test of the §14a dimming lasts unless switched off before.
 pub const P14A_TEST_MS: u64 = 5 * 60_000;
 pub const MIN_INTERVAL: Control = number(
@@ -207,6 +227,15 @@ pub struct Settings {
     /// Whether §14a dimming was in force: a bridge restarted while dimmed comes back dimmed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub p14a_dimmed: bool,
+    /// Time dimmed and dimmings, today and this year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p14a_tally: Option<crate::control::p14a::tally::Tally>,
+    /// §14a control (`direct` or `ems`) and the operator's figure in W (0: computed), as set
+    /// from Home Assistant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p14a_control: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p14a_override_w: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

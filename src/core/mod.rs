@@ -25,7 +25,7 @@ pub use throttle::Policy;
 
 use crate::control::p14a::dimmer::{Dimmer, DimmerSettings};
 use crate::control::site::{Site, SiteSettings};
-use crate::control::{Controller, Decisions, Level, Snapshot, State};
+use crate::control::{Controller, Decisions, Driven, Level, Snapshot, State};
 use crate::ha::DiscoveryMode;
 use crate::message::Message;
 use crate::model::{Action, Event, Now, Role};
@@ -273,7 +273,17 @@ impl Core {
         let from = out.len();
         if let Some(settings) = self.cfg.p14a.take() {
             // Made with the first event, whose time starts the sources' timeouts.
-            self.dimmer = Some(Dimmer::new(settings, self.settings.p14a_dimmed, now));
+            let tally = self.settings.p14a_tally.clone().unwrap_or_default();
+            let mut d = Dimmer::new(settings, self.settings.p14a_dimmed, tally, now);
+            match self.settings.p14a_control.as_deref() {
+                Some("direct") => d.set_control(crate::control::p14a::Control::Direct),
+                Some("ems") => d.set_control(crate::control::p14a::Control::Ems),
+                _ => {}
+            }
+            if let Some(w) = self.settings.p14a_override_w {
+                d.set_override((w >= 1.0).then_some(w as u32));
+            }
+            self.dimmer = Some(d);
         }
         self.dispatch(event, now, out);
         // Discovery that goes out claims its topic, and finishes a pending mode migration.
@@ -372,6 +382,24 @@ impl Core {
                     }
                     parts.push((d.meter_role(), values));
                 }
+                let signals = self
+                    .dimmer
+                    .as_ref()
+                    .map(|dim| dim.modbus_sources(device))
+                    .unwrap_or_default();
+                let mut heard = false;
+                for (source, key) in signals {
+                    let value = poll.values.readings.iter().find_map(|(q, r)| match r {
+                        crate::modbus::plan::Reading::Number(v) if q.key == key => Some(*v),
+                        _ => None,
+                    });
+                    if let (Some(v), Some(dim)) = (value, self.dimmer.as_mut()) {
+                        heard = true;
+                        if let Some(r) = dim.input(source, &v.to_string(), now) {
+                            tracing::warn!("{}", r.message);
+                        }
+                    }
+                }
                 for (role, values) in parts {
                     let counts = values
                         .readings
@@ -383,6 +411,10 @@ impl Core {
                     if let Some(w) = site_device::power_of(role, values) {
                         self.house.power(role, slot, w, now);
                     }
+                }
+                if heard {
+                    // A signal acts at once, not at the next tick.
+                    self.decide(now, out);
                 }
             }
             Event::FrameError { meter } => {
@@ -524,12 +556,15 @@ impl Core {
     fn decide(&mut self, now: Now, out: &mut Vec<Message>) {
         let mut decisions = self.site.decide(&self.house, now);
         if let Some(d) = self.dimmer.as_mut() {
-            let more = d.decide(&self.house, now);
-            decisions.actions.extend(more.actions);
-            decisions.states.extend(more.states);
-            decisions.log.extend(more.log);
+            decisions.extend(d.decide(&self.house, now));
             if d.dimmed() != self.settings.p14a_dimmed {
                 self.settings.p14a_dimmed = d.dimmed();
+                self.settings_dirty = true;
+            }
+            // Saved when a shown figure changes: at most once a minute while dimmed.
+            let saved = self.settings.p14a_tally.as_ref().map(|t| t.shown());
+            if saved != Some(d.tally().shown()) {
+                self.settings.p14a_tally = Some(d.tally().clone());
                 self.settings_dirty = true;
             }
             if d.testing() != self.p14a_test_shown {
@@ -540,6 +575,8 @@ impl Core {
                 }
             }
         }
+        let shown = std::mem::take(&mut decisions.shown);
+        self.show(shown, now, out);
         let mut states = Vec::new();
         let base = self.cfg.base_topic.as_str();
         carry_out(
@@ -557,6 +594,34 @@ impl Core {
             states,
             out,
         );
+    }
+
+    /// Controllers' states for the entities of the devices they drive.
+    fn show(
+        &mut self,
+        shown: Vec<(Driven, &'static str, State)>,
+        now: Now,
+        out: &mut Vec<Message>,
+    ) {
+        let base = self.cfg.base_topic.clone();
+        for (driven, key, state) in shown {
+            let device = match driven {
+                Driven::Plug(i) => self.plugs.get_mut(i).map(|p| &mut p.device),
+                Driven::Wallbox(i) => self.wallboxes.get_mut(i).map(|w| &mut w.device),
+                Driven::Battery(i) => self.batteries.get_mut(i).map(|b| &mut b.device),
+            };
+            let (Some(device), Some(q)) = (device, crate::quantity::named(key)) else {
+                continue;
+            };
+            let mut states = Vec::new();
+            device.offer(
+                device::Offer::value(q, payload(q, state)),
+                &base,
+                now,
+                &mut states,
+            );
+            announce_then(device, &self.cfg, &self.availability, states, out);
+        }
     }
 
     /// §14a proof-log records made since the last call, one JSON object each.
@@ -637,29 +702,47 @@ fn carry_out(
     out: &mut Vec<Message>,
 ) {
     actions.extend(decisions.actions);
-    let decided: Vec<&str> = decisions.states.iter().map(|(k, _)| *k).collect();
+    let decided: Vec<&str> = decisions
+        .states
+        .iter()
+        .chain(&decisions.diagnostics)
+        .map(|(k, _)| *k)
+        .collect();
     device.withdraw_all_but(&decided, out);
     for (key, state) in decisions.states {
-        let Some(q) = crate::quantity::named(key) else {
-            continue;
-        };
-        let payload = match state {
-            // Energies to the Wh, the rest to one decimal: sums of floats would otherwise print
-            // noise digits.
-            State::Number(v) if q.kind == crate::quantity::Kind::Energy => {
-                format!("{}", (v * 1000.0).round() / 1000.0)
-            }
-            State::Number(v) if q.kind == crate::quantity::Kind::Money => format!("{v:.2}"),
-            State::Number(v) => format!("{}", (v * 10.0).round() / 10.0),
-            State::Switch(on) => if on { "ON" } else { "OFF" }.to_string(),
-        };
-        device.offer(device::Offer::value(q, payload), base, now, out);
+        if let Some(q) = crate::quantity::named(key) {
+            device.offer(device::Offer::value(q, payload(q, state)), base, now, out);
+        }
+    }
+    for (key, state) in decisions.diagnostics {
+        if let Some(q) = crate::quantity::named(key) {
+            device.offer(
+                device::Offer::diagnostic(q, payload(q, state)),
+                base,
+                now,
+                out,
+            );
+        }
     }
     for r in decisions.log {
         match r.level {
             Level::Info => tracing::info!(device = %device.id(), "{}", r.message),
             Level::Warn => tracing::warn!(device = %device.id(), "{}", r.message),
         }
+    }
+}
+
+/// A decided state as its entity shows it.
+fn payload(q: &crate::quantity::Quantity, state: State) -> String {
+    use crate::quantity::Kind;
+    match state {
+        // Energies to the Wh, the rest to one decimal: sums of floats would otherwise print
+        // noise digits.
+        State::Number(v) if q.kind == Kind::Energy => format!("{}", (v * 1000.0).round() / 1000.0),
+        State::Number(v) if q.kind == Kind::Money => format!("{v:.2}"),
+        State::Number(v) => format!("{}", (v * 10.0).round() / 10.0),
+        State::Switch(on) => if on { "ON" } else { "OFF" }.to_string(),
+        State::Text(text) => text,
     }
 }
 

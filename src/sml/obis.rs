@@ -158,6 +158,7 @@ pub fn expected_unit(kind: Kind) -> Option<u8> {
         | Kind::Ratio
         | Kind::Binary
         | Kind::Duration
+        | Kind::Minutes
         | Kind::Money
         | Kind::Timestamp
         | Kind::Text => None,

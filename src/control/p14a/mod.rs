@@ -9,5 +9,6 @@ pub mod dimmer;
 pub mod minimum;
 pub mod report;
 pub mod signal;
+pub mod tally;
 
 pub use minimum::{BASE_W, Control, Device, Kind, Minimum, Rebate, minimum, modul1};

@@ -52,6 +52,9 @@ pub struct SourceSettings {
     /// Payloads that mean "dim" and "release".
     pub dim: Vec<String>,
     pub release: Vec<String>,
+    /// An FNN feed-in contact (W3, S2, S1): closed, it limits feed-in to this percentage. It is
+    /// shown, not acted on: Stromwart dims consumption only.
+    pub feed_in: Option<u8>,
 }
 
 /// Why the site is dimmed, or not.
@@ -87,6 +90,13 @@ struct Source {
     pending: Option<(Report, u64)>,
     /// The sender said it is offline (its availability topic); a failure until it reports.
     down: bool,
+}
+
+impl Source {
+    fn silent(&self, started_ms: u64, now_ms: u64) -> bool {
+        let seen = self.last_seen_ms.unwrap_or(started_ms);
+        self.down || now_ms.saturating_sub(seen) > self.settings.timeout_ms
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -181,10 +191,11 @@ impl Signal {
         };
         let mut limits = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
-            let seen = s.last_seen_ms.unwrap_or(self.started_ms);
-            let silent = s.down || now_ms.saturating_sub(seen) > s.settings.timeout_ms;
+            if s.settings.feed_in.is_some() {
+                continue;
+            }
             let why = match s.stable {
-                _ if silent && s.settings.fail_safe => Why::Silent(i),
+                _ if s.silent(self.started_ms, now_ms) && s.settings.fail_safe => Why::Silent(i),
                 Some(Report::Dim) => Why::Source(i),
                 Some(Report::Limit(w)) => {
                     limits.push(w);
@@ -201,7 +212,8 @@ impl Signal {
             }
         }
         state.limit_w = limits.into_iter().min();
-        if !state.dimmed && self.restored && self.sources.iter().all(|s| s.stable.is_none()) {
+        let consumption = self.sources.iter().filter(|s| s.settings.feed_in.is_none());
+        if !state.dimmed && self.restored && consumption.clone().all(|s| s.stable.is_none()) {
             state.dimmed = true;
             state.why = Why::Restored;
         }
@@ -217,9 +229,38 @@ impl Signal {
                 }
             }
         }
-        if self.sources.iter().any(|s| s.stable.is_some()) {
+        if self
+            .sources
+            .iter()
+            .any(|s| s.settings.feed_in.is_none() && s.stable.is_some())
+        {
             self.restored = false;
         }
+    }
+
+    /// Whether every source has reported within its timeout (and none said it is offline).
+    pub fn reachable(&self, now_ms: u64) -> bool {
+        self.sources
+            .iter()
+            .all(|s| !s.silent(self.started_ms, now_ms))
+    }
+
+    /// The feed-in limit the FNN contacts set, in percent: the lowest closed contact's, 100
+    /// when all are open; `None` without feed-in contacts or before they reported.
+    pub fn feed_in_percent(&self) -> Option<u8> {
+        let contacts: Vec<&Source> = self
+            .sources
+            .iter()
+            .filter(|s| s.settings.feed_in.is_some() && s.stable.is_some())
+            .collect();
+        if contacts.is_empty() {
+            return None;
+        }
+        let closed = contacts
+            .iter()
+            .filter(|s| s.stable != Some(Report::Release))
+            .filter_map(|s| s.settings.feed_in);
+        Some(closed.min().unwrap_or(100))
     }
 
     pub fn source_name(&self, source: usize) -> Option<&str> {
@@ -241,6 +282,7 @@ mod tests {
             debounce_ms,
             dim: words(&["on"]),
             release: words(&["off"]),
+            feed_in: None,
         }
     }
 
@@ -350,5 +392,31 @@ mod tests {
         s.test(30 * S, 40 * S);
         s.test(0, 41 * S);
         assert!(!s.state(42 * S).dimmed, "a test can be ended early");
+    }
+
+    #[test]
+    fn feed_in_contacts_are_shown_and_never_dim() {
+        let contact = |name: &str, percent| SourceSettings {
+            name: name.into(),
+            feed_in: Some(percent),
+            ..source(10, 0)
+        };
+        let mut s = Signal::new(
+            vec![source(60, 0), contact("W3", 0), contact("S2", 30)],
+            false,
+            0,
+        );
+        assert_eq!(s.feed_in_percent(), None, "not reported yet");
+        s.report(0, Report::Release, 0);
+        s.report(1, Report::Release, 0);
+        s.report(2, Report::Dim, 0);
+        assert_eq!(s.feed_in_percent(), Some(30));
+        assert!(!s.state(1000).dimmed, "a feed-in contact does not dim");
+        s.report(2, Report::Release, 1000);
+        assert_eq!(s.feed_in_percent(), Some(100));
+        // A silent feed-in contact does not fail safe into dimming, but the source is unreachable.
+        assert!(!s.state(20_000).dimmed);
+        assert!(!s.reachable(20_000));
+        assert!(s.reachable(5_000));
     }
 }

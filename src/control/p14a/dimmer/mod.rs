@@ -5,10 +5,13 @@
 //! device gets back what it was set to when the dimming began (a wallbox's current, a
 //! battery's charge limit; a relay is opened again).
 
+mod enforce;
+
 use super::budget::{Claim, spread, wallbox_current};
 use super::minimum::{Control, Device, Kind, minimum, modul1, units};
 use super::signal::{Signal, SourceSettings, Why, parse};
-use crate::control::{Decisions, Level, Record, Snapshot, State};
+use super::tally::Tally;
+use crate::control::{Decisions, Driven, Level, Record, Snapshot, State};
 use crate::model::devices::{MIN_CURRENT_A, VOLTS};
 use crate::model::time::iso8601;
 use crate::model::{Action, BatteryCommand, Now, Role, WallboxCommand};
@@ -53,6 +56,8 @@ pub struct DimmerSettings {
     pub sources: Vec<SourceSettings>,
     /// The sources read from the broker, by their position in `sources`.
     pub topics: Vec<(usize, Topic)>,
+    /// The sources a Modbus device reads: (source, device by its position, quantity key).
+    pub modbus: Vec<(usize, usize, String)>,
 }
 
 impl DimmerSettings {
@@ -85,11 +90,20 @@ pub struct Dimmer {
     proof_at_ms: u64,
     /// Whether the last decision was made under a test.
     testing: bool,
+    /// Time dimmed and dimmings, today and this year.
+    tally: Tally,
+    /// When the tally was last brought up to date (monotonic ms).
+    tally_at_ms: Option<u64>,
+    /// When a source last reported (Unix ms), for the diagnostic entity.
+    seen_unix_ms: Option<i64>,
+    /// When each device's last limit was sent, and whether it was found not to follow it.
+    sent_at_ms: Vec<u64>,
+    flagged: Vec<bool>,
 }
 
 impl Dimmer {
-    /// `was_dimmed`: the state the bridge stopped in.
-    pub fn new(settings: DimmerSettings, was_dimmed: bool, now: Now) -> Self {
+    /// `was_dimmed`: the state the bridge stopped in; `tally` its figures then.
+    pub fn new(settings: DimmerSettings, was_dimmed: bool, tally: Tally, now: Now) -> Self {
         let minimum_w = minimum(&settings.rated(), settings.control).total_w;
         let n = settings.devices.len();
         Self {
@@ -102,7 +116,43 @@ impl Dimmer {
             proof: Vec::new(),
             proof_at_ms: 0,
             testing: false,
+            tally,
+            tally_at_ms: None,
+            seen_unix_ms: None,
+            sent_at_ms: vec![0; n],
+            flagged: vec![false; n],
         }
+    }
+
+    /// Dimming time and events as the settings keep them.
+    pub fn tally(&self) -> &Tally {
+        &self.tally
+    }
+
+    pub fn control(&self) -> Control {
+        self.settings.control
+    }
+
+    /// The operator's figure in force, if any.
+    pub fn override_w(&self) -> Option<u32> {
+        self.settings.override_w
+    }
+
+    /// Direct or EMS control, changed from Home Assistant: the minimum follows.
+    pub fn set_control(&mut self, control: Control) {
+        self.settings.control = control;
+        self.minimum_w = minimum(&self.settings.rated(), control).total_w;
+    }
+
+    /// The operator's figure (`None`: the computed minimum), changed from Home Assistant.
+    pub fn set_override(&mut self, w: Option<u32>) {
+        self.settings.override_w = w;
+    }
+
+    /// The sources a Modbus device carries: (source, quantity key).
+    pub fn modbus_sources(&self, device: usize) -> Vec<(usize, String)> {
+        let on = self.settings.modbus.iter().filter(|(_, d, _)| *d == device);
+        on.map(|(source, _, key)| (*source, key.clone())).collect()
     }
 
     /// Records for the proof log made since the last call, one JSON object per line.
@@ -163,6 +213,7 @@ impl Dimmer {
         let s = self.settings.sources.get(source)?;
         match parse(payload, &s.dim, &s.release) {
             Ok(report) => {
+                self.seen_unix_ms = Some(now.unix_ms);
                 self.signal.report(source, report, now.mono_ms);
                 None
             }
@@ -189,8 +240,12 @@ impl Dimmer {
     pub fn decide(&mut self, house: &Snapshot, now: Now) -> Decisions {
         let state = self.signal.state(now.mono_ms);
         self.testing = state.why == Why::Test;
+        self.count(now);
         let mut d = Decisions::default();
         d.states.push(("p14a_dimmed", State::Switch(state.dimmed)));
+        d.states
+            .push(("p14a_reason", State::Text(self.why(state.why))));
+        self.show_figures(now, &mut d);
         if let Some(price) = self.settings.network_price_ct {
             let rebate = modul1(price).net_cents as f64 / 100.0;
             d.states.push(("p14a_rebate", State::Number(rebate)));
@@ -218,6 +273,18 @@ impl Dimmer {
                     d.actions.extend(restore);
                 }
                 self.sent.iter_mut().for_each(|s| *s = None);
+                self.flagged.iter_mut().for_each(|f| *f = false);
+            }
+            for (i, dev) in self.settings.devices.iter().enumerate() {
+                if let Some(on) = driven(dev.target) {
+                    d.shown.push((
+                        on,
+                        "p14a_allowed_power",
+                        State::Number(f64::from(dev.rated_w)),
+                    ));
+                    d.shown
+                        .push((on, "p14a_followed", State::Switch(!self.flagged[i])));
+                }
             }
             return d;
         }
@@ -229,6 +296,9 @@ impl Dimmer {
         let budget = state.limit_w.unwrap_or(self.minimum_w()) + pv;
         if self.since_ms.is_none() {
             self.since_ms = Some(now.mono_ms);
+            if state.why != Why::Test {
+                self.tally.event();
+            }
             self.before = vec![None; self.settings.devices.len()];
             let why = self.why(state.why);
             let m = minimum(&self.settings.rated(), self.settings.control);
@@ -269,6 +339,19 @@ impl Dimmer {
             if action.is_some() && action != self.sent[i] {
                 d.actions.extend(action);
                 self.sent[i] = action;
+                self.sent_at_ms[i] = now.mono_ms;
+            }
+        }
+        self.check_following(house, now, &mut d);
+        for (i, dev) in self.settings.devices.iter().enumerate() {
+            if let Some(on) = driven(dev.target) {
+                d.shown.push((
+                    on,
+                    "p14a_allowed_power",
+                    State::Number(f64::from(shares[i])),
+                ));
+                d.shown
+                    .push((on, "p14a_followed", State::Switch(!self.flagged[i])));
             }
         }
         if self.proof_at_ms == 0 || now.mono_ms >= self.proof_at_ms + 60_000 {
@@ -277,7 +360,7 @@ impl Dimmer {
                 .settings
                 .devices
                 .iter()
-                .zip(shares)
+                .zip(&shares)
                 .map(|(dev, share)| {
                     serde_json::json!({
                         "name": dev.name,
@@ -292,6 +375,42 @@ impl Dimmer {
             );
         }
         d
+    }
+
+    /// Brings the time dimmed up to date; a new local day or year starts its figures at zero.
+    fn count(&mut self, now: Now) {
+        let local = now.unix_ms + i64::from(now.utc_offset_s) * 1000;
+        self.tally.roll(&iso8601(local)[..10]);
+        if let Some(at) = self.tally_at_ms {
+            if self.since_ms.is_some() && !self.testing {
+                self.tally.dimmed_for(now.mono_ms.saturating_sub(at));
+            }
+        }
+        self.tally_at_ms = Some(now.mono_ms);
+    }
+
+    /// The figures and diagnostics that do not depend on the dimming.
+    fn show_figures(&self, now: Now, d: &mut Decisions) {
+        let t = &self.tally;
+        let figures = [
+            ("p14a_minutes_today", t.minutes_today() as f64),
+            ("p14a_minutes_year", t.minutes_year() as f64),
+            ("p14a_events_year", f64::from(t.events_year)),
+        ];
+        d.states
+            .extend(figures.map(|(key, v)| (key, State::Number(v))));
+        if let Some(percent) = self.signal.feed_in_percent() {
+            d.states
+                .push(("p14a_feed_in_limit", State::Number(f64::from(percent))));
+        }
+        if let Some(seen) = self.seen_unix_ms {
+            d.diagnostics
+                .push(("p14a_signal_seen", State::Text(iso8601(seen))));
+        }
+        // Not a diagnostic: those go out once a minute, and a lost source matters now.
+        let reachable = self.signal.reachable(now.mono_ms);
+        d.states
+            .push(("p14a_signal_reachable", State::Switch(reachable)));
     }
 
     fn why(&self, why: Why) -> String {
@@ -425,6 +544,16 @@ impl Dimmer {
     }
 }
 
+/// The device of Stromwart's that shows a target's limit.
+fn driven(target: Target) -> Option<Driven> {
+    match target {
+        Target::Wallbox(w) => Some(Driven::Wallbox(w)),
+        Target::Battery(b) => Some(Driven::Battery(b)),
+        Target::Relay(p) => Some(Driven::Plug(p)),
+        Target::Counted => None,
+    }
+}
+
 /// What a driven device draws now, where it says: a wallbox's power, a battery's charging.
 fn measured(target: Target, house: &Snapshot) -> Option<f64> {
     match target {
@@ -444,232 +573,4 @@ fn measured(target: Target, house: &Snapshot) -> Option<f64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{BatteryState, WallboxState};
-
-    fn settings() -> DimmerSettings {
-        DimmerSettings {
-            control: Control::Ems,
-            override_w: None,
-            add_pv: false,
-            network_price_ct: Some(8.62),
-            devices: vec![
-                DimmedDevice {
-                    name: "garage".into(),
-                    kind: Kind::Wallbox,
-                    rated_w: 11_000,
-                    priority: 1,
-                    target: Target::Wallbox(0),
-                },
-                DimmedDevice {
-                    name: "luna".into(),
-                    kind: Kind::Battery,
-                    rated_w: 5000,
-                    priority: 0,
-                    target: Target::Battery(0),
-                },
-            ],
-            sources: vec![SourceSettings {
-                name: "box".into(),
-                timeout_ms: u64::MAX,
-                fail_safe: true,
-                debounce_ms: 0,
-                dim: vec!["on".into()],
-                release: vec!["off".into()],
-            }],
-            topics: vec![(
-                0,
-                Topic {
-                    topic: "box/input".into(),
-                    availability: Some(("box/online".into(), "true".into())),
-                },
-            )],
-        }
-    }
-
-    fn house() -> Snapshot {
-        let mut h = Snapshot::new(0, 1, 1);
-        h.wallboxes[0] = WallboxState {
-            enabled: true,
-            current_a: 16,
-            phases: Some(3),
-            online: true,
-            ..WallboxState::default()
-        };
-        h.batteries[0] = BatteryState {
-            mode: "auto",
-            charge_limit: 5000.0,
-            discharge_limit: 5000.0,
-            online: true,
-            ..BatteryState::default()
-        };
-        h
-    }
-
-    fn wallbox(a: u8) -> Action {
-        Action::Wallbox {
-            wallbox: 0,
-            command: WallboxCommand::Current(a),
-        }
-    }
-
-    fn battery(w: f64) -> Action {
-        Action::Battery {
-            battery: 0,
-            command: BatteryCommand::ChargeLimit(w),
-        }
-    }
-
-    #[test]
-    fn dimming_limits_the_devices_within_the_minimum_and_ending_it_restores_them() {
-        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
-        assert_eq!(d.minimum_w(), 7560, "a wallbox and a battery under an EMS");
-        let h = house();
-        assert!(d.decide(&h, Now::at_s(1)).actions.is_empty());
-        assert!(d.incoming("box/input", "ON", Now::at_s(2)).is_none());
-        let on = d.decide(&h, Now::at_s(2));
-        // The wallbox first (priority 1): 7,560 W is 10 A on three phases; the battery gets
-        // what the wallbox's rated 11 kW leaves of the budget: nothing.
-        assert_eq!(on.actions, [wallbox(10), battery(0.0)]);
-        assert!(
-            on.states
-                .contains(&("p14a_allowed_power", State::Number(7560.0)))
-        );
-        assert!(on.states.contains(&("p14a_dimmed", State::Switch(true))));
-        assert!(on.states.contains(&("p14a_rebate", State::Number(131.88))));
-        assert!(d.decide(&h, Now::at_s(3)).actions.is_empty(), "sent once");
-        d.incoming("box/input", "off", Now::at_s(60));
-        let off = d.decide(&h, Now::at_s(60));
-        assert_eq!(off.actions, [wallbox(16), battery(5000.0)]);
-        assert!(
-            off.log[0].message.contains("ends after 0 min"),
-            "{:?}",
-            off.log
-        );
-    }
-
-    #[test]
-    fn the_proof_log_has_the_start_the_setpoints_each_minute_and_the_end() {
-        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
-        let h = house();
-        d.incoming("box/input", "on", Now::at_s(10));
-        for s in 10..=130 {
-            d.decide(&h, Now::at_s(s));
-        }
-        d.incoming("box/input", "off", Now::at_s(131));
-        d.decide(&h, Now::at_s(131));
-        let records: Vec<serde_json::Value> = d
-            .take_proof()
-            .iter()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        let events: Vec<&str> = records
-            .iter()
-            .map(|r| r["event"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            events,
-            ["start", "setpoints", "setpoints", "setpoints", "end"]
-        );
-        let start = &records[0];
-        assert_eq!(start["why"], "signal box");
-        assert_eq!(start["minimum_w"], 7560);
-        assert_eq!(start["rule"]["gzf_percent"], 80);
-        assert_eq!(records[1]["devices"][0]["share_w"], 7560);
-        assert_eq!(records[4]["seconds"], 121);
-        assert!(d.take_proof().is_empty(), "taken once");
-    }
-
-    #[test]
-    fn a_device_not_heard_from_yet_is_limited_once_it_reports_and_set_back_to_that() {
-        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
-        let mut h = house();
-        h.batteries[0].online = false;
-        d.incoming("box/input", "on", Now::at_s(1));
-        assert_eq!(d.decide(&h, Now::at_s(1)).actions, [wallbox(10)]);
-        h.batteries[0].online = true;
-        assert_eq!(d.decide(&h, Now::at_s(2)).actions, [battery(0.0)]);
-        d.incoming("box/input", "off", Now::at_s(3));
-        assert_eq!(
-            d.decide(&h, Now::at_s(3)).actions,
-            [wallbox(16), battery(5000.0)]
-        );
-    }
-
-    #[test]
-    fn dimming_never_raises_a_setpoint() {
-        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
-        let mut h = house();
-        h.wallboxes[0].current_a = 6;
-        h.batteries[0].charge_limit = 0.0;
-        d.incoming("box/input", "on", Now::at_s(1));
-        // 7,560 W would allow 10 A, but the wallbox was set to 6 A.
-        assert_eq!(
-            d.decide(&h, Now::at_s(1)).actions,
-            [wallbox(6), battery(0.0)]
-        );
-    }
-
-    #[test]
-    fn a_payload_that_means_nothing_is_logged_and_changes_nothing() {
-        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
-        d.incoming("box/input", "on", Now::at_s(1));
-        let r = d.incoming("box/input", "maybe", Now::at_s(2)).unwrap();
-        assert!(r.message.contains("\"maybe\" is neither"), "{}", r.message);
-        assert!(
-            d.decide(&house(), Now::at_s(2))
-                .states
-                .contains(&("p14a_dimmed", State::Switch(true)))
-        );
-    }
-
-    #[test]
-    fn the_sender_going_offline_dims() {
-        let mut d = Dimmer::new(settings(), false, Now::at_s(0));
-        d.incoming("box/input", "off", Now::at_s(1));
-        d.incoming("box/online", "false", Now::at_s(2));
-        let r = d.decide(&house(), Now::at_s(2));
-        assert!(
-            r.log[0].message.contains("silent, failing safe"),
-            "{:?}",
-            r.log
-        );
-        assert_eq!(r.actions, [wallbox(10), battery(0.0)]);
-    }
-
-    #[test]
-    fn a_source_limit_and_pv_set_the_budget() {
-        let mut s = settings();
-        s.add_pv = true;
-        let mut d = Dimmer::new(s, false, Now::at_s(0));
-        let mut h = house();
-        h.power(Role::Pv, 1, 3000.0, Now::at_s(1));
-        d.incoming("box/input", "4200", Now::at_s(1));
-        let r = d.decide(&h, Now::at_s(1));
-        assert!(
-            r.states
-                .contains(&("p14a_allowed_power", State::Number(7200.0)))
-        );
-        assert_eq!(r.actions, [wallbox(10), battery(0.0)]);
-    }
-
-    #[test]
-    fn a_relay_closes_while_dimmed_and_opens_after() {
-        let mut s = settings();
-        s.devices = vec![DimmedDevice {
-            name: "heat pump".into(),
-            kind: Kind::HeatPump,
-            rated_w: 9000,
-            priority: 0,
-            target: Target::Relay(2),
-        }];
-        let mut d = Dimmer::new(s, false, Now::at_s(0));
-        d.test(60_000, Now::at_s(1));
-        let r = d.decide(&house(), Now::at_s(1));
-        assert_eq!(r.actions, [Action::Plug { plug: 2, on: true }]);
-        assert!(r.log[0].message.contains("(a test)"));
-        let r = d.decide(&house(), Now::at_s(61));
-        assert_eq!(r.actions, [Action::Plug { plug: 2, on: false }]);
-    }
-}
+mod tests;
