@@ -214,7 +214,7 @@ pub async fn run(
         .enumerate()
         .map(|(i, m)| tokio::spawn(source::run(i, m.clone(), sink.clone())))
         .collect();
-    let actuators = wiring::Actuators::spawn(&config, &sink)?;
+    let mut actuators = wiring::Actuators::spawn(&config, &sink)?;
     let signals = config
         .p14a
         .iter()
@@ -238,7 +238,9 @@ pub async fn run(
         }
     }
     for (transport, devices) in buses(&config) {
-        sources.push(tokio::spawn(bus::run_bus(transport, devices, sink.clone())));
+        let writes = actuators.bus(devices.iter().map(|d| d.setup.index));
+        let task = bus::run_bus(transport, devices, writes, sink.clone());
+        sources.push(tokio::spawn(task));
     }
     drop(sink);
 

@@ -285,7 +285,8 @@ fn p14a_mistakes_are_reported_with_their_paths() {
          p14a:\n  minimum_power: 3000\n  signals:\n    - mqtt: box/+/input\n      shelly: http://h\n\
          \x20   - mqtt: box/input\n      dim: on\n      release: ON, 0\n\
          \x20   - modbus: io\n      value: inptu_1\n\
-         \x20 devices:\n    - kind: heat_pump\n    - kind: wallbox\n      rated_power: 11\n      wallbox: carport\n",
+         \x20 devices:\n    - kind: heat_pump\n    - kind: wallbox\n      rated_power: 11\n      wallbox: carport\n\
+         \x20   - kind: heat_pump\n      rated_power: 9\n      modbus: hp\n",
     );
     assert_eq!(
         e,
@@ -297,6 +298,7 @@ fn p14a_mistakes_are_reported_with_their_paths() {
             "p14a.signals[2].value: 'inptu_1' is not a quantity a profile can read; use the one the device's profile gives the input, e.g. input_1",
             "p14a.devices[0].rated_power: required: the device's rated power in kW, from its data sheet; the minimum power the site keeps depends on it",
             "p14a.devices[1].wallbox: 'carport' is not among the configured wallboxes (garage)",
+            "p14a.devices[2].modbus: 'hp' is not among the configured devices (none)",
         ]
     );
     let e = errors("meters:\n  - id: grid\n    tcp: h:1\np14a:\n  control: direct\n");
@@ -304,6 +306,20 @@ fn p14a_mistakes_are_reported_with_their_paths() {
         e,
         vec![
             "p14a.signals: give at least one source of the dimming signal (mqtt: a topic, or shelly: the address of a Shelly whose input is wired to the control box)"
+        ]
+    );
+}
+
+#[test]
+fn a_p14a_limit_on_a_modbus_device_needs_that_control_in_its_profile() {
+    let e = errors(
+        "devices:\n  - id: hp\n    address: tcp://h:502\n    registers:\n      blocks:\n        - { start: 0, count: 1 }\n      points:\n        - { quantity: power, address: 0 }\n\
+         p14a:\n  signals:\n    - mqtt: box/input\n  devices:\n    - kind: heat_pump\n      rated_power: 9\n      modbus: hp\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "p14a.devices[0].control: 'power_limit' is not a control of hp's profile (none); add the power limit register under controls: in its profile"
         ]
     );
 }

@@ -205,6 +205,32 @@ async fn a_test_from_home_assistant_dims_until_it_is_switched_off() {
         .await;
     let json: serde_json::Value = serde_json::from_str(&bridge_device.payload).unwrap();
     assert_eq!(json["components"]["p14a_test"]["platform"], "switch");
+    assert_eq!(json["components"]["p14a_control"]["platform"], "select");
+    assert_eq!(json["components"]["p14a_override"]["platform"], "number");
+
+    // The control mode and the operator's figure are settings; a figure below 4.2 kW is refused.
+    obs.wait_value("stromwart/bridge/p14a_control", "ems").await;
+    obs.send("stromwart/bridge/p14a_control/set", "direct")
+        .await;
+    obs.wait_value("stromwart/site/p14a_minimum_power", "8400")
+        .await;
+    obs.send("stromwart/bridge/p14a_override/set", "3000").await;
+    obs.send("stromwart/bridge/p14a_override/set", "9000").await;
+    obs.wait_value("stromwart/site/p14a_minimum_power", "9000")
+        .await;
+    obs.wait_value("stromwart/bridge/p14a_override", "9000")
+        .await;
+    assert!(
+        !obs.all()
+            .iter()
+            .any(|r| r.topic == "stromwart/site/p14a_minimum_power" && r.payload == "3000"),
+        "3000 W is below what §14a allows"
+    );
+    obs.send("stromwart/bridge/p14a_override/set", "0").await;
+    obs.send("stromwart/bridge/p14a_control/set", "ems").await;
+    obs.clear();
+    obs.wait_value("stromwart/site/p14a_minimum_power", "7560")
+        .await;
     obs.send("box/input/0", "off").await;
     obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
 
@@ -316,5 +342,40 @@ async fn a_modbus_input_dims_commands_stay_within_the_limit_and_the_wish_returns
         "signal box silent, failing safe",
     )
     .await;
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_heat_pump_is_limited_through_its_power_limit_register_never_to_zero() {
+    let broker = Mosquitto::start();
+    let heat_pump = Sim::tcp().await;
+    // Power on holding register 0, the power limit in W on register 1.
+    heat_pump.set(1, 3, 0, &[5200, 16000]);
+    let profile = "      blocks:\n        - { fc: 3, start: 0, count: 1 }\n      points:\n        - { quantity: power, fc: 3, address: 0 }\n      controls:\n        power_limit: { address: 1, type: u16, min: 0, max: 16000 }\n";
+    let data = scratch_dir("p14a-heat-pump");
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         devices:\n  - id: hp\n    name: Heat pump\n    address: {}\n    poll_interval: 0.5\n    registers:\n{profile}\
+         p14a:\n  signals:\n    - name: box\n      mqtt: box/input/0\n      debounce: 0\n\
+         \x20 devices:\n    - kind: heat_pump\n      rated_power: 16\n      modbus: hp\n",
+        data.display(),
+        broker.port,
+        heat_pump.url("tcp"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/hp/power", "5200").await;
+    obs.wait_value("stromwart/hp/p14a_allowed_power", "16000")
+        .await;
+
+    // A 16 kW heat pump alone keeps 0.4 × 16 kW: 6.4 kW, written to its register.
+    obs.send("box/input/0", "on").await;
+    holds(&heat_pump, 1, &[6400], "the heat pump's dimmed limit").await;
+    obs.wait_value("stromwart/hp/p14a_allowed_power", "6400")
+        .await;
+    obs.wait_value("stromwart/hp/p14a_followed", "ON").await;
+
+    obs.send("box/input/0", "off").await;
+    holds(&heat_pump, 1, &[16000], "the limit's maximum again").await;
     bridge.stop().await.unwrap();
 }

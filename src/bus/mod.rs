@@ -14,6 +14,7 @@ pub use connection::{Bus, ReadError};
 
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use device::Device;
@@ -25,10 +26,25 @@ use crate::sink::Sink;
 /// Longest wait before asking an unresponsive device again.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// Polls the devices that share one connection, one request at a time, until the core stops.
-/// A device that does not answer is asked less and less often, so it holds up the others on the
-/// bus as little as possible.
-pub async fn run_bus(transport: Transport, mut devices: Vec<Device>, sink: Sink) {
+/// A write of a device's control, carried out by the task that owns the device's connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ControlWrite {
+    /// The device's position in the config (the core's device index).
+    pub device: usize,
+    /// The control's position among the profile's writable registers.
+    pub control: usize,
+    pub value: f64,
+}
+
+/// Polls the devices that share one connection, one request at a time, until the core stops,
+/// and writes their controls in between. A device that does not answer is asked less and less
+/// often, so it holds up the others on the bus as little as possible.
+pub async fn run_bus(
+    transport: Transport,
+    mut devices: Vec<Device>,
+    mut writes: mpsc::Receiver<ControlWrite>,
+    sink: Sink,
+) {
     let mut bus = Bus::new(transport);
     bus.connect_delay = devices
         .iter()
@@ -41,7 +57,16 @@ pub async fn run_bus(transport: Transport, mut devices: Vec<Device>, sink: Sink)
         let Some((i, at)) = due.iter().copied().enumerate().min_by_key(|(_, at)| *at) else {
             return;
         };
-        tokio::time::sleep_until(at).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(at) => {}
+            Some(w) = writes.recv() => {
+                let event = write(&mut bus, &devices, w).await;
+                if sink.events.send(event).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
         let device = &mut devices[i];
         let poll = device.poll(&mut bus).await;
         let id = &device.setup.id;
@@ -71,6 +96,39 @@ pub async fn run_bus(transport: Transport, mut devices: Vec<Device>, sink: Sink)
         if sink.events.send(event).await.is_err() {
             return;
         }
+    }
+}
+
+/// Writes a control and reads it back; the event tells the core what the device holds now.
+async fn write(bus: &mut Bus, devices: &[Device], w: ControlWrite) -> Event {
+    let result = match devices.iter().find(|d| d.setup.index == w.device) {
+        None => Err("no such device on this bus".to_string()),
+        Some(d) => match d.setup.profile.controls.writable.get(w.control) {
+            None => Err("no such control in the profile".to_string()),
+            Some(c) => {
+                let mut target = write::Target {
+                    bus,
+                    unit: d.setup.unit,
+                    timeout: d.setup.timeout,
+                    pause: d.setup.pause,
+                    models: &[],
+                };
+                let written = target.write(c, w.value).await;
+                match written {
+                    Ok(()) => target.read_control(c).await,
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| {
+                    tracing::warn!(device = %d.setup.id, control = %c.name, value = w.value, "Writing the control failed: {e}.");
+                    e.to_string()
+                })
+            }
+        },
+    };
+    Event::ControlWritten {
+        device: w.device,
+        control: w.control,
+        result,
     }
 }
 

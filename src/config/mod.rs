@@ -288,7 +288,13 @@ fn read(root: &Section<'_>) -> Config {
         wallboxes: wallboxes.iter().map(|w| w.id.as_str()).collect(),
         batteries: batteries.iter().map(|b| b.id.as_str()).collect(),
         plugs: plugs.iter().map(|p| p.id.as_str()).collect(),
-        modbus: devices.iter().map(|d| d.id.as_str()).collect(),
+        modbus: devices
+            .iter()
+            .map(|d| {
+                let controls = d.profile.controls.writable.iter();
+                (d.id.as_str(), controls.map(|w| w.name.as_str()).collect())
+            })
+            .collect(),
     };
     let p14a = p14a::read(&root.section("p14a"), &known);
     let log_level = root.choice("log_level", LOG_LEVELS, "info");

@@ -98,6 +98,8 @@ pub enum Drive {
     Battery(String),
     /// A configured plug, by its id, switching the device's own §14a input.
     Relay(String),
+    /// A control of a configured Modbus device (a heat pump's power limit register), in W.
+    Modbus { device: String, control: String },
     /// Nothing Stromwart drives: the device is only counted.
     Counted,
 }
@@ -119,6 +121,19 @@ impl Config {
             }
             Drive::Relay(id) => position(self.plugs.iter().map(|p| p.id.as_str()).collect(), id)
                 .map_or(Target::Counted, Target::Relay),
+            Drive::Modbus { device, control } => {
+                let at = self.devices.iter().position(|d| &d.id == device);
+                let found = at.and_then(|d| {
+                    let writable = &self.devices[d].profile.controls.writable;
+                    let c = writable.iter().position(|w| &w.name == control)?;
+                    Some((d, c, writable[c].max))
+                });
+                found.map_or(Target::Counted, |(device, control, max)| Target::Modbus {
+                    device,
+                    control,
+                    max_w: max.max(0.0) as u32,
+                })
+            }
             Drive::Counted => Target::Counted,
         };
         let devices = p
@@ -216,8 +231,14 @@ pub struct Known<'a> {
     pub wallboxes: Vec<&'a str>,
     pub batteries: Vec<&'a str>,
     pub plugs: Vec<&'a str>,
-    /// Modbus devices that may carry a signal.
-    pub modbus: Vec<&'a str>,
+    /// Modbus devices that may carry a signal or a limit, with their controls' names.
+    pub modbus: Vec<(&'a str, Vec<&'a str>)>,
+}
+
+impl Known<'_> {
+    fn modbus_ids(&self) -> Vec<&str> {
+        self.modbus.iter().map(|(id, _)| *id).collect()
+    }
 }
 
 /// Reads the section; `None` when it holds nothing (the add-on's default `signals: []`,
@@ -352,16 +373,9 @@ fn read_signal(s: &Section<'_>, index: usize, known: &Known<'_>) -> Option<Signa
             }
         }
         (None, None, Some(device)) => {
-            if !known.modbus.contains(&device.as_str()) {
-                let listed = if known.modbus.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.modbus.join(", ")
-                };
-                s.error(
-                    "modbus",
-                    format!("'{device}' is not among the configured devices ({listed})"),
-                );
+            let ids = known.modbus_ids();
+            if !ids.contains(&device.as_str()) {
+                s.error("modbus", not_among(&device, "devices", &ids));
             }
             if crate::quantity::named(&value).is_none() {
                 s.error(
@@ -421,40 +435,56 @@ fn read_device(s: &Section<'_>, known: &Known<'_>) -> Option<ControlledConfig> {
         );
     }
     let priority = s.int("priority", 0, -100, 100) as i32;
+    let control = s.string("control", "power_limit");
     let drives = [
         s.opt_string("wallbox").map(Drive::Wallbox),
         s.opt_string("battery").map(Drive::Battery),
         s.opt_string("relay").map(Drive::Relay),
+        s.opt_string("modbus")
+            .map(|device| Drive::Modbus { device, control }),
     ];
     let mut given = drives.into_iter().flatten();
     let drive = given.next().unwrap_or(Drive::Counted);
     if given.next().is_some() {
         s.error(
             "wallbox",
-            "set at most one of wallbox, battery or relay: what carries out this device's limit",
+            "set at most one of wallbox, battery, relay or modbus: what carries out this \
+             device's limit",
         );
     }
+    let modbus_ids = known.modbus_ids();
     let named = match &drive {
         Drive::Wallbox(id) => Some(("wallbox", "wallboxes", id, &known.wallboxes)),
         Drive::Battery(id) => Some(("battery", "batteries", id, &known.batteries)),
         Drive::Relay(id) => Some(("relay", "plugs", id, &known.plugs)),
+        Drive::Modbus { device, .. } => Some(("modbus", "devices", device, &modbus_ids)),
         Drive::Counted => None,
     };
     if let Some((key, section, id, ids)) =
         named.filter(|(_, _, id, ids)| !ids.contains(&id.as_str()))
     {
-        let listed = if ids.is_empty() {
-            "none".to_string()
-        } else {
-            ids.join(", ")
-        };
-        s.error(
-            key,
-            format!("'{id}' is not among the configured {section} ({listed})"),
-        );
+        s.error(key, not_among(id, section, ids));
+    }
+    if let Drive::Modbus { device, control } = &drive {
+        let controls = known.modbus.iter().find(|(id, _)| id == device);
+        if let Some((_, names)) = controls.filter(|(_, names)| !names.contains(&control.as_str())) {
+            let listed = if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            };
+            s.error(
+                "control",
+                format!(
+                    "'{control}' is not a control of {device}'s profile ({listed}); add the \
+                     power limit register under controls: in its profile"
+                ),
+            );
+        }
     }
     let default_name = match &drive {
         Drive::Wallbox(id) | Drive::Battery(id) | Drive::Relay(id) => id.clone(),
+        Drive::Modbus { device, .. } => device.clone(),
         Drive::Counted => kind_name.replace('_', " "),
     };
     let name = s.string("name", &default_name);
@@ -465,4 +495,13 @@ fn read_device(s: &Section<'_>, known: &Known<'_>) -> Option<ControlledConfig> {
         priority,
         drive,
     })
+}
+
+fn not_among(id: &str, section: &str, ids: &[&str]) -> String {
+    let listed = if ids.is_empty() {
+        "none".to_string()
+    } else {
+        ids.join(", ")
+    };
+    format!("'{id}' is not among the configured {section} ({listed})")
 }

@@ -35,6 +35,9 @@ pub struct Snapshot {
     pub batteries: Vec<BatteryState>,
     /// A grid meter counts imported and exported energy itself, so the site need not.
     pub grid_counters: bool,
+    /// Controls of Modbus devices as last written: (device, control) to the value read back,
+    /// or why the write failed.
+    pub controls: BTreeMap<(usize, usize), Result<f64, String>>,
 }
 
 impl Snapshot {
@@ -47,6 +50,7 @@ impl Snapshot {
             wallboxes: vec![WallboxState::default(); wallboxes],
             batteries: vec![BatteryState::default(); batteries],
             grid_counters: false,
+            controls: BTreeMap::new(),
         }
     }
 
@@ -113,6 +117,8 @@ pub enum Driven {
     Plug(usize),
     Wallbox(usize),
     Battery(usize),
+    /// A Modbus device under `devices:`.
+    Device(usize),
 }
 
 /// One entity state a controller decided.

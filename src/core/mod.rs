@@ -417,6 +417,13 @@ impl Core {
                     self.decide(now, out);
                 }
             }
+            Event::ControlWritten {
+                device,
+                control,
+                result,
+            } => {
+                self.house.controls.insert((device, control), result);
+            }
             Event::FrameError { meter } => {
                 if let Some(m) = self.meters.get_mut(meter) {
                     m.on_frame_error(now, base, out);
@@ -609,6 +616,7 @@ impl Core {
                 Driven::Plug(i) => self.plugs.get_mut(i).map(|p| &mut p.device),
                 Driven::Wallbox(i) => self.wallboxes.get_mut(i).map(|w| &mut w.device),
                 Driven::Battery(i) => self.batteries.get_mut(i).map(|b| &mut b.device),
+                Driven::Device(i) => self.devices.get_mut(i).map(|d| &mut d.device),
             };
             let (Some(device), Some(q)) = (device, crate::quantity::named(key)) else {
                 continue;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::bus::ControlWrite;
 use crate::config::{
     BatteryConfig, Config, PlugConfig, PlugDriver, WallboxConfig, WallboxDriver, WallboxStop,
 };
@@ -111,6 +112,8 @@ pub struct Actuators {
     plugs: Vec<Option<mpsc::Sender<bool>>>,
     wallboxes: Vec<mpsc::Sender<WallboxCommand>>,
     batteries: Vec<mpsc::Sender<BatteryCommand>>,
+    /// By Modbus device (under `devices:`): the task of the bus it is on, for its controls.
+    buses: Vec<Option<mpsc::Sender<ControlWrite>>>,
     /// The device tasks, awaited on stop so that the last commands are carried out.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -122,6 +125,7 @@ impl Actuators {
             plugs: Vec::new(),
             wallboxes: Vec::new(),
             batteries: Vec::new(),
+            buses: Vec::new(),
             tasks: Vec::new(),
         };
         let tasks = &mut me.tasks;
@@ -201,6 +205,21 @@ impl Actuators {
         Ok(me)
     }
 
+    /// A bus task's queue, which writes the controls of the devices at these positions.
+    pub fn bus(
+        &mut self,
+        devices: impl IntoIterator<Item = usize>,
+    ) -> mpsc::Receiver<ControlWrite> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        for d in devices {
+            if self.buses.len() <= d {
+                self.buses.resize(d + 1, None);
+            }
+            self.buses[d] = Some(tx.clone());
+        }
+        rx
+    }
+
     /// Closes the queues and waits, at most `within`, for the tasks to carry out what is in
     /// them (the safe states on stop) and end.
     pub async fn finish(self, within: Duration) {
@@ -208,9 +227,10 @@ impl Actuators {
             plugs,
             wallboxes,
             batteries,
+            buses,
             tasks,
         } = self;
-        drop((plugs, wallboxes, batteries));
+        drop((plugs, wallboxes, batteries, buses));
         let all = async {
             for t in tasks {
                 let _ = t.await;
@@ -241,6 +261,18 @@ impl Actuators {
                 .batteries
                 .get(battery)
                 .map(|tx| tx.try_send(command).is_ok()),
+            Action::Control {
+                device,
+                control,
+                value,
+            } => self.buses.get(device).and_then(Option::as_ref).map(|tx| {
+                let write = ControlWrite {
+                    device,
+                    control,
+                    value,
+                };
+                tx.try_send(write).is_ok()
+            }),
         }
     }
 }

@@ -96,6 +96,13 @@ pub enum Event {
         payload: String,
         retained: bool,
     },
+    /// A control of a Modbus device (under `devices:`) was written: the value it reads back,
+    /// or why the write failed.
+    ControlWritten {
+        device: usize,
+        control: usize,
+        result: Result<f64, String>,
+    },
 }
 
 /// A request for a device an edge task drives.
@@ -112,5 +119,12 @@ pub enum Action {
     Battery {
         battery: usize,
         command: BatteryCommand,
+    },
+    /// Writes a control of a Modbus device (a heat pump's power limit), by the device's and
+    /// the control's positions.
+    Control {
+        device: usize,
+        control: usize,
+        value: f64,
     },
 }

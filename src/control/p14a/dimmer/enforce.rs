@@ -104,6 +104,16 @@ impl Dimmer {
                 (Target::Wallbox(w), Action::Wallbox { wallbox, .. }) => w == *wallbox,
                 (Target::Battery(b), Action::Battery { battery, .. }) => b == *battery,
                 (Target::Relay(p), Action::Plug { plug, .. }) => p == *plug,
+                (
+                    Target::Modbus {
+                        device, control, ..
+                    },
+                    Action::Control {
+                        device: d,
+                        control: c,
+                        ..
+                    },
+                ) => (device, control) == (*d, *c),
                 _ => false,
             })
     }
@@ -175,6 +185,14 @@ fn follows(sent: Action, house: &Snapshot) -> Option<(bool, String)> {
             let state = p.on?;
             Some((state == on, if state { "on" } else { "off" }.into()))
         }
+        Action::Control {
+            device,
+            control,
+            value,
+        } => match house.controls.get(&(device, control))? {
+            Ok(holds) => Some((*holds <= value + 1.0, format!("{holds} W"))),
+            Err(e) => Some((false, format!("a failed write ({e})"))),
+        },
         _ => None,
     }
 }
@@ -190,6 +208,7 @@ fn describe(action: Action) -> String {
             ..
         } => format!("{w} W"),
         Action::Plug { on, .. } => if on { "on" } else { "off" }.into(),
+        Action::Control { value, .. } => format!("{value} W"),
         other => format!("{other:?}"),
     }
 }

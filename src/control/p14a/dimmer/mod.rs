@@ -23,6 +23,13 @@ pub enum Target {
     Battery(usize),
     /// A plug switching the device's own §14a input: on while dimmed.
     Relay(usize),
+    /// A Modbus device's control taking a limit in W (a heat pump's power limit); set back to
+    /// its maximum when the dimming ends.
+    Modbus {
+        device: usize,
+        control: usize,
+        max_w: u32,
+    },
     /// Only counted.
     Counted,
 }
@@ -450,6 +457,15 @@ impl Dimmer {
                     })
             }
             Target::Relay(plug) => Some(Action::Plug { plug, on: false }),
+            Target::Modbus {
+                device,
+                control,
+                max_w,
+            } => Some(Action::Control {
+                device,
+                control,
+                value: f64::from(max_w),
+            }),
             Target::Counted => None,
         }
     }
@@ -478,7 +494,7 @@ impl Dimmer {
                     min_run_w: 0,
                     pausable: true,
                 },
-                Target::Relay(_) | Target::Counted => {
+                Target::Relay(_) | Target::Modbus { .. } | Target::Counted => {
                     let unit = units.iter().find(|u| u.devices.contains(&i));
                     let share = unit.map_or(d.rated_w, |u| {
                         let part = u64::from(u.own_minimum_w) * u64::from(d.rated_w)
@@ -539,6 +555,21 @@ impl Dimmer {
                 })
             }
             Target::Relay(plug) => Some(Action::Plug { plug, on: true }),
+            Target::Modbus {
+                device,
+                control,
+                max_w,
+            } => {
+                let mut w = f64::from(share_w.min(max_w));
+                if let Some(Action::Control { value, .. }) = before {
+                    w = w.min(value);
+                }
+                Some(Action::Control {
+                    device,
+                    control,
+                    value: w,
+                })
+            }
             Target::Counted => None,
         }
     }
@@ -550,6 +581,7 @@ fn driven(target: Target) -> Option<Driven> {
         Target::Wallbox(w) => Some(Driven::Wallbox(w)),
         Target::Battery(b) => Some(Driven::Battery(b)),
         Target::Relay(p) => Some(Driven::Plug(p)),
+        Target::Modbus { device, .. } => Some(Driven::Device(device)),
         Target::Counted => None,
     }
 }
@@ -568,7 +600,7 @@ fn measured(target: Target, house: &Snapshot) -> Option<f64> {
             // Batteries count discharging as positive; the grid draw is the charging.
             Some((-power).max(0.0))
         }
-        Target::Relay(_) | Target::Counted => None,
+        Target::Relay(_) | Target::Modbus { .. } | Target::Counted => None,
     }
 }
 

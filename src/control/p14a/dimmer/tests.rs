@@ -419,3 +419,47 @@ fn switching_to_direct_control_or_an_operator_figure_changes_the_minimum() {
     d.set_control(Control::Ems);
     assert_eq!(d.minimum_w(), 7560);
 }
+
+#[test]
+fn a_heat_pump_on_a_modbus_control_keeps_its_minimum_and_a_failed_write_is_flagged() {
+    let mut s = settings();
+    s.devices = vec![DimmedDevice {
+        name: "heat pump".into(),
+        kind: Kind::HeatPump,
+        rated_w: 16_000,
+        priority: 0,
+        target: Target::Modbus {
+            device: 0,
+            control: 2,
+            max_w: 20_000,
+        },
+    }];
+    let control = |value: f64| Action::Control {
+        device: 0,
+        control: 2,
+        value,
+    };
+    let mut d = Dimmer::new(s, false, Tally::default(), Now::at_s(0));
+    let mut h = house();
+    d.incoming("box/input", "on", Now::at_s(0));
+    assert_eq!(d.decide(&h, Now::at_s(0)).actions, [control(6400.0)]);
+    let shown_on = shown(
+        &d.decide(&h, Now::at_s(1)),
+        Driven::Device(0),
+        "p14a_allowed_power",
+    );
+    assert_eq!(shown_on, Some(State::Number(6400.0)));
+    h.controls
+        .insert((0, 2), Err("the device did not take the value".into()));
+    let r = d.decide(&h, Now::at_s(30));
+    assert!(
+        r.log[0].message.contains(
+            "heat pump does not follow its limit: 6400 W sent, it reports a failed write"
+        ),
+        "{:?}",
+        r.log
+    );
+    assert_eq!(r.actions, [control(6400.0)], "sent again");
+    d.incoming("box/input", "off", Now::at_s(40));
+    assert_eq!(d.decide(&h, Now::at_s(40)).actions, [control(20_000.0)]);
+}
