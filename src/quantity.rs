@@ -254,6 +254,12 @@ pub static NAMED: &[Quantity] = &[
         Kind::Binary,
     ),
     Quantity::known("p14a_followed", "§14a limit followed", Kind::Binary),
+    // The PV surplus allocator: per load, and for the site.
+    Quantity::known("load_reason", "Surplus control", Kind::Text),
+    Quantity::known("load_runtime_today", "Runtime today", Kind::Minutes),
+    Quantity::known("load_energy_today", "Energy today", Kind::Energy),
+    Quantity::known("surplus_allocated", "Surplus allocated", Kind::Power),
+    Quantity::known("surplus_free", "Surplus still free", Kind::Power),
     // Inputs of I/O modules and inverters (0 or 1), such as a control box's contact.
     Quantity::known("input_1", "Input 1", Kind::Count),
     Quantity::known("input_2", "Input 2", Kind::Count),

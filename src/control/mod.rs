@@ -11,6 +11,7 @@
 
 pub mod p14a;
 pub mod site;
+pub mod surplus;
 
 use std::collections::BTreeMap;
 
@@ -80,6 +81,17 @@ impl Snapshot {
             .peekable();
         fresh.peek()?;
         Some(fresh.sum())
+    }
+}
+
+impl Snapshot {
+    /// How long ago the newest reading of `role` arrived; `None` before any did.
+    pub fn age_ms(&self, role: Role, now: Now) -> Option<u64> {
+        self.powers
+            .iter()
+            .filter(|((r, _), _)| *r == role)
+            .map(|(_, (_, at))| now.mono_ms.saturating_sub(*at))
+            .min()
     }
 }
 

@@ -28,6 +28,11 @@ pub fn local_day(now: Now) -> i64 {
     (now.unix_ms / 1000 + i64::from(now.utc_offset_s)).div_euclid(86_400)
 }
 
+/// Milliseconds since local midnight.
+pub fn local_ms_of_day(now: Now) -> u64 {
+    (now.unix_ms + i64::from(now.utc_offset_s) * 1000).rem_euclid(86_400_000) as u64
+}
+
 /// ISO 8601 in UTC, as Home Assistant's timestamp sensors expect: `2026-11-22T07:30:00+00:00`.
 pub fn iso8601(unix_ms: i64) -> String {
     let secs = unix_ms.div_euclid(1000);

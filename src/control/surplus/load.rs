@@ -1,0 +1,191 @@
+//! A load the allocator runs from the surplus: what it is, what limits it, and the power of
+//! each of its levels.
+
+use crate::model::devices::{MIN_CURRENT_A, VOLTS};
+
+/// What a load is, and which of Stromwart's devices switch it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadKind {
+    /// A plug or relay, on or off, drawing `power_w` when on (its nominal power, or what the
+    /// plug measured while on).
+    Switched { plug: usize, power_w: u32 },
+    /// A heating rod with power steps: one relay per step, switched on in order, each adding
+    /// its power.
+    Stepped { plugs: Vec<usize>, step_w: Vec<u32> },
+    /// A wallbox: a current from 6 A up to `max_a` on its phases.
+    Variable {
+        wallbox: usize,
+        phases: u8,
+        max_a: u8,
+    },
+}
+
+/// What a wallbox does, in evcc's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeMode {
+    /// Not charging.
+    Off,
+    /// As fast as it can.
+    Now,
+    /// At least 6 A, more from the surplus.
+    MinPv,
+    /// From the surplus only.
+    Pv,
+}
+
+impl ChargeMode {
+    pub const NAMES: &'static [&'static str] = &["off", "now", "minpv", "pv"];
+
+    /// Reads a mode, old spellings included (evcc called pv "smart" in places).
+    pub fn parse(s: &str) -> Option<ChargeMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "stop" => Some(ChargeMode::Off),
+            "now" | "fast" => Some(ChargeMode::Now),
+            "minpv" | "min+pv" | "min_pv" => Some(ChargeMode::MinPv),
+            "pv" | "smart" | "solar" => Some(ChargeMode::Pv),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ChargeMode::Off => "off",
+            ChargeMode::Now => "now",
+            ChargeMode::MinPv => "minpv",
+            ChargeMode::Pv => "pv",
+        }
+    }
+}
+
+/// What a person set a load to: run it from the surplus, or hold it off or on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Off,
+    Auto,
+    On,
+}
+
+impl Mode {
+    pub const NAMES: &'static [&'static str] = &["off", "auto", "on"];
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "off" => Some(Mode::Off),
+            "auto" => Some(Mode::Auto),
+            "on" => Some(Mode::On),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Auto => "auto",
+            Mode::On => "on",
+        }
+    }
+}
+
+/// A daily minimum runtime: `ms` of running by `deadline_ms` after local midnight, topped up
+/// from the grid when the sun did not deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Runtime {
+    pub ms: u64,
+    pub deadline_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSettings {
+    pub id: String,
+    pub name: String,
+    pub kind: LoadKind,
+    /// Higher is served first.
+    pub priority: i32,
+    /// Once switched on, it stays on at least this long; once off, it stays off this long.
+    pub min_on_ms: u64,
+    pub min_off_ms: u64,
+    /// How long the surplus must hold (or be missing) before a load goes up (or down): for a
+    /// wallbox evcc's enable and disable delays.
+    pub on_delay_ms: u64,
+    pub off_delay_ms: u64,
+    /// Extra surplus needed to start, and deficit allowed before stopping (W): evcc's enable
+    /// and disable thresholds.
+    pub on_threshold_w: i32,
+    pub off_threshold_w: i32,
+    pub runtime: Option<Runtime>,
+    pub max_runtime_ms: Option<u64>,
+    /// Allowed between these local times (ms after midnight; the end may be past midnight,
+    /// i.e. smaller than the start).
+    pub window: Option<(u64, u64)>,
+    /// Once on, never switched off by the allocator (a washing machine mid-programme).
+    pub never_off: bool,
+    /// Runs only while the home battery holds at least this state of charge (%).
+    pub min_soc: Option<f64>,
+    /// A wallbox's charge mode; `None` for other loads.
+    pub charge_mode: Option<ChargeMode>,
+}
+
+impl LoadSettings {
+    /// The power of each level, from 0 (off) up. A wallbox's levels are its currents from
+    /// 6 A; a heating rod's its steps.
+    pub fn levels(&self) -> Vec<u32> {
+        match &self.kind {
+            LoadKind::Switched { power_w, .. } => vec![0, *power_w],
+            LoadKind::Stepped { step_w, .. } => {
+                let mut levels = vec![0];
+                let mut sum = 0;
+                for w in step_w {
+                    sum += w;
+                    levels.push(sum);
+                }
+                levels
+            }
+            LoadKind::Variable { phases, max_a, .. } => {
+                let per_amp = VOLTS * u32::from(*phases);
+                std::iter::once(0)
+                    .chain((MIN_CURRENT_A..=*max_a).map(|a| u32::from(a) * per_amp))
+                    .collect()
+            }
+        }
+    }
+
+    /// A wallbox's current at a level.
+    pub fn amps(level: usize) -> u8 {
+        if level == 0 {
+            0
+        } else {
+            MIN_CURRENT_A + (level - 1) as u8
+        }
+    }
+
+    /// Whether the local time of day lies in the load's window.
+    pub fn in_window(&self, ms_of_day: u64) -> bool {
+        match self.window {
+            None => true,
+            Some((start, end)) if start <= end => (start..end).contains(&ms_of_day),
+            Some((start, end)) => ms_of_day >= start || ms_of_day < end,
+        }
+    }
+}
+
+/// `HH:MM` for a time of day in ms.
+pub fn clock(ms_of_day: u64) -> String {
+    let minutes = ms_of_day / 60_000;
+    format!("{:02}:{:02}", minutes / 60 % 24, minutes % 60)
+}
+
+/// A span for people: "45 s", "4 min", "1 h 20 min".
+pub fn span(ms: u64) -> String {
+    let s = ms.div_ceil(1000);
+    if s < 120 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min", s.div_ceil(60))
+    } else {
+        let m = s.div_ceil(60);
+        match m % 60 {
+            0 => format!("{} h", m / 60),
+            rest => format!("{} h {rest} min", m / 60),
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The PV surplus allocator: one controller that runs plugs, heating rods and wallboxes from
+//! what the house would otherwise export.
+//!
+//! On every decision it works out the power free for the loads it runs (the export, plus what
+//! those loads draw now, plus the battery's charging once the battery has its priority state of
+//! charge), then serves the loads from the highest priority down, each taking the highest
+//! level that fits. Lower priorities therefore lose first when the surplus falls. A change
+//! waits for its delay and for the load's minimum on or off time, and while a load waits to go
+//! up its power stays reserved, so a lower one does not start only to be stopped again: the
+//! total never oscillates. A load someone switched by hand is left alone until the configured
+//! time; a silent meter puts every load in automatic mode into its safe state (off).
+
+pub mod load;
+pub mod step;
+#[cfg(test)]
+mod tests;
+
+use load::{ChargeMode, LoadKind, LoadSettings, Mode};
+use step::{Held, Situation, hold, want};
+
+use super::{Decisions, Driven, Level, Record, Snapshot, State};
+use crate::model::time::{local_day, local_ms_of_day};
+use crate::model::{Action, Now, Role, WallboxCommand};
+
+/// A gap between decisions longer than this is not counted as runtime.
+const MAX_STEP_MS: u64 = 10_000;
+/// A device's read-back may lag its command by a poll or two before it counts as a change
+/// made by hand.
+const READ_BACK_GRACE_MS: u64 = 15_000;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurplusSettings {
+    /// No grid reading for this long: every load in automatic mode goes to its safe state.
+    pub stale_ms: u64,
+    /// Below this state of charge the battery charges first: its charging is not offered.
+    pub priority_soc: Option<f64>,
+    /// Above this state of charge a running load may ride through a cloud on the battery.
+    pub buffer_soc: Option<f64>,
+    /// How long a load switched by hand stays manual; `None`: until the next local midnight.
+    pub manual_ms: Option<u64>,
+}
+
+impl Default for SurplusSettings {
+    fn default() -> Self {
+        Self {
+            stale_ms: 60_000,
+            priority_soc: None,
+            buffer_soc: None,
+            manual_ms: None,
+        }
+    }
+}
+
+/// What the allocator remembers of one load.
+#[derive(Debug, Clone)]
+struct Memory {
+    held: Held,
+    mode: Mode,
+    charge_mode: Option<ChargeMode>,
+    /// Unix ms until which a change made by hand is respected.
+    manual_until: Option<i64>,
+    commanded_at_ms: u64,
+    runtime_today_ms: u64,
+    energy_today_wh: f64,
+    /// The device has reported once, so its state is known.
+    seen: bool,
+    /// It runs because it must (a mode, a runtime target), perhaps from the grid: once that
+    /// ends it stops at once rather than after the surplus delay.
+    forced: bool,
+}
+
+#[derive(Debug)]
+pub struct Allocator {
+    settings: SurplusSettings,
+    loads: Vec<LoadSettings>,
+    memory: Vec<Memory>,
+    day: Option<i64>,
+    last_ms: Option<u64>,
+}
+
+impl Allocator {
+    pub fn new(settings: SurplusSettings, loads: Vec<LoadSettings>) -> Self {
+        let memory = loads
+            .iter()
+            .map(|l| Memory {
+                held: Held {
+                    level: 0,
+                    since_ms: None,
+                    pending: None,
+                },
+                forced: false,
+                mode: Mode::Auto,
+                charge_mode: l.charge_mode,
+                manual_until: None,
+                commanded_at_ms: 0,
+                runtime_today_ms: 0,
+                energy_today_wh: 0.0,
+                seen: false,
+            })
+            .collect();
+        Self {
+            settings,
+            loads,
+            memory,
+            day: None,
+            last_ms: None,
+        }
+    }
+
+    pub fn loads(&self) -> &[LoadSettings] {
+        &self.loads
+    }
+
+    pub fn mode(&self, load: usize) -> Option<Mode> {
+        self.memory.get(load).map(|m| m.mode)
+    }
+
+    pub fn charge_mode(&self, load: usize) -> Option<ChargeMode> {
+        self.memory.get(load).and_then(|m| m.charge_mode)
+    }
+
+    /// A mode set by a person: it ends a manual hold.
+    pub fn set_mode(&mut self, load: usize, mode: Mode) {
+        if let Some(m) = self.memory.get_mut(load) {
+            m.mode = mode;
+            m.manual_until = None;
+        }
+    }
+
+    pub fn set_charge_mode(&mut self, load: usize, mode: ChargeMode) {
+        if let Some(m) = self.memory.get_mut(load) {
+            m.charge_mode = Some(mode);
+            m.manual_until = None;
+        }
+    }
+
+    /// A person switched the load's device (from Home Assistant): the allocator leaves it
+    /// alone until the configured time.
+    pub fn manual(&mut self, load: usize, now: Now) {
+        let until = self.manual_until(now);
+        if let Some(m) = self.memory.get_mut(load) {
+            m.manual_until = Some(until);
+        }
+    }
+
+    /// The load a plug or wallbox belongs to.
+    pub fn load_of(&self, device: Driven) -> Option<usize> {
+        self.loads.iter().position(|l| match (&l.kind, device) {
+            (LoadKind::Switched { plug, .. }, Driven::Plug(p)) => *plug == p,
+            (LoadKind::Stepped { plugs, .. }, Driven::Plug(p)) => plugs.contains(&p),
+            (LoadKind::Variable { wallbox, .. }, Driven::Wallbox(w)) => *wallbox == w,
+            _ => false,
+        })
+    }
+
+    fn manual_until(&self, now: Now) -> i64 {
+        match self.settings.manual_ms {
+            Some(ms) => now.unix_ms + ms as i64,
+            None => now.unix_ms + (86_400_000 - local_ms_of_day(now)) as i64,
+        }
+    }
+
+    pub fn decide(&mut self, house: &Snapshot, now: Now) -> Decisions {
+        let mut d = Decisions::default();
+        self.count(house, now);
+        self.notice_hands(house, now, &mut d);
+        let stale_for_ms = match house.age_ms(Role::Grid, now) {
+            Some(age) if age <= self.settings.stale_ms => None,
+            other => Some(other.unwrap_or(self.settings.stale_ms)),
+        };
+        let soc = soc(house);
+        let mut free = self.available(house, now, soc);
+        let mut order: Vec<usize> = (0..self.loads.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(self.loads[*i].priority));
+        let mut allocated = 0.0;
+        for i in order {
+            let load = &self.loads[i];
+            let m = &self.memory[i];
+            if m.manual_until.is_some_and(|until| now.unix_ms < until) {
+                let until = local_clock(m.manual_until.unwrap_or_default(), now);
+                self.show(i, format!("manual until {until}"), &mut d);
+                continue;
+            }
+            let situation = Situation {
+                stale_for_ms,
+                ms_of_day: local_ms_of_day(now),
+                runtime_today_ms: m.runtime_today_ms,
+                soc,
+            };
+            let mut wanted = want(load, m.mode, m.charge_mode, m.held.level, free, &situation);
+            if m.forced && !wanted.forced && wanted.level < m.held.level {
+                wanted.urgent = true;
+            }
+            let forced = wanted.forced;
+            let (held, why) = hold(load, m.held, &wanted, now.mono_ms);
+            let levels = load.levels();
+            let reserved = match held.pending {
+                Some(p) if p.up => levels[wanted.level.max(held.level)],
+                _ => levels[held.level],
+            };
+            free -= f64::from(reserved);
+            allocated += f64::from(reserved);
+            if held.level != self.memory[i].held.level {
+                let from = self.memory[i].held.level;
+                self.command(i, from, held.level, &mut d);
+                self.memory[i].commanded_at_ms = now.mono_ms;
+            }
+            self.memory[i].held = held;
+            self.memory[i].forced = forced && held.level > 0;
+            self.show(i, why, &mut d);
+        }
+        d.states
+            .push(("surplus_allocated", State::Number(allocated)));
+        d.states
+            .push(("surplus_free", State::Number(free.max(0.0))));
+        d
+    }
+
+    /// The power free for the loads: the export, plus what the loads Stromwart runs draw now,
+    /// plus the battery's charging once it holds its priority state of charge, minus its
+    /// discharging unless it is above its buffer state of charge.
+    fn available(&self, house: &Snapshot, now: Now, soc: Option<f64>) -> f64 {
+        let grid = house.sum(Role::Grid, now).unwrap_or(0.0);
+        let ours: f64 = (0..self.loads.len())
+            .filter(|i| self.memory[*i].manual_until.is_none())
+            .map(|i| self.drawing(i, house))
+            .sum();
+        let battery = house.sum(Role::Battery, now).unwrap_or(0.0);
+        let mut free = ours - grid;
+        if battery < 0.0
+            && self
+                .settings
+                .priority_soc
+                .is_none_or(|p| soc.is_some_and(|s| s >= p))
+        {
+            free -= battery; // charging: the loads may take it
+        }
+        if battery > 0.0
+            && !self
+                .settings
+                .buffer_soc
+                .is_some_and(|b| soc.is_some_and(|s| s > b))
+        {
+            free -= battery; // discharging into the loads is not surplus
+        }
+        free
+    }
+
+    /// What a load draws now: what its devices measure, else its level's nominal power.
+    fn drawing(&self, i: usize, house: &Snapshot) -> f64 {
+        let nominal = f64::from(self.loads[i].levels()[self.memory[i].held.level]);
+        let measured = match &self.loads[i].kind {
+            LoadKind::Switched { plug, .. } => house.plugs.get(*plug).and_then(|p| p.power),
+            LoadKind::Stepped { plugs, .. } => plugs
+                .iter()
+                .map(|p| house.plugs.get(*p).and_then(|s| s.power))
+                .sum(),
+            LoadKind::Variable { wallbox, .. } => {
+                house.wallboxes.get(*wallbox).and_then(|w| w.power)
+            }
+        };
+        measured.unwrap_or(nominal)
+    }
+
+    /// Runtime and energy today; a new local day starts them at zero.
+    fn count(&mut self, house: &Snapshot, now: Now) {
+        let day = local_day(now);
+        if self.day != Some(day) {
+            self.day = Some(day);
+            for m in &mut self.memory {
+                m.runtime_today_ms = 0;
+                m.energy_today_wh = 0.0;
+            }
+        }
+        let step = self
+            .last_ms
+            .map_or(0, |last| now.mono_ms.saturating_sub(last));
+        self.last_ms = Some(now.mono_ms);
+        if step == 0 || step > MAX_STEP_MS {
+            return;
+        }
+        for i in 0..self.loads.len() {
+            let watts = self.drawing(i, house);
+            let m = &mut self.memory[i];
+            if m.held.level > 0 {
+                m.runtime_today_ms += step;
+            }
+            m.energy_today_wh += watts.max(0.0) * step as f64 / 3_600_000.0;
+        }
+    }
+
+    /// A device that reports something else than it was last told, after its grace time, was
+    /// switched by hand: the load goes manual. The first report only tells where it is.
+    fn notice_hands(&mut self, house: &Snapshot, now: Now, d: &mut Decisions) {
+        for i in 0..self.loads.len() {
+            let top = self.loads[i].levels().len() - 1;
+            let Some(level) = reported(&self.loads[i], house) else {
+                continue;
+            };
+            let m = &mut self.memory[i];
+            let back = m.manual_until.is_some_and(|until| now.unix_ms >= until);
+            if !m.seen || back {
+                // Taken over from where the device is now.
+                m.seen = true;
+                m.manual_until = None;
+                m.held = Held {
+                    level: level.min(top),
+                    since_ms: None,
+                    pending: None,
+                };
+                continue;
+            }
+            let grace = now.mono_ms < m.commanded_at_ms + READ_BACK_GRACE_MS;
+            if m.manual_until.is_some() || grace || level == m.held.level {
+                continue;
+            }
+            let until = self.manual_until(now);
+            self.memory[i].manual_until = Some(until);
+            d.log.push(Record {
+                level: Level::Info,
+                message: format!(
+                    "{} was switched by hand; it is left alone until {}.",
+                    self.loads[i].name,
+                    local_clock(until, now)
+                ),
+            });
+        }
+    }
+
+    fn command(&self, i: usize, from: usize, to: usize, d: &mut Decisions) {
+        match &self.loads[i].kind {
+            LoadKind::Switched { plug, .. } => d.actions.push(Action::Plug {
+                plug: *plug,
+                on: to > 0,
+            }),
+            LoadKind::Stepped { plugs, .. } => {
+                for (k, plug) in plugs.iter().enumerate() {
+                    if (k < from) != (k < to) {
+                        d.actions.push(Action::Plug {
+                            plug: *plug,
+                            on: k < to,
+                        });
+                    }
+                }
+            }
+            LoadKind::Variable { wallbox, .. } => {
+                let wallbox = *wallbox;
+                if to == 0 {
+                    d.actions.push(Action::Wallbox {
+                        wallbox,
+                        command: WallboxCommand::Enable(false),
+                    });
+                    return;
+                }
+                d.actions.push(Action::Wallbox {
+                    wallbox,
+                    command: WallboxCommand::Current(LoadSettings::amps(to)),
+                });
+                if from == 0 {
+                    d.actions.push(Action::Wallbox {
+                        wallbox,
+                        command: WallboxCommand::Enable(true),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The load's entities, on the device that switches it (the first relay of a heating rod).
+    fn show(&self, i: usize, why: String, d: &mut Decisions) {
+        let on = match &self.loads[i].kind {
+            LoadKind::Switched { plug, .. } => Driven::Plug(*plug),
+            LoadKind::Stepped { plugs, .. } => Driven::Plug(plugs[0]),
+            LoadKind::Variable { wallbox, .. } => Driven::Wallbox(*wallbox),
+        };
+        let m = &self.memory[i];
+        d.shown.push((on, "load_reason", State::Text(why)));
+        let minutes = (m.runtime_today_ms / 60_000) as f64;
+        d.shown
+            .push((on, "load_runtime_today", State::Number(minutes)));
+        d.shown.push((
+            on,
+            "load_energy_today",
+            State::Number(m.energy_today_wh / 1000.0),
+        ));
+    }
+}
+
+/// The level a load's devices report, where they do.
+fn reported(load: &LoadSettings, house: &Snapshot) -> Option<usize> {
+    match &load.kind {
+        LoadKind::Switched { plug, .. } => {
+            let p = house.plugs.get(*plug).filter(|p| p.online)?;
+            Some(usize::from(p.on?))
+        }
+        LoadKind::Stepped { plugs, .. } => {
+            let mut on = Vec::new();
+            for plug in plugs {
+                let p = house.plugs.get(*plug).filter(|p| p.online)?;
+                on.push(p.on?);
+            }
+            // Relays go on in order; a gap means someone switched one by hand, which no level
+            // describes.
+            let level = on.iter().take_while(|o| **o).count();
+            if on[level..].iter().any(|o| *o) {
+                return Some(plugs.len() + 1);
+            }
+            Some(level)
+        }
+        LoadKind::Variable { wallbox, .. } => {
+            let w = house.wallboxes.get(*wallbox).filter(|w| w.online)?;
+            if !w.enabled || w.current_a == 0 {
+                return Some(0);
+            }
+            Some(usize::from(
+                w.current_a
+                    .saturating_sub(crate::model::devices::MIN_CURRENT_A - 1),
+            ))
+        }
+    }
+}
+
+/// The home battery's state of charge, from the first battery that reports one.
+fn soc(house: &Snapshot) -> Option<f64> {
+    house.batteries.iter().filter(|b| b.online).find_map(|b| {
+        b.readings
+            .iter()
+            .find(|(q, _)| q.key == "battery_soc")
+            .map(|(_, v)| *v)
+    })
+}
+
+/// A Unix time as local `HH:MM`.
+fn local_clock(unix_ms: i64, now: Now) -> String {
+    let local = unix_ms + i64::from(now.utc_offset_s) * 1000;
+    load::clock(local.rem_euclid(86_400_000) as u64)
+}

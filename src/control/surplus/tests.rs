@@ -1,0 +1,451 @@
+use super::load::{ChargeMode, LoadKind, LoadSettings, Mode, Runtime};
+use super::{Allocator, SurplusSettings};
+use crate::control::{Decisions, Driven, Snapshot, State};
+use crate::model::{Action, BatteryState, Now, PlugState, Role, WallboxCommand, WallboxState};
+
+/// 2026-06-21 00:00 local (UTC+2), so that tests can speak of times of day.
+const MIDNIGHT_UNIX_MS: i64 = 1_782_000_000_000 - (1_782_000_000_000 + 7_200_000) % 86_400_000;
+
+fn at(s: u64) -> Now {
+    Now {
+        mono_ms: 1_000 + s * 1000,
+        unix_ms: MIDNIGHT_UNIX_MS + s as i64 * 1000,
+        utc_offset_s: 7200,
+    }
+}
+
+const H: u64 = 3600;
+
+fn plug_load(name: &str, plug: usize, power_w: u32, priority: i32) -> LoadSettings {
+    LoadSettings {
+        id: name.into(),
+        name: name.into(),
+        kind: LoadKind::Switched { plug, power_w },
+        priority,
+        min_on_ms: 0,
+        min_off_ms: 0,
+        on_delay_ms: 60_000,
+        off_delay_ms: 180_000,
+        on_threshold_w: 0,
+        off_threshold_w: 0,
+        runtime: None,
+        max_runtime_ms: None,
+        window: None,
+        never_off: false,
+        min_soc: None,
+        charge_mode: None,
+    }
+}
+
+fn wallbox_load() -> LoadSettings {
+    LoadSettings {
+        kind: LoadKind::Variable {
+            wallbox: 0,
+            phases: 1,
+            max_a: 16,
+        },
+        charge_mode: Some(ChargeMode::Pv),
+        ..plug_load("car", 0, 0, 0)
+    }
+}
+
+/// A house whose devices do what they are told: `base_w` of consumption, `pv_w` of PV, and
+/// the loads' power when on.
+struct House {
+    snap: Snapshot,
+    loads: Vec<LoadSettings>,
+    base_w: f64,
+    pv_w: f64,
+    /// Positive while discharging.
+    battery_w: f64,
+    switchings: usize,
+}
+
+impl House {
+    fn new(alloc: &Allocator, plugs: usize) -> Self {
+        let mut snap = Snapshot::new(plugs, 1, 1);
+        for p in &mut snap.plugs {
+            *p = PlugState {
+                on: Some(false),
+                power: Some(0.0),
+                online: true,
+            };
+        }
+        snap.wallboxes[0] = WallboxState {
+            online: true,
+            current_a: 6,
+            phases: Some(1),
+            ..WallboxState::default()
+        };
+        Self {
+            snap,
+            loads: alloc.loads().to_vec(),
+            base_w: 300.0,
+            pv_w: 0.0,
+            battery_w: 0.0,
+            switchings: 0,
+        }
+    }
+
+    fn plug_power(&self, plug: usize) -> f64 {
+        let mut w = 0.0;
+        for l in &self.loads {
+            match &l.kind {
+                LoadKind::Switched { plug: p, power_w } if *p == plug => w = f64::from(*power_w),
+                LoadKind::Stepped { plugs, step_w } => {
+                    if let Some(k) = plugs.iter().position(|p| *p == plug) {
+                        w = f64::from(step_w[k]);
+                    }
+                }
+                _ => {}
+            }
+        }
+        w
+    }
+
+    fn carry_out(&mut self, d: &Decisions) {
+        for a in &d.actions {
+            self.switchings += 1;
+            match *a {
+                Action::Plug { plug, on } => {
+                    let power = if on { self.plug_power(plug) } else { 0.0 };
+                    self.snap.plugs[plug].on = Some(on);
+                    self.snap.plugs[plug].power = Some(power);
+                }
+                Action::Wallbox { command, .. } => {
+                    let w = &mut self.snap.wallboxes[0];
+                    match command {
+                        WallboxCommand::Enable(on) => w.enabled = on,
+                        WallboxCommand::Current(a) => w.current_a = a,
+                        WallboxCommand::Phases(_) => {}
+                    }
+                    w.power = Some(if w.enabled {
+                        f64::from(w.current_a) * 230.0
+                    } else {
+                        0.0
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The meter reads, the allocator decides, the devices follow.
+    fn second(&mut self, alloc: &mut Allocator, s: u64) -> Decisions {
+        let loads: f64 = self.snap.plugs.iter().filter_map(|p| p.power).sum::<f64>()
+            + self.snap.wallboxes[0].power.unwrap_or(0.0);
+        let grid = self.base_w + loads - self.pv_w - self.battery_w;
+        self.snap.power(Role::Grid, 0, grid, at(s));
+        self.snap.power(Role::Battery, 1, self.battery_w, at(s));
+        let d = alloc.decide(&self.snap, at(s));
+        self.carry_out(&d);
+        d
+    }
+
+    fn run(&mut self, alloc: &mut Allocator, from: u64, to: u64) -> Decisions {
+        let mut last = Decisions::default();
+        for s in from..=to {
+            last = self.second(alloc, s);
+        }
+        last
+    }
+
+    fn on(&self, plug: usize) -> bool {
+        self.snap.plugs[plug].on == Some(true)
+    }
+}
+
+fn reason(d: &Decisions, on: Driven) -> String {
+    d.shown
+        .iter()
+        .find_map(|(o, k, s)| match s {
+            State::Text(t) if *o == on && *k == "load_reason" => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn loads_start_by_priority_as_the_surplus_rises_and_stop_in_reverse_order() {
+    let loads = vec![
+        plug_load("boiler", 0, 2000, 10),
+        plug_load("bike", 1, 500, 5),
+        plug_load("pool", 2, 1000, 1),
+    ];
+    let mut alloc = Allocator::new(SurplusSettings::default(), loads);
+    let mut h = House::new(&alloc, 3);
+    h.pv_w = 2500.0; // 2200 W export: the boiler fits, then nothing else
+    h.run(&mut alloc, 0, 59);
+    assert!(!h.on(0), "waits its minute");
+    let d = h.run(&mut alloc, 60, 61);
+    assert!(h.on(0) && !h.on(1) && !h.on(2));
+    assert_eq!(reason(&d, Driven::Plug(0)), "on: 2200 W of surplus");
+    assert_eq!(reason(&d, Driven::Plug(1)), "off: 300 W short");
+    h.pv_w = 3400.0; // 1100 W more: the bike (500 W) first, then not the pool (1000 W)
+    h.run(&mut alloc, 62, 200);
+    assert!(h.on(0) && h.on(1) && !h.on(2));
+    h.pv_w = 4500.0;
+    h.run(&mut alloc, 201, 300);
+    assert!(h.on(2));
+    // The sun goes: the pool goes first, then the bike, then the boiler, each after its delay.
+    h.pv_w = 3300.0; // 500 W short for the pool
+    let d = h.run(&mut alloc, 301, 400);
+    assert!(h.on(2), "still within the off delay");
+    assert_eq!(
+        reason(&d, Driven::Plug(2)),
+        "waiting: 500 W short, off in 81 s"
+    );
+    h.run(&mut alloc, 401, 490);
+    assert!(!h.on(2) && h.on(1) && h.on(0));
+    h.pv_w = 0.0;
+    h.run(&mut alloc, 491, 1000);
+    assert!(!h.on(0) && !h.on(1));
+}
+
+#[test]
+fn a_surplus_swinging_around_the_threshold_does_not_flap() {
+    let mut alloc = Allocator::new(
+        SurplusSettings::default(),
+        vec![plug_load("boiler", 0, 2000, 0)],
+    );
+    let mut h = House::new(&alloc, 1);
+    // A cloudy hour: the export swings between 1.5 and 2.7 kW every 20 s.
+    for s in 0..3600 {
+        h.pv_w = if (s / 20) % 2 == 0 { 2_000.0 } else { 3_000.0 };
+        h.second(&mut alloc, s);
+    }
+    assert!(h.switchings <= 2, "{} switchings", h.switchings);
+}
+
+#[test]
+fn minimum_on_and_off_times_hold_whatever_the_surplus() {
+    let mut load = plug_load("heater", 0, 1000, 0);
+    load.min_on_ms = 600_000;
+    load.min_off_ms = 300_000;
+    load.on_delay_ms = 0;
+    load.off_delay_ms = 0;
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![load]);
+    let mut h = House::new(&alloc, 1);
+    h.pv_w = 1500.0;
+    h.run(&mut alloc, 0, 1);
+    assert!(h.on(0));
+    h.pv_w = 0.0;
+    let d = h.run(&mut alloc, 2, 100);
+    assert!(h.on(0));
+    assert!(
+        reason(&d, Driven::Plug(0)).contains("minimum on time, 9 min left"),
+        "{}",
+        reason(&d, Driven::Plug(0))
+    );
+    h.run(&mut alloc, 101, 602);
+    assert!(!h.on(0), "off once its 10 minutes are up");
+    h.pv_w = 1500.0;
+    h.run(&mut alloc, 603, 880);
+    assert!(!h.on(0), "off for at least 5 minutes");
+    h.run(&mut alloc, 881, 905);
+    assert!(h.on(0));
+}
+
+#[test]
+fn a_load_switched_by_hand_is_left_alone_until_the_next_day() {
+    let mut alloc = Allocator::new(
+        SurplusSettings::default(),
+        vec![plug_load("boiler", 0, 2000, 0)],
+    );
+    let mut h = House::new(&alloc, 1);
+    h.pv_w = 3000.0;
+    h.run(&mut alloc, 0, 100);
+    assert!(h.on(0));
+    // Switched off on the device: the read-back differs from the last command.
+    h.snap.plugs[0].on = Some(false);
+    h.snap.plugs[0].power = Some(0.0);
+    let d = h.second(&mut alloc, 101);
+    assert!(
+        d.log[0].message.contains("boiler was switched by hand"),
+        "{:?}",
+        d.log
+    );
+    let d = h.run(&mut alloc, 102, 20 * H);
+    assert!(!h.on(0), "never fought");
+    assert_eq!(reason(&d, Driven::Plug(0)), "manual until 00:00");
+    // After midnight it is automatic again, from where the device is.
+    h.run(&mut alloc, 24 * H, 24 * H + 70);
+    assert!(h.on(0));
+}
+
+#[test]
+fn a_silent_meter_puts_automatic_loads_in_their_safe_state_at_once() {
+    let mut alloc = Allocator::new(
+        SurplusSettings::default(),
+        vec![plug_load("boiler", 0, 2000, 0), plug_load("lamp", 1, 10, 0)],
+    );
+    alloc.set_mode(1, Mode::On);
+    let mut h = House::new(&alloc, 2);
+    h.pv_w = 3000.0;
+    h.run(&mut alloc, 0, 100);
+    assert!(h.on(0) && h.on(1));
+    // No more readings: 60 s later the boiler is off; the lamp, held on by hand, stays on.
+    let mut d = Decisions::default();
+    for s in 101..=162 {
+        d = alloc.decide(&h.snap.clone(), at(s));
+        h.carry_out(&d);
+    }
+    assert!(!h.on(0) && h.on(1));
+    assert_eq!(
+        reason(&d, Driven::Plug(0)),
+        "off: no meter reading for 62 s"
+    );
+}
+
+#[test]
+fn a_runtime_target_is_topped_up_from_the_grid_before_its_deadline() {
+    let mut load = plug_load("boiler", 0, 2000, 0);
+    load.runtime = Some(Runtime {
+        ms: 2 * H * 1000,
+        deadline_ms: 18 * H * 1000,
+    });
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![load]);
+    let mut h = House::new(&alloc, 1);
+    // No sun at all: it starts at 15:59 and has its two hours at 17:59.
+    h.run(&mut alloc, 15 * H, 15 * H + 58 * 60);
+    assert!(!h.on(0));
+    let d = h.run(&mut alloc, 15 * H + 58 * 60 + 1, 15 * H + 59 * 60 + 1);
+    assert!(h.on(0));
+    assert_eq!(
+        reason(&d, Driven::Plug(0)),
+        "on: 2 h of 2 h left before 18:00, from the grid if need be"
+    );
+    let d = h.run(&mut alloc, 15 * H + 59 * 60 + 2, 18 * H + 300);
+    assert!(!h.on(0), "target met, the grid is not used further");
+    let runtime = d.shown.iter().find_map(|(_, k, s)| match s {
+        State::Number(v) if *k == "load_runtime_today" => Some(*v),
+        _ => None,
+    });
+    assert_eq!(runtime, Some(120.0));
+}
+
+#[test]
+fn a_window_and_a_daily_maximum_bound_the_runtime() {
+    let mut load = plug_load("pump", 0, 500, 0);
+    load.window = Some((10 * H * 1000, 16 * H * 1000));
+    load.max_runtime_ms = Some(H * 1000);
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![load]);
+    let mut h = House::new(&alloc, 1);
+    h.pv_w = 2000.0;
+    let d = h.run(&mut alloc, 9 * H, 9 * H + 100);
+    assert!(!h.on(0));
+    assert_eq!(reason(&d, Driven::Plug(0)), "off: outside 10:00–16:00");
+    h.run(&mut alloc, 10 * H, 10 * H + 61);
+    assert!(h.on(0));
+    let d = h.run(&mut alloc, 10 * H + 62, 11 * H + 120);
+    assert!(!h.on(0));
+    assert_eq!(reason(&d, Driven::Plug(0)), "off: ran its 1 h today");
+}
+
+#[test]
+fn a_heating_rod_takes_the_steps_that_fit() {
+    let rod = LoadSettings {
+        kind: LoadKind::Stepped {
+            plugs: vec![0, 1, 2],
+            step_w: vec![1000, 1000, 1000],
+        },
+        on_delay_ms: 0,
+        off_delay_ms: 0,
+        ..plug_load("rod", 0, 0, 0)
+    };
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![rod]);
+    let mut h = House::new(&alloc, 3);
+    h.pv_w = 2500.0; // 2200 W export: two steps
+    let d = h.run(&mut alloc, 0, 5);
+    assert!(h.on(0) && h.on(1) && !h.on(2));
+    assert_eq!(
+        reason(&d, Driven::Plug(0)),
+        "step 2 of 3: 2200 W of surplus"
+    );
+    h.pv_w = 1500.0;
+    h.run(&mut alloc, 6, 10);
+    assert!(h.on(0) && !h.on(1) && !h.on(2));
+}
+
+#[test]
+fn a_wallbox_in_pv_mode_follows_the_surplus_with_evccs_delays() {
+    let mut car = wallbox_load();
+    car.off_delay_ms = 180_000;
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![car]);
+    let mut h = House::new(&alloc, 0);
+    h.pv_w = 300.0 + 2300.0; // 2300 W: 10 A on one phase
+    h.run(&mut alloc, 0, 59);
+    assert!(!h.snap.wallboxes[0].enabled, "enable delay: 1 min");
+    let d = h.run(&mut alloc, 60, 61);
+    assert!(h.snap.wallboxes[0].enabled);
+    assert_eq!(h.snap.wallboxes[0].current_a, 10);
+    assert_eq!(
+        reason(&d, Driven::Wallbox(0)),
+        "charging at 10 A: 2300 W of surplus"
+    );
+    // Less sun: the current follows at once.
+    h.pv_w = 300.0 + 1610.0;
+    h.run(&mut alloc, 62, 64);
+    assert_eq!(h.snap.wallboxes[0].current_a, 7);
+    // Below 6 A: it keeps 6 A for the disable delay, then stops.
+    h.pv_w = 300.0 + 1000.0;
+    h.run(&mut alloc, 65, 200);
+    assert!(h.snap.wallboxes[0].enabled);
+    h.run(&mut alloc, 201, 250);
+    assert!(!h.snap.wallboxes[0].enabled);
+}
+
+#[test]
+fn minpv_never_goes_below_6_a_and_now_charges_at_the_maximum() {
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![wallbox_load()]);
+    alloc.set_charge_mode(0, ChargeMode::MinPv);
+    let mut h = House::new(&alloc, 0);
+    h.run(&mut alloc, 0, 100);
+    assert!(h.snap.wallboxes[0].enabled);
+    assert_eq!(h.snap.wallboxes[0].current_a, 6);
+    alloc.set_charge_mode(0, ChargeMode::Now);
+    h.run(&mut alloc, 101, 102);
+    assert_eq!(h.snap.wallboxes[0].current_a, 16);
+    alloc.set_charge_mode(0, ChargeMode::Off);
+    h.run(&mut alloc, 103, 104);
+    assert!(!h.snap.wallboxes[0].enabled);
+}
+
+#[test]
+fn the_battery_charges_first_below_its_priority_soc_and_carries_loads_above_its_buffer() {
+    let settings = SurplusSettings {
+        priority_soc: Some(50.0),
+        buffer_soc: Some(80.0),
+        ..SurplusSettings::default()
+    };
+    let mut load = plug_load("boiler", 0, 2000, 0);
+    load.on_delay_ms = 0;
+    load.off_delay_ms = 0;
+    let mut alloc = Allocator::new(settings, vec![load]);
+    let mut h = House::new(&alloc, 1);
+    let battery = |soc: f64| BatteryState {
+        online: true,
+        readings: vec![(crate::quantity::named("battery_soc").unwrap().clone(), soc)],
+        ..BatteryState::default()
+    };
+    // The battery takes the whole 2.5 kW surplus; at 40 % that is not offered.
+    h.snap.batteries[0] = battery(40.0);
+    h.base_w = 0.0;
+    h.pv_w = 2500.0;
+    h.battery_w = -2500.0;
+    h.run(&mut alloc, 0, 5);
+    assert!(!h.on(0));
+    // At 60 % it is.
+    h.snap.batteries[0] = battery(60.0);
+    h.run(&mut alloc, 6, 7);
+    assert!(h.on(0));
+    // A cloud: the battery discharges 1 kW into the boiler. At 85 % it may.
+    h.snap.batteries[0] = battery(85.0);
+    h.pv_w = 1000.0;
+    h.battery_w = 1000.0;
+    h.run(&mut alloc, 8, 9);
+    assert!(h.on(0), "rides through on the battery");
+    h.snap.batteries[0] = battery(70.0);
+    h.run(&mut alloc, 10, 11);
+    assert!(!h.on(0), "not below the buffer");
+}
