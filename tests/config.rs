@@ -323,3 +323,79 @@ fn a_p14a_limit_on_a_modbus_device_needs_that_control_in_its_profile() {
         ]
     );
 }
+
+const PLUGS: &str = "meters:\n  - id: grid\n    tcp: h:1\nplugs:\n  - id: boiler\n    address: http://h\n  - id: rod1\n    address: http://h\n  - id: rod2\n    address: http://h\nwallboxes:\n  - id: garage\n    address: http://h\n";
+
+#[test]
+fn loads_are_read_with_their_devices_and_constraints() {
+    use stromwart::control::surplus::load::{ChargeMode, LoadKind, Runtime};
+    let c = Config::from_yaml(&format!(
+        "{PLUGS}surplus:\n  priority_soc: 40\n  buffer_soc: 80\n  manual_for: 4h\n\
+         loads:\n  - plug: boiler\n    power: 2000\n    priority: 10\n    min_on: 5m\n    runtime: 2h\n    deadline: \"18:00\"\n    window: 08:00-20:00\n\
+         \x20 - plugs: [rod1, rod2]\n    steps: [1000, 2000]\n    id: rod\n\
+         \x20 - wallbox: garage\n    mode: smart\n    phases: 1\n"
+    ))
+    .unwrap();
+    assert_eq!(c.surplus.manual_ms, Some(4 * 3_600_000));
+    assert_eq!(c.surplus.priority_soc, Some(40.0));
+    let boiler = &c.loads[0];
+    assert_eq!(boiler.id, "boiler");
+    assert_eq!(
+        boiler.kind,
+        LoadKind::Switched {
+            plug: 0,
+            power_w: 2000
+        }
+    );
+    assert_eq!(boiler.min_on_ms, 300_000);
+    assert_eq!(
+        boiler.runtime,
+        Some(Runtime {
+            ms: 7_200_000,
+            deadline_ms: 18 * 3_600_000
+        })
+    );
+    assert_eq!(boiler.window, Some((8 * 3_600_000, 20 * 3_600_000)));
+    assert_eq!(
+        c.loads[1].kind,
+        LoadKind::Stepped {
+            plugs: vec![1, 2],
+            step_w: vec![1000, 2000]
+        }
+    );
+    assert_eq!(c.loads[2].charge_mode, Some(ChargeMode::Pv), "smart is pv");
+    assert_eq!(
+        c.loads[2].kind,
+        LoadKind::Variable {
+            wallbox: 0,
+            phases: 1,
+            max_a: 16
+        }
+    );
+    assert_eq!(c.loads[2].on_delay_ms, 60_000, "evcc's enable delay");
+    assert_eq!(c.loads[2].off_delay_ms, 180_000, "evcc's disable delay");
+}
+
+#[test]
+fn contradicting_load_settings_are_errors_with_their_paths() {
+    let e = errors(&format!(
+        "{PLUGS}loads:\n  - plug: boiler\n    power: 2000\n    runtime: 3h\n    deadline: \"10:00\"\n    window: 08:00-20:00\n\
+         \x20 - plug: boiler\n    power: 2000\n    id: b2\n    runtime: 1h\n    deadline: \"21:00\"\n    window: 08:00-20:00\n\
+         \x20 - plug: kettle\n    power: 2000\n\
+         \x20 - plugs: [rod1, rod2]\n    steps: [1000]\n\
+         \x20 - plug: rod1\n    runtime: 2h\n\
+         \x20 - wallbox: garage\n    mode: turbo\n"
+    ));
+    assert_eq!(
+        e,
+        vec![
+            "loads[0].runtime: 180 min do not fit between 08:00 and the deadline 10:00 (120 min)",
+            "loads[1].deadline: 21:00 is outside the window 08:00–20:00",
+            "loads[2].plug: 'kettle' is not among the configured plugs (boiler, rod1, rod2)",
+            "loads[3].steps: give one power in W per relay (2 relays), or power for all of them",
+            "loads[4].power: required: what the device draws when on, in W",
+            "loads[4].deadline: a runtime needs the time it is due by, e.g. 18:00",
+            "loads[5].mode: 'turbo' is not one of off, now, minpv, pv",
+        ]
+    );
+}

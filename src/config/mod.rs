@@ -5,12 +5,15 @@
 
 mod batteries;
 mod devices;
+pub mod loads;
 pub mod p14a;
 mod plugs;
 mod wallboxes;
 
 pub use batteries::BatteryConfig;
 pub use devices::{DeviceConfig, ModbusLink, Publishing};
+
+use crate::control::surplus::load::LoadSettings;
 pub use plugs::{PlugConfig, PlugDriver};
 pub use wallboxes::{WallboxConfig, WallboxDriver, WallboxStop};
 
@@ -38,6 +41,9 @@ pub struct Config {
     pub site: SiteSettings,
     /// §14a dimming, when configured.
     pub p14a: Option<p14a::P14aConfig>,
+    /// How the PV surplus runs the loads, and the loads.
+    pub surplus: crate::control::surplus::SurplusSettings,
+    pub loads: Vec<LoadSettings>,
     pub log_level: &'static str,
     /// Where state and the health socket live; see [`Config::data_dir`].
     pub data_dir: Option<PathBuf>,
@@ -297,6 +303,32 @@ fn read(root: &Section<'_>) -> Config {
             .collect(),
     };
     let p14a = p14a::read(&root.section("p14a"), &known);
+    let load_known = loads::Known {
+        plugs: plugs.iter().map(|p| p.id.as_str()).collect(),
+        wallboxes: wallboxes
+            .iter()
+            .map(|w| (w.id.as_str(), w.max_current_a))
+            .collect(),
+    };
+    let surplus = loads::read_surplus(&root.section("surplus"));
+    let mut loads = Vec::new();
+    for item in root.list("loads").iter() {
+        if let Some(l) = loads::read_load(item, &load_known) {
+            // Loads name themselves after their device by default, so their ids are a
+            // namespace of their own.
+            if let Some(first) = loads.iter().position(|o: &LoadSettings| o.id == l.id) {
+                item.error(
+                    "id",
+                    format!(
+                        "'{}' is already the id of loads[{first}]; ids must be unique",
+                        l.id
+                    ),
+                );
+            }
+            loads.push(l);
+        }
+        item.finish();
+    }
     let log_level = root.choice("log_level", LOG_LEVELS, "info");
     let data_dir = root.opt_string("data_dir").map(PathBuf::from);
     if meters.is_empty()
@@ -319,6 +351,8 @@ fn read(root: &Section<'_>) -> Config {
         batteries,
         site,
         p14a,
+        surplus,
+        loads,
         data_dir,
         log_level,
     }

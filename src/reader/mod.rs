@@ -380,6 +380,7 @@ impl<'a> Section<'a> {
             let path = format!("{}[{i}]", self.path_of(key));
             match item {
                 Value::String(t) => out.push((path, t.clone())),
+                Value::Number(n) => out.push((path, n.to_string())),
                 other => self
                     .ctx
                     .error(&path, format!("expected text, got {}", describe(other))),

@@ -38,6 +38,15 @@ pub fn every_kind_of_config() -> serde_json::Value {
                 {"kind": "heat_pump", "rated_power": 9, "relay": "f", "name": "Heat pump"},
                 {"kind": "air_conditioner", "rated_power": 5}
             ]
-        }
+        },
+        "surplus": {"stale_after": 60, "priority_soc": 40, "buffer_soc": 80, "manual_for": "4h"},
+        "loads": [
+            {"plug": "f", "power": 2000, "priority": 10, "min_on": "5m", "min_off": "5m",
+             "on_delay": 60, "off_delay": 180, "on_threshold": 0, "off_threshold": 0,
+             "runtime": "2h", "deadline": "18:00", "max_runtime": "6h", "window": "08:00-20:00",
+             "never_off": false, "min_soc": 20, "name": "Boiler", "id": "boiler"},
+            {"plugs": "g, h", "steps": "1000, 2000"},
+            {"wallbox": "w", "mode": "pv", "phases": 3}
+        ]
     })
 }
