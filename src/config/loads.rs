@@ -64,9 +64,7 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
             return None;
         }
         (Some(id), _) => {
-            let Some(plug) = position(s, "plug", &id, "plugs", &known.plugs) else {
-                return None;
-            };
+            let plug = position(s, "plug", &id, "plugs", &known.plugs)?;
             if power.is_none() {
                 s.error("power", "required: what the device draws when on, in W");
             }
