@@ -56,6 +56,8 @@ pub fn core_config(c: &Config) -> CoreConfig {
         wallboxes: c.wallboxes.iter().map(wiring::wallbox_settings).collect(),
         batteries: c.batteries.iter().map(wiring::battery_settings).collect(),
         p14a: c.dimmer_settings(),
+        surplus: c.surplus.clone(),
+        loads: c.loads.clone(),
     }
 }
 

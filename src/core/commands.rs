@@ -6,6 +6,7 @@ use super::device::{Device, DeviceSettings, slug};
 use super::plug::SWITCH;
 use super::throttle::Policy;
 use super::{Core, announce_then};
+use crate::control::Driven;
 use crate::control::p14a::Control as Control14a;
 use crate::ha::DeviceSpec;
 use crate::message::Message;
@@ -47,6 +48,8 @@ enum Owner {
     Plug(usize),
     Wallbox(usize),
     Battery(usize),
+    /// A load of the PV surplus control: its mode.
+    Load(usize),
 }
 
 fn number(v: f64) -> String {
@@ -152,6 +155,7 @@ impl Core {
                     .and_then(|d| d.override_w())
                     .map_or(0.0, f64::from),
             ),
+            (Owner::Load(i), _) => self.load_mode_payload(i),
             (Owner::Plug(i), _) => self.plugs[i].switch_payload(),
             (Owner::Wallbox(i), key) => self.wallboxes[i].payload(key),
             (Owner::Battery(i), key) => self.batteries[i].payload(key),
@@ -183,6 +187,7 @@ impl Core {
         for i in self.controls_offered.clone() {
             self.offer_meter_controls(i, now, out);
         }
+        self.offer_load_controls(now, out);
     }
 
     pub(super) fn offer_meter_controls(&mut self, i: usize, now: Now, out: &mut Vec<Message>) {
@@ -251,6 +256,10 @@ impl Core {
                 }
                 return;
             }
+            Owner::Load(i) => {
+                self.confirm_load_mode(i, now, out);
+                return;
+            }
         };
         if let Some(state) = device.state_topic(control.key) {
             if control.platform != crate::ha::Platform::Button {
@@ -270,6 +279,9 @@ impl Core {
             if let Some(c) = controls::P14A.iter().find(|c| c.key == key) {
                 return Some((Owner::Bridge, *c));
             }
+        }
+        if let Some((load, c)) = self.route_load(id, key) {
+            return Some((Owner::Load(load), c));
         }
         if id == BRIDGE_ID {
             return BRIDGE
@@ -385,12 +397,18 @@ impl Core {
                 return Ok(());
             }
             (Owner::Meter(i), key, cmd) => return self.apply_meter(i, key, cmd, out),
+            (Owner::Load(i), _, Command::Choice(choice)) => {
+                self.set_load_mode(i, choice)?;
+                self.decide(now, out);
+                return Ok(());
+            }
             (Owner::Plug(i), _, Command::Switch(on)) => {
                 self.plugs[i].may_switch(now)?;
                 let Action::Plug { on, .. } = self.within_p14a(Action::Plug { plug: i, on })?
                 else {
                     return Ok(());
                 };
+                self.hands_on(Driven::Plug(i), now);
                 match self.plugs[i].mqtt_command(on) {
                     Some(cmnd) => out.push(cmnd),
                     None => self.actions.push(Action::Plug { plug: i, on }),
@@ -403,6 +421,7 @@ impl Core {
                     wallbox: i,
                     command,
                 })?;
+                self.hands_on(Driven::Wallbox(i), now);
                 self.actions.push(action);
                 return Ok(());
             }

@@ -116,6 +116,26 @@ pub const P14A_OVERRIDE: Control = number(
 );
 /// The bridge's controls with `p14a:` configured.
 pub const P14A: [Control; 3] = [P14A_TEST, P14A_CONTROL, P14A_OVERRIDE];
+/// A load's mode in the PV surplus control, on the device that switches it.
+pub const LOAD_MODE: Control = Control {
+    key: "load_mode",
+    name: "Surplus mode",
+    platform: Platform::Select,
+    kind: Kind::Text,
+    range: None,
+    options: Some(crate::control::surplus::load::Mode::NAMES),
+    max_len: None,
+};
+/// A wallbox's charge mode in the PV surplus control.
+pub const CHARGE_MODE: Control = Control {
+    key: "charge_mode",
+    name: "Charge mode",
+    platform: Platform::Select,
+    kind: Kind::Text,
+    range: None,
+    options: Some(crate::control::surplus::load::ChargeMode::NAMES),
+    max_len: None,
+};
 /// How long a test of the §14a dimming lasts unless switched off before.
 pub const P14A_TEST_MS: u64 = 5 * 60_000;
 pub const MIN_INTERVAL: Control = number(
@@ -236,6 +256,9 @@ pub struct Settings {
     pub p14a_control: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p14a_override_w: Option<f64>,
+    /// Modes of the loads the surplus runs, set from Home Assistant, by load id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub loads: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ pub(crate) mod commands;
 pub mod controls;
 pub mod device;
 pub mod energy;
+mod loads;
 mod meter;
 mod modbus_device;
 pub mod plug;
@@ -25,6 +26,8 @@ pub use throttle::Policy;
 
 use crate::control::p14a::dimmer::{Dimmer, DimmerSettings};
 use crate::control::site::{Site, SiteSettings};
+use crate::control::surplus::load::LoadSettings;
+use crate::control::surplus::{Allocator, SurplusSettings};
 use crate::control::{Controller, Decisions, Driven, Level, Snapshot, State};
 use crate::ha::DiscoveryMode;
 use crate::message::Message;
@@ -58,6 +61,9 @@ pub struct CoreConfig {
     pub batteries: Vec<battery::BatterySettings>,
     /// §14a dimming, when configured.
     pub p14a: Option<DimmerSettings>,
+    /// The loads the PV surplus runs, and how.
+    pub surplus: SurplusSettings,
+    pub loads: Vec<LoadSettings>,
 }
 
 impl Default for CoreConfig {
@@ -78,6 +84,8 @@ impl Default for CoreConfig {
             wallboxes: Vec::new(),
             batteries: Vec::new(),
             p14a: None,
+            surplus: SurplusSettings::default(),
+            loads: Vec::new(),
         }
     }
 }
@@ -98,6 +106,8 @@ pub struct Core {
     settings_dirty: bool,
     /// §14a: the operator's signal and the limits it puts on the driven devices.
     dimmer: Option<Dimmer>,
+    /// The PV surplus allocator, with `loads:` configured.
+    allocator: Option<Allocator>,
     /// What the §14a test switch shows, so that its end is published.
     p14a_test_shown: bool,
     /// Commands ignored or rejected so far, by reason, so a flood is logged like other
@@ -160,6 +170,7 @@ impl Core {
             settings: controls::Settings::default(),
             settings_dirty: false,
             dimmer: None,
+            allocator: None,
             p14a_test_shown: false,
             refused: commands::Repeats::default(),
             controls_offered: Vec::new(),
@@ -192,7 +203,12 @@ impl Core {
                 core.house.fresh_for(source, u64::from(age_s) * 1000);
             }
         }
+        if !core.cfg.loads.is_empty() {
+            let settings = core.cfg.surplus.clone();
+            core.allocator = Some(Allocator::new(settings, core.cfg.loads.clone()));
+        }
         core.apply_saved(saved);
+        core.restore_load_modes();
         core
     }
 
@@ -562,6 +578,21 @@ impl Core {
     /// The controllers decide, and their decisions are carried out on the site's device.
     fn decide(&mut self, now: Now, out: &mut Vec<Message>) {
         let mut decisions = self.site.decide(&self.house, now);
+        if let Some(a) = self.allocator.as_mut() {
+            let mut more = a.decide(&self.house, now);
+            if let Some(d) = self.dimmer.as_mut() {
+                // §14a wins over the surplus: a command is kept within the limit, and one the
+                // limit forbids (starting a paused wallbox) waits for the dimming to end.
+                more.actions.retain_mut(|action| match d.clamp(*action) {
+                    Ok((within, _)) => {
+                        *action = within;
+                        true
+                    }
+                    Err(_) => false,
+                });
+            }
+            decisions.extend(more);
+        }
         if let Some(d) = self.dimmer.as_mut() {
             decisions.extend(d.decide(&self.house, now));
             if d.dimmed() != self.settings.p14a_dimmed {
@@ -584,6 +615,8 @@ impl Core {
         }
         let shown = std::mem::take(&mut decisions.shown);
         self.show(shown, now, out);
+        let actions = std::mem::take(&mut decisions.actions);
+        self.carry_out_actions(actions, out);
         let mut states = Vec::new();
         let base = self.cfg.base_topic.as_str();
         carry_out(

@@ -1,0 +1,188 @@
+//! The PV surplus allocator through the whole bridge: a grid meter (an SDM630 on an in-process
+//! Modbus TCP server) whose power follows a small house model, and Tasmota plugs on a real
+//! mosquitto that switch when told and say so, as the real ones do.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::bridge::Bridge;
+use common::broker::{Mosquitto, scratch_dir};
+use common::modbus_sim::Sim;
+use common::observer::Observer;
+use rumqttc::QoS;
+
+/// SDM630: total power, float32 on input register 52.
+const POWER: u16 = 52;
+
+/// The house: what it uses and makes, and which plug loads are on.
+struct House {
+    base_w: f64,
+    pv_w: f64,
+    /// Tasmota topic to (on, power when on).
+    plugs: BTreeMap<String, (bool, f64)>,
+    /// Stop updating the meter (it still answers with its last value).
+    frozen: bool,
+}
+
+impl House {
+    fn grid(&self) -> f64 {
+        let loads: f64 = self
+            .plugs
+            .values()
+            .filter(|(on, _)| *on)
+            .map(|(_, w)| w)
+            .sum();
+        self.base_w + loads - self.pv_w
+    }
+}
+
+fn meter(sim: &Sim) {
+    sim.fill(1, 4, 0, 76);
+    sim.fill(1, 4, 342, 16);
+    sim.fill(1, 3, 64512, 2);
+}
+
+/// Plays the plugs and the meter: a command to a plug switches it and is answered on its
+/// result topic; every 100 ms the meter shows the house's grid power.
+fn run_house(house: Arc<Mutex<House>>, devices: Observer, sim: Sim) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut handled = 0;
+        loop {
+            let seen = devices.all();
+            for r in &seen[handled..] {
+                let Some(topic) = r
+                    .topic
+                    .strip_prefix("cmnd/")
+                    .and_then(|t| t.strip_suffix("/POWER"))
+                else {
+                    continue;
+                };
+                let on = match r.payload.as_str() {
+                    "ON" => true,
+                    "OFF" => false,
+                    _ => house.lock().unwrap().plugs.get(topic).is_some_and(|p| p.0),
+                };
+                if let Some(p) = house.lock().unwrap().plugs.get_mut(topic) {
+                    p.0 = on;
+                }
+                let state = if on { "ON" } else { "OFF" };
+                let result = format!("{{\"POWER\":\"{state}\"}}");
+                let _ = devices
+                    .client
+                    .publish(
+                        format!("stat/{topic}/RESULT"),
+                        QoS::AtLeastOnce,
+                        false,
+                        result,
+                    )
+                    .await;
+            }
+            handled = seen.len();
+            let (frozen, grid) = {
+                let h = house.lock().unwrap();
+                (h.frozen, h.grid())
+            };
+            if !frozen {
+                sim.set_f32(1, 4, POWER, grid as f32);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+fn plug(id: &str) -> String {
+    format!("  - id: {id}\n    driver: tasmota\n    topic: {id}\n    min_switch_interval: 0\n")
+}
+
+#[tokio::test]
+async fn plugs_follow_the_surplus_by_priority_and_a_hand_on_the_switch_wins() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    meter(&sim);
+    let house = Arc::new(Mutex::new(House {
+        base_w: 300.0,
+        pv_w: 0.0,
+        plugs: [("boiler", 2000.0), ("bike", 500.0)]
+            .into_iter()
+            .map(|(t, w)| (t.to_string(), (false, w)))
+            .collect(),
+        frozen: false,
+    }));
+    let devices = Observer::connect(broker.port, "cmnd/#").await;
+    let _house = run_house(house.clone(), devices, sim.clone());
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
+         plugs:\n{}{}\
+         surplus:\n  stale_after: 5\n\
+         loads:\n  - plug: boiler\n    power: 2000\n    priority: 10\n    on_delay: 1\n    off_delay: 2\n    min_on: 3\n\
+         \x20 - plug: bike\n    power: 500\n    priority: 5\n    on_delay: 1\n    off_delay: 2\n",
+        scratch_dir("surplus").display(),
+        broker.port,
+        sim.url("tcp"),
+        plug("boiler"),
+        plug("bike"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/boiler/load_reason", "off: 2300 W short")
+        .await;
+    obs.wait_value("stromwart/boiler/load_mode", "auto").await;
+
+    // The sun comes out: 2.2 kW of export is enough for the boiler, not also for the bike.
+    house.lock().unwrap().pv_w = 2500.0;
+    obs.wait_value("stromwart/boiler/switch", "ON").await;
+    obs.wait_for(5, "the bike waiting", |r| {
+        r.topic == "stromwart/bike/load_reason" && r.payload == "off: 300 W short"
+    })
+    .await;
+    // More sun: the bike follows.
+    house.lock().unwrap().pv_w = 3400.0;
+    obs.wait_value("stromwart/bike/switch", "ON").await;
+    obs.wait_value("stromwart/site/surplus_allocated", "2500")
+        .await;
+
+    // A cloud: the bike goes first, the boiler keeps its power.
+    obs.clear();
+    house.lock().unwrap().pv_w = 2400.0;
+    obs.wait_value("stromwart/bike/switch", "OFF").await;
+    assert!(
+        !obs.all()
+            .iter()
+            .any(|r| r.topic == "stromwart/boiler/switch" && r.payload == "OFF"),
+        "the boiler has priority"
+    );
+
+    // Someone switches the boiler off from Home Assistant: it stays off in the sun.
+    obs.send("stromwart/boiler/switch/set", "OFF").await;
+    obs.wait_value("stromwart/boiler/switch", "OFF").await;
+    obs.wait_value("stromwart/boiler/load_reason", "manual until 00:00")
+        .await;
+    house.lock().unwrap().pv_w = 5000.0;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!house.lock().unwrap().plugs["boiler"].0, "never fought");
+    // The bike takes the surplus the boiler leaves.
+    obs.wait_value("stromwart/bike/switch", "ON").await;
+
+    // The meter stops answering: after 5 s the bike is in its safe state, off.
+    obs.clear();
+    house.lock().unwrap().frozen = true;
+    sim.remove(1, 4, POWER);
+    obs.wait_for(10, "the bike off", |r| {
+        r.topic == "stromwart/bike/switch" && r.payload == "OFF"
+    })
+    .await;
+    obs.wait_for(5, "the reason", |r| {
+        r.topic == "stromwart/bike/load_reason" && r.payload.starts_with("off: no meter reading")
+    })
+    .await;
+
+    // The mode select is a setting: "on" holds the bike on whatever the meter says.
+    obs.send("stromwart/bike/load_mode/set", "on").await;
+    obs.wait_value("stromwart/bike/load_mode", "on").await;
+    obs.wait_value("stromwart/bike/switch", "ON").await;
+    bridge.stop().await.unwrap();
+}
