@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::bridge::Bridge;
 use common::broker::{Mosquitto, scratch_dir};
+use common::goe::{Charger, go_e};
 use common::modbus_sim::Sim;
 use common::observer::Observer;
 use rumqttc::QoS;
@@ -25,17 +26,31 @@ struct House {
     plugs: BTreeMap<String, (bool, f64)>,
     /// Stop updating the meter (it still answers with its last value).
     frozen: bool,
+    charger: Option<Arc<Mutex<Charger>>>,
 }
 
 impl House {
+    fn new(pv_w: f64, plugs: &[(&str, f64)]) -> Self {
+        Self {
+            base_w: 300.0,
+            pv_w,
+            plugs: plugs
+                .iter()
+                .map(|(t, w)| (t.to_string(), (false, *w)))
+                .collect(),
+            frozen: false,
+            charger: None,
+        }
+    }
+
     fn grid(&self) -> f64 {
-        let loads: f64 = self
-            .plugs
-            .values()
-            .filter(|(on, _)| *on)
-            .map(|(_, w)| w)
-            .sum();
-        self.base_w + loads - self.pv_w
+        let on = self.plugs.values().filter(|(on, _)| *on);
+        let loads: f64 = on.map(|(_, w)| w).sum();
+        let car = self
+            .charger
+            .as_ref()
+            .map_or(0.0, |c| c.lock().unwrap().power());
+        self.base_w + loads + car - self.pv_w
     }
 }
 
@@ -93,6 +108,24 @@ fn run_house(house: Arc<Mutex<House>>, devices: Observer, sim: Sim) -> tokio::ta
     })
 }
 
+/// Waits until the charger charges at `amps` (0: stopped), as its HTTP API was told.
+async fn charged(charger: &Arc<Mutex<Charger>>, amps: u8) {
+    for _ in 0..100 {
+        {
+            let c = charger.lock().unwrap();
+            if (amps == 0 && c.frc == 1) || (c.frc != 1 && c.amp == amps) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let c = charger.lock().unwrap();
+    panic!(
+        "the charger is at {} A, frc {}; sets: {:?}",
+        c.amp, c.frc, c.sets
+    );
+}
+
 fn plug(id: &str) -> String {
     format!("  - id: {id}\n    driver: tasmota\n    topic: {id}\n    min_switch_interval: 0\n")
 }
@@ -102,15 +135,10 @@ async fn plugs_follow_the_surplus_by_priority_and_a_hand_on_the_switch_wins() {
     let broker = Mosquitto::start();
     let sim = Sim::tcp().await;
     meter(&sim);
-    let house = Arc::new(Mutex::new(House {
-        base_w: 300.0,
-        pv_w: 0.0,
-        plugs: [("boiler", 2000.0), ("bike", 500.0)]
-            .into_iter()
-            .map(|(t, w)| (t.to_string(), (false, w)))
-            .collect(),
-        frozen: false,
-    }));
+    let house = Arc::new(Mutex::new(House::new(
+        0.0,
+        &[("boiler", 2000.0), ("bike", 500.0)],
+    )));
     let devices = Observer::connect(broker.port, "cmnd/#").await;
     let _house = run_house(house.clone(), devices, sim.clone());
     let yaml = format!(
@@ -184,5 +212,85 @@ async fn plugs_follow_the_surplus_by_priority_and_a_hand_on_the_switch_wins() {
     obs.send("stromwart/bike/load_mode/set", "on").await;
     obs.wait_value("stromwart/bike/load_mode", "on").await;
     obs.wait_value("stromwart/bike/switch", "ON").await;
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wallbox_in_pv_mode_follows_the_surplus_with_its_delays() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    meter(&sim);
+    let charger = Arc::new(Mutex::new(Charger {
+        amp: 16,
+        frc: 1,
+        psm: 0,
+        sets: Vec::new(),
+    }));
+    let port = go_e(charger.clone()).await;
+    let mut model = House::new(0.0, &[]);
+    model.charger = Some(charger.clone());
+    let house = Arc::new(Mutex::new(model));
+    let devices = Observer::connect(broker.port, "cmnd/#").await;
+    let _house = run_house(house.clone(), devices, sim.clone());
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
+         wallboxes:\n  - id: garage\n    address: http://127.0.0.1:{port}\n    max_current: 16\n    poll_interval: 0.5\n    min_change_interval: 0\n\
+         loads:\n  - wallbox: garage\n    mode: pv\n    on_delay: 2\n    off_delay: 3\n",
+        scratch_dir("surplus-wallbox").display(),
+        broker.port,
+        sim.url("tcp"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/garage/charge_mode", "pv").await;
+    obs.wait_for(10, "waiting for surplus", |r| {
+        r.topic == "stromwart/garage/load_reason" && r.payload == "off: 4440 W short"
+    })
+    .await;
+
+    // 7 A worth of export on three phases (4830 W): it starts after its 2 s, at 7 A.
+    let started = std::time::Instant::now();
+    house.lock().unwrap().pv_w = 300.0 + 4830.0;
+    obs.wait_value(
+        "stromwart/garage/load_reason",
+        "charging at 7 A: 4830 W of surplus",
+    )
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the enable delay"
+    );
+    charged(&charger, 7).await;
+
+    // More sun: the current follows without a delay.
+    house.lock().unwrap().pv_w = 300.0 + 6900.0;
+    obs.wait_for(10, "10 A", |r| {
+        r.topic == "stromwart/garage/load_reason" && r.payload.starts_with("charging at 10 A")
+    })
+    .await;
+    charged(&charger, 10).await;
+
+    // Less than 6 A: it holds 6 A for its 3 s, then stops.
+    house.lock().unwrap().pv_w = 300.0 + 2000.0;
+    obs.wait_for(10, "waiting to stop", |r| {
+        r.topic == "stromwart/garage/load_reason" && r.payload.starts_with("waiting: ")
+    })
+    .await;
+    obs.wait_for(10, "stopped", |r| {
+        r.topic == "stromwart/garage/load_reason" && r.payload.starts_with("off: ")
+    })
+    .await;
+    charged(&charger, 0).await;
+
+    // "now" from Home Assistant: full current at once.
+    obs.send("stromwart/garage/charge_mode/set", "now").await;
+    obs.wait_value("stromwart/garage/charge_mode", "now").await;
+    obs.wait_value(
+        "stromwart/garage/load_reason",
+        "charging at 16 A: charge mode now",
+    )
+    .await;
+    charged(&charger, 16).await;
     bridge.stop().await.unwrap();
 }

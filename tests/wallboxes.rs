@@ -8,83 +8,9 @@ use std::time::Duration;
 
 use common::bridge::Bridge;
 use common::broker::{Mosquitto, scratch_dir};
+use common::goe::{Charger, go_e};
 use common::http::{Response, serve};
 use common::observer::Observer;
-
-struct Charger {
-    amp: u8,
-    frc: u8,
-    psm: u8,
-    sets: Vec<String>,
-}
-
-fn query(head: &str) -> Vec<(String, String)> {
-    let line = head.lines().next().unwrap_or_default();
-    let q = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.split_once('?'))
-        .map(|(_, q)| q)
-        .unwrap_or_default();
-    q.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-async fn go_e(state: Arc<Mutex<Charger>>) -> u16 {
-    serve(move |head| {
-        let mut c = state.lock().unwrap();
-        if head.starts_with("get /api/set") {
-            let mut reply = serde_json::Map::new();
-            for (k, v) in query(head) {
-                let ok = match k.as_str() {
-                    "amp" => v
-                        .parse()
-                        .ok()
-                        .filter(|a| (6..=32).contains(a))
-                        .map(|a| c.amp = a)
-                        .is_some(),
-                    "frc" => v
-                        .parse()
-                        .ok()
-                        .filter(|f| *f <= 2)
-                        .map(|f| c.frc = f)
-                        .is_some(),
-                    "psm" => v
-                        .parse()
-                        .ok()
-                        .filter(|p| *p <= 2)
-                        .map(|p| c.psm = p)
-                        .is_some(),
-                    _ => false,
-                };
-                c.sets.push(format!("{k}={v}"));
-                reply.insert(k, serde_json::json!(ok));
-            }
-            Response::json("200 OK", &serde_json::Value::Object(reply).to_string())
-        } else if head.starts_with("get /api/status") {
-            let charging = c.frc != 1;
-            let phases = if c.psm == 1 { 1.0 } else { 3.0 };
-            let power = if charging {
-                f64::from(c.amp) * 230.0 * phases
-            } else {
-                0.0
-            };
-            let mut nrg = vec![230.0; 16];
-            nrg[11] = power;
-            let body = serde_json::json!({
-                "amp": c.amp, "frc": c.frc, "psm": c.psm, "car": if charging { 2 } else { 4 },
-                "nrg": nrg, "eto": 1_234_567.0
-            });
-            Response::json("200 OK", &body.to_string())
-        } else {
-            Response::json("404 Not Found", "")
-        }
-    })
-    .await
-    .0
-}
 
 async fn set(obs: &Observer, key: &str, payload: &str) {
     obs.send(&format!("stromwart/garage/{key}/set"), payload)

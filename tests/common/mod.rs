@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod broker;
 pub mod every_kind;
 pub mod fixtures;
+pub mod goe;
 pub mod http;
 pub mod modbus_sim;
 pub mod observer;
