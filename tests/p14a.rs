@@ -379,3 +379,33 @@ async fn a_heat_pump_is_limited_through_its_power_limit_register_never_to_zero()
     holds(&heat_pump, 1, &[16000], "the limit's maximum again").await;
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_relay_on_a_tasmota_plug_closes_while_dimmed() {
+    let broker = Mosquitto::start();
+    let device = Observer::connect(broker.port, "cmnd/hp_relay/#").await;
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         plugs:\n  - id: hp_sg\n    driver: tasmota\n    topic: hp_relay\n    min_switch_interval: 0\n\
+         p14a:\n  signals:\n    - mqtt: box/input/0\n      debounce: 0\n\
+         \x20 devices:\n    - kind: heat_pump\n      rated_power: 9\n      relay: hp_sg\n",
+        scratch_dir("p14a-tasmota").display(),
+        broker.port,
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/site/p14a_dimmed", "OFF").await;
+    obs.send("box/input/0", "on").await;
+    device
+        .wait_for(5, "the relay switched on", |r| {
+            r.topic == "cmnd/hp_relay/POWER" && r.payload == "ON"
+        })
+        .await;
+    obs.send("box/input/0", "off").await;
+    device
+        .wait_for(5, "the relay switched off", |r| {
+            r.topic == "cmnd/hp_relay/POWER" && r.payload == "OFF"
+        })
+        .await;
+    bridge.stop().await.unwrap();
+}
