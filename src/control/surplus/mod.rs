@@ -27,6 +27,9 @@ const MAX_STEP_MS: u64 = 10_000;
 /// A device's read-back may lag its command by a poll or two before it counts as a change
 /// made by hand.
 const READ_BACK_GRACE_MS: u64 = 15_000;
+/// How long a load runs at a level before what it measures counts rather than its nominal
+/// power: a charger ramps up, a heater's relay bounces.
+const SETTLE_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SurplusSettings {
@@ -194,12 +197,21 @@ impl Allocator {
             let forced = wanted.forced;
             let (held, why) = hold(load, m.held, &wanted, now.mono_ms);
             let levels = load.levels();
-            let reserved = match held.pending {
-                Some(p) if p.up => levels[wanted.level.max(held.level)],
-                _ => levels[held.level],
+            let nominal = f64::from(levels[held.level]);
+            let settled = held.level > 0
+                && held.level == m.held.level
+                && held
+                    .since_ms
+                    .is_some_and(|since| now.mono_ms >= since + SETTLE_MS);
+            let reserved = match (held.pending, self.measured(i, house)) {
+                (Some(p), _) if p.up => f64::from(levels[wanted.level.max(held.level)]),
+                // A boiler whose thermostat opened, a full car: on, but drawing less than its
+                // level; what it leaves is free for the others.
+                (_, Some(w)) if settled => w.clamp(0.0, nominal),
+                _ => nominal,
             };
-            free -= f64::from(reserved);
-            allocated += f64::from(reserved);
+            free -= reserved;
+            allocated += reserved;
             if held.level != self.memory[i].held.level {
                 let from = self.memory[i].held.level;
                 self.command(i, from, held.level, &mut d);
@@ -249,7 +261,12 @@ impl Allocator {
     /// What a load draws now: what its devices measure, else its level's nominal power.
     fn drawing(&self, i: usize, house: &Snapshot) -> f64 {
         let nominal = f64::from(self.loads[i].levels()[self.memory[i].held.level]);
-        let measured = match &self.loads[i].kind {
+        self.measured(i, house).unwrap_or(nominal)
+    }
+
+    /// What a load's devices measure, where they do.
+    fn measured(&self, i: usize, house: &Snapshot) -> Option<f64> {
+        match &self.loads[i].kind {
             LoadKind::Switched { plug, .. } => house.plugs.get(*plug).and_then(|p| p.power),
             LoadKind::Stepped { plugs, .. } => plugs
                 .iter()
@@ -258,8 +275,7 @@ impl Allocator {
             LoadKind::Variable { wallbox, .. } => {
                 house.wallboxes.get(*wallbox).and_then(|w| w.power)
             }
-        };
-        measured.unwrap_or(nominal)
+        }
     }
 
     /// Runtime and energy today; a new local day starts them at zero.

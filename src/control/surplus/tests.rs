@@ -449,3 +449,26 @@ fn the_battery_charges_first_below_its_priority_soc_and_carries_loads_above_its_
     h.run(&mut alloc, 10, 11);
     assert!(!h.on(0), "not below the buffer");
 }
+
+#[test]
+fn a_load_that_stops_drawing_on_its_own_leaves_the_surplus_to_the_others() {
+    let mut boiler = plug_load("boiler", 0, 2000, 10);
+    boiler.on_delay_ms = 0;
+    let mut bike = plug_load("bike", 1, 500, 0);
+    bike.on_delay_ms = 0;
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![boiler, bike]);
+    let mut h = House::new(&alloc, 2);
+    h.pv_w = 2500.0; // 2200 W: the boiler, not the bike
+    h.run(&mut alloc, 0, 30);
+    assert!(h.on(0) && !h.on(1));
+    // The water is hot: the thermostat opens, the plug stays on and measures 0 W.
+    h.loads[0].kind = LoadKind::Switched {
+        plug: 0,
+        power_w: 0,
+    };
+    h.snap.plugs[0].power = Some(0.0);
+    h.run(&mut alloc, 31, 50);
+    assert!(!h.on(1), "not before the boiler has settled");
+    h.run(&mut alloc, 51, 70);
+    assert!(h.on(0) && h.on(1));
+}
