@@ -141,6 +141,7 @@ async fn plugs_follow_the_surplus_by_priority_and_a_hand_on_the_switch_wins() {
     )));
     let devices = Observer::connect(broker.port, "cmnd/#").await;
     let _house = run_house(house.clone(), devices, sim.clone());
+    let data = scratch_dir("surplus");
     let yaml = format!(
         "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
          devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
@@ -148,7 +149,7 @@ async fn plugs_follow_the_surplus_by_priority_and_a_hand_on_the_switch_wins() {
          surplus:\n  stale_after: 5\n\
          loads:\n  - plug: boiler\n    power: 2000\n    priority: 10\n    on_delay: 1\n    off_delay: 2\n    min_on: 3\n\
          \x20 - plug: bike\n    power: 500\n    priority: 5\n    on_delay: 1\n    off_delay: 2\n",
-        scratch_dir("surplus").display(),
+        data.display(),
         broker.port,
         sim.url("tcp"),
         plug("boiler"),
@@ -208,11 +209,23 @@ async fn plugs_follow_the_surplus_by_priority_and_a_hand_on_the_switch_wins() {
     })
     .await;
 
+    // Priority and minimum times are settings too, shown and saved.
+    obs.send("stromwart/bike/load_priority/set", "20").await;
+    obs.wait_value("stromwart/bike/load_priority", "20").await;
+    obs.send("stromwart/bike/load_min_on/set", "7").await;
+    obs.wait_value("stromwart/bike/load_min_on", "7").await;
+
     // The mode select is a setting: "on" holds the bike on whatever the meter says.
     obs.send("stromwart/bike/load_mode/set", "on").await;
     obs.wait_value("stromwart/bike/load_mode", "on").await;
     obs.wait_value("stromwart/bike/switch", "ON").await;
     bridge.stop().await.unwrap();
+    let saved = std::fs::read_to_string(data.join("settings.json")).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    assert_eq!(
+        saved["loads"]["bike"],
+        serde_json::json!({"mode": "on", "priority": 20.0, "min_on": 7.0})
+    );
 }
 
 #[tokio::test]

@@ -155,7 +155,7 @@ impl Core {
                     .and_then(|d| d.override_w())
                     .map_or(0.0, f64::from),
             ),
-            (Owner::Load(i), _) => self.load_mode_payload(i),
+            (Owner::Load(i), key) => self.load_payload(i, key),
             (Owner::Plug(i), _) => self.plugs[i].switch_payload(),
             (Owner::Wallbox(i), key) => self.wallboxes[i].payload(key),
             (Owner::Battery(i), key) => self.batteries[i].payload(key),
@@ -257,7 +257,7 @@ impl Core {
                 return;
             }
             Owner::Load(i) => {
-                self.confirm_load_mode(i, now, out);
+                self.confirm_load(i, &control, now, out);
                 return;
             }
         };
@@ -397,8 +397,8 @@ impl Core {
                 return Ok(());
             }
             (Owner::Meter(i), key, cmd) => return self.apply_meter(i, key, cmd, out),
-            (Owner::Load(i), _, Command::Choice(choice)) => {
-                self.set_load_mode(i, choice)?;
+            (Owner::Load(i), key, cmd) => {
+                self.set_load(i, key, cmd)?;
                 self.decide(now, out);
                 return Ok(());
             }

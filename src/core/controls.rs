@@ -136,6 +136,31 @@ pub const CHARGE_MODE: Control = Control {
     options: Some(crate::control::surplus::load::ChargeMode::NAMES),
     max_len: None,
 };
+pub const LOAD_PRIORITY: Control = number(
+    "load_priority",
+    "Surplus priority",
+    Kind::Count,
+    (-100.0, 100.0, 1.0),
+);
+pub const LOAD_MIN_ON: Control = number(
+    "load_min_on",
+    "Minimum on time",
+    Kind::Minutes,
+    (0.0, 1440.0, 1.0),
+);
+pub const LOAD_MIN_OFF: Control = number(
+    "load_min_off",
+    "Minimum off time",
+    Kind::Minutes,
+    (0.0, 1440.0, 1.0),
+);
+/// The daily runtime target, for loads configured with a deadline; 0 drops the target.
+pub const LOAD_RUNTIME: Control = number(
+    "load_runtime",
+    "Daily runtime target",
+    Kind::Minutes,
+    (0.0, 1440.0, 1.0),
+);
 /// How long a test of the §14a dimming lasts unless switched off before.
 pub const P14A_TEST_MS: u64 = 5 * 60_000;
 pub const MIN_INTERVAL: Control = number(
@@ -256,9 +281,26 @@ pub struct Settings {
     pub p14a_control: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p14a_override_w: Option<f64>,
-    /// Modes of the loads the surplus runs, set from Home Assistant, by load id.
+    /// Settings of the loads the surplus runs, changed from Home Assistant, by load id.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub loads: BTreeMap<String, String>,
+    pub loads: BTreeMap<String, LoadSaved>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoadSaved {
+    /// `off`, `auto`, `on`, or a wallbox's charge mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<f64>,
+    /// Minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_on: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_off: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,10 @@
 //! its commands on the path each device takes.
 
 use super::Core;
-use super::controls::{CHARGE_MODE, Control, LOAD_MODE};
+use super::controls::{
+    CHARGE_MODE, Command, Control, LOAD_MIN_OFF, LOAD_MIN_ON, LOAD_MODE, LOAD_PRIORITY,
+    LOAD_RUNTIME,
+};
 use super::device::Device;
 use crate::control::Driven;
 use crate::control::surplus::load::{ChargeMode, LoadKind, Mode};
@@ -22,98 +25,162 @@ impl Core {
         }
     }
 
-    fn load_control(&self, load: usize) -> Option<Control> {
-        let l = self.allocator.as_ref()?.loads().get(load)?;
-        Some(if l.charge_mode.is_some() {
+    /// A load's settings entities: its mode (a wallbox's charge mode), priority, minimum
+    /// times, and its runtime target where it has a deadline.
+    fn load_controls(&self, load: usize) -> Vec<Control> {
+        let Some(l) = self.allocator.as_ref().and_then(|a| a.loads().get(load)) else {
+            return Vec::new();
+        };
+        let mode = if l.charge_mode.is_some() {
             CHARGE_MODE
         } else {
             LOAD_MODE
-        })
+        };
+        let mut controls = vec![mode, LOAD_PRIORITY, LOAD_MIN_ON, LOAD_MIN_OFF];
+        if l.runtime.is_some() {
+            controls.push(LOAD_RUNTIME);
+        }
+        controls
     }
 
-    /// The load whose mode `<id>/<key>/set` sets.
+    /// The load whose setting `<id>/<key>/set` sets.
     pub(super) fn route_load(&self, id: &str, key: &str) -> Option<(usize, Control)> {
         let a = self.allocator.as_ref()?;
         (0..a.loads().len()).find_map(|i| {
-            let c = self.load_control(i)?;
             let on = match &a.loads()[i].kind {
                 LoadKind::Switched { plug, .. } => self.plugs.get(*plug)?.device.id(),
                 LoadKind::Stepped { plugs, .. } => self.plugs.get(plugs[0])?.device.id(),
                 LoadKind::Variable { wallbox, .. } => self.wallboxes.get(*wallbox)?.device.id(),
             };
-            (on == id && c.key == key).then_some((i, c))
+            let c = self.load_controls(i).into_iter().find(|c| c.key == key)?;
+            (on == id).then_some((i, c))
         })
     }
 
-    pub(super) fn load_mode_payload(&self, load: usize) -> String {
+    pub(super) fn load_payload(&self, load: usize, key: &str) -> String {
         let Some(a) = self.allocator.as_ref() else {
             return String::new();
         };
-        match a.charge_mode(load) {
-            Some(m) => m.name().into(),
-            None => a.mode(load).map_or("auto", Mode::name).into(),
+        let Some(l) = a.loads().get(load) else {
+            return String::new();
+        };
+        let minutes = |ms: u64| format!("{}", ms / 60_000);
+        match key {
+            "load_priority" => l.priority.to_string(),
+            "load_min_on" => minutes(l.min_on_ms),
+            "load_min_off" => minutes(l.min_off_ms),
+            "load_runtime" => minutes(l.runtime.map_or(0, |r| r.ms)),
+            _ => match a.charge_mode(load) {
+                Some(m) => m.name().into(),
+                None => a.mode(load).map_or("auto", Mode::name).into(),
+            },
         }
     }
 
-    /// A mode chosen in Home Assistant, saved like the other settings.
-    pub(super) fn set_load_mode(&mut self, load: usize, choice: &str) -> Result<(), String> {
+    /// A setting changed in Home Assistant, saved like the others.
+    pub(super) fn set_load(&mut self, load: usize, key: &str, cmd: Command) -> Result<(), String> {
         let Some(a) = self.allocator.as_mut() else {
             return Err("no such load".into());
         };
-        match a.loads().get(load).map(|l| l.charge_mode.is_some()) {
-            Some(true) => a.set_charge_mode(load, ChargeMode::parse(choice).ok_or("no such mode")?),
-            Some(false) => a.set_mode(load, Mode::parse(choice).ok_or("no such mode")?),
-            None => return Err("no such load".into()),
+        let Some(id) = a.loads().get(load).map(|l| l.id.clone()) else {
+            return Err("no such load".into());
+        };
+        let saved = self.settings.loads.entry(id).or_default();
+        let ms = |minutes: f64| (minutes * 60_000.0) as u64;
+        match (key, cmd) {
+            ("load_priority", Command::Number(v)) => {
+                a.set_priority(load, v as i32);
+                saved.priority = Some(v);
+            }
+            ("load_min_on", Command::Number(v)) => {
+                a.set_min_times(load, Some(ms(v)), None);
+                saved.min_on = Some(v);
+            }
+            ("load_min_off", Command::Number(v)) => {
+                a.set_min_times(load, None, Some(ms(v)));
+                saved.min_off = Some(v);
+            }
+            ("load_runtime", Command::Number(v)) => {
+                let deadline = a.loads()[load].runtime.map_or(0, |r| r.deadline_ms);
+                if ms(v) > deadline {
+                    return Err(format!(
+                        "{v} min do not fit before the deadline at {}",
+                        crate::control::surplus::load::clock(deadline)
+                    ));
+                }
+                a.set_runtime(load, ms(v));
+                saved.runtime = Some(v);
+            }
+            (_, Command::Choice(choice)) => {
+                if a.loads()[load].charge_mode.is_some() {
+                    a.set_charge_mode(load, ChargeMode::parse(choice).ok_or("no such mode")?);
+                } else {
+                    a.set_mode(load, Mode::parse(choice).ok_or("no such mode")?);
+                }
+                saved.mode = Some(choice.to_string());
+            }
+            _ => return Err("unexpected command".into()),
         }
-        let id = a.loads()[load].id.clone();
-        self.settings.loads.insert(id, choice.to_string());
         Ok(())
     }
 
-    /// Modes saved by earlier runs.
-    pub(super) fn restore_load_modes(&mut self) {
+    /// Settings saved by earlier runs.
+    pub(super) fn restore_loads(&mut self) {
         let saved = self.settings.loads.clone();
         let Some(a) = self.allocator.as_mut() else {
             return;
         };
+        let ms = |minutes: f64| (minutes * 60_000.0) as u64;
         for i in 0..a.loads().len() {
-            let Some(choice) = saved.get(&a.loads()[i].id) else {
+            let Some(s) = saved.get(&a.loads()[i].id) else {
                 continue;
             };
-            match (ChargeMode::parse(choice), Mode::parse(choice)) {
-                (Some(m), _) if a.loads()[i].charge_mode.is_some() => a.set_charge_mode(i, m),
-                (_, Some(m)) if a.loads()[i].charge_mode.is_none() => a.set_mode(i, m),
-                _ => {}
+            if let Some(choice) = &s.mode {
+                match (ChargeMode::parse(choice), Mode::parse(choice)) {
+                    (Some(m), _) if a.loads()[i].charge_mode.is_some() => a.set_charge_mode(i, m),
+                    (_, Some(m)) if a.loads()[i].charge_mode.is_none() => a.set_mode(i, m),
+                    _ => {}
+                }
+            }
+            if let Some(p) = s.priority {
+                a.set_priority(i, p as i32);
+            }
+            a.set_min_times(i, s.min_on.map(ms), s.min_off.map(ms));
+            if let Some(r) = s.runtime {
+                a.set_runtime(i, ms(r));
             }
         }
     }
 
-    /// Creates (first time) and publishes each load's mode select.
+    /// Creates (first time) and publishes each load's settings entities.
     pub(super) fn offer_load_controls(&mut self, now: Now, out: &mut Vec<Message>) {
         let n = self.allocator.as_ref().map_or(0, |a| a.loads().len());
         let base = self.cfg.base_topic.clone();
         for i in 0..n {
-            let (Some(c), value) = (self.load_control(i), self.load_mode_payload(i)) else {
-                continue;
-            };
-            if let Some(device) = self.load_device(i) {
-                device.control(&c, value, &base, now, out);
+            for c in self.load_controls(i) {
+                let value = self.load_payload(i, c.key);
+                if let Some(device) = self.load_device(i) {
+                    device.control(&c, value, &base, now, out);
+                }
             }
         }
     }
 
-    /// The load's mode entity after a command, accepted or not.
-    pub(super) fn confirm_load_mode(&mut self, load: usize, now: Now, out: &mut Vec<Message>) {
-        let value = self.load_mode_payload(load);
+    /// A load's setting after a command, accepted or not.
+    pub(super) fn confirm_load(
+        &mut self,
+        load: usize,
+        c: &Control,
+        now: Now,
+        out: &mut Vec<Message>,
+    ) {
+        let value = self.load_payload(load, c.key);
         let base = self.cfg.base_topic.clone();
-        let Some(c) = self.load_control(load) else {
-            return;
-        };
         if let Some(device) = self.load_device(load) {
             if let Some(state) = device.state_topic(c.key) {
                 out.push(Message::state(state, value.clone()));
             }
-            device.control(&c, value, &base, now, &mut Vec::new());
+            device.control(c, value, &base, now, &mut Vec::new());
         }
     }
 

@@ -208,7 +208,7 @@ impl Core {
             core.allocator = Some(Allocator::new(settings, core.cfg.loads.clone()));
         }
         core.apply_saved(saved);
-        core.restore_load_modes();
+        core.restore_loads();
         core
     }
 

@@ -137,6 +137,27 @@ impl Allocator {
         }
     }
 
+    /// Settings changed from Home Assistant: priority, minimum times, the runtime target (its
+    /// deadline stays as configured; 0 drops the target).
+    pub fn set_priority(&mut self, load: usize, priority: i32) {
+        if let Some(l) = self.loads.get_mut(load) {
+            l.priority = priority;
+        }
+    }
+
+    pub fn set_min_times(&mut self, load: usize, min_on_ms: Option<u64>, min_off_ms: Option<u64>) {
+        if let Some(l) = self.loads.get_mut(load) {
+            l.min_on_ms = min_on_ms.unwrap_or(l.min_on_ms);
+            l.min_off_ms = min_off_ms.unwrap_or(l.min_off_ms);
+        }
+    }
+
+    pub fn set_runtime(&mut self, load: usize, ms: u64) {
+        if let Some(r) = self.loads.get_mut(load).and_then(|l| l.runtime.as_mut()) {
+            r.ms = ms;
+        }
+    }
+
     /// A person switched the load's device (from Home Assistant): the allocator leaves it
     /// alone until the configured time.
     pub fn manual(&mut self, load: usize, now: Now) {
