@@ -27,6 +27,8 @@ pub fn loads() -> Vec<(LoadSettings, f64)> {
         never_off: false,
         min_soc: None,
         charge_mode: None,
+        phase_delay_ms: MIN,
+        phase_switches_per_hour: 4,
     };
     let mut boiler = base(
         "boiler",

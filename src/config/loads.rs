@@ -52,7 +52,13 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
             }
         })
         .collect();
-    let phases = s.int("phases", 3, 1, 3) as u8;
+    let phases = match s.choice("phases", &["1", "3", "auto"], "3") {
+        "1" => 1,
+        "auto" => 0,
+        _ => 3,
+    };
+    let phase_delay_ms = duration(s, "phase_delay", 60_000, DAY_MS).unwrap_or(60_000);
+    let phase_switches_per_hour = s.int("phase_switches", 4, 1, 60) as u32;
     let mode = s.opt_string("mode");
     let given = [plug.is_some(), !relays.is_empty(), wallbox.is_some()];
     let (kind, id) = match (plug, wallbox) {
@@ -175,6 +181,8 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
         never_off,
         min_soc,
         charge_mode,
+        phase_delay_ms,
+        phase_switches_per_hour,
     })
 }
 

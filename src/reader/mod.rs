@@ -264,9 +264,18 @@ impl<'a> Section<'a> {
         default: &'static str,
     ) -> &'static str {
         let v = self.get(key, FieldType::Choice(options), Some(default.into()));
-        match v {
-            None => default,
-            Some(Value::String(s)) => match options.iter().find(|o| o.eq_ignore_ascii_case(s)) {
+        // A number among the options (phases: 3) is meant as its text.
+        let number = match v {
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let text = match v {
+            Some(Value::String(s)) => Some(s.as_str()),
+            _ => number.as_deref(),
+        };
+        match (v, text) {
+            (None, _) => default,
+            (Some(_), Some(s)) => match options.iter().find(|o| o.eq_ignore_ascii_case(s)) {
                 Some(o) => o,
                 None => {
                     let list = options.join(", ");
@@ -275,7 +284,7 @@ impl<'a> Section<'a> {
                     default
                 }
             },
-            Some(other) => {
+            (Some(other), None) => {
                 self.bad(key, &format!("one of {}", options.join(", ")), other);
                 default
             }

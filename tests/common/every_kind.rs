@@ -46,7 +46,7 @@ pub fn every_kind_of_config() -> serde_json::Value {
              "runtime": "2h", "deadline": "18:00", "max_runtime": "6h", "window": "08:00-20:00",
              "never_off": false, "min_soc": 20, "name": "Boiler", "id": "boiler"},
             {"plugs": "g, h", "steps": "1000, 2000"},
-            {"wallbox": "w", "mode": "pv", "phases": 3}
+            {"wallbox": "w", "mode": "pv", "phases": "auto", "phase_delay": "2m", "phase_switches": 4}
         ]
     })
 }

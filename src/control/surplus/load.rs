@@ -12,7 +12,8 @@ pub enum LoadKind {
     /// A heating rod with power steps: one relay per step, switched on in order, each adding
     /// its power.
     Stepped { plugs: Vec<usize>, step_w: Vec<u32> },
-    /// A wallbox: a current from 6 A up to `max_a` on its phases.
+    /// A wallbox: a current from 6 A up to `max_a` on its phases; `phases` 0 switches between
+    /// one phase (below) and three (above what one carries).
     Variable {
         wallbox: usize,
         phases: u8,
@@ -123,6 +124,10 @@ pub struct LoadSettings {
     pub min_soc: Option<f64>,
     /// A wallbox's charge mode; `None` for other loads.
     pub charge_mode: Option<ChargeMode>,
+    /// With automatic phases: how long the surplus must call for three phases (or one) before
+    /// the wallbox switches, and how often it may switch in an hour.
+    pub phase_delay_ms: u64,
+    pub phase_switches_per_hour: u32,
 }
 
 impl LoadSettings {
@@ -140,22 +145,69 @@ impl LoadSettings {
                 }
                 levels
             }
-            LoadKind::Variable { phases, max_a, .. } => {
-                let per_amp = VOLTS * u32::from(*phases);
-                std::iter::once(0)
-                    .chain((MIN_CURRENT_A..=*max_a).map(|a| u32::from(a) * per_amp))
-                    .collect()
-            }
+            LoadKind::Variable { .. } => (0..self.charge_levels())
+                .map(|l| {
+                    let (phases, amps) = self.charge(l);
+                    u32::from(amps) * VOLTS * u32::from(phases)
+                })
+                .collect(),
         }
     }
 
-    /// A wallbox's current at a level.
-    pub fn amps(level: usize) -> u8 {
+    fn charge_levels(&self) -> usize {
+        let LoadKind::Variable { phases, max_a, .. } = self.kind else {
+            return 0;
+        };
+        let steps = usize::from(max_a.saturating_sub(MIN_CURRENT_A)) + 1;
+        1 + steps
+            + if phases == 0 {
+                self.three_phase_steps()
+            } else {
+                0
+            }
+    }
+
+    /// With automatic phases: the three-phase currents that draw more than one phase at its
+    /// maximum, so that the levels keep rising.
+    fn three_phase_steps(&self) -> usize {
+        let LoadKind::Variable { max_a, .. } = self.kind else {
+            return 0;
+        };
+        (MIN_CURRENT_A..=max_a)
+            .filter(|a| u32::from(*a) * 3 > u32::from(max_a))
+            .count()
+    }
+
+    /// A wallbox's phases and current at a level (0 phases: not charging).
+    pub fn charge(&self, level: usize) -> (u8, u8) {
+        let LoadKind::Variable { phases, max_a, .. } = self.kind else {
+            return (0, 0);
+        };
         if level == 0 {
-            0
-        } else {
-            MIN_CURRENT_A + (level - 1) as u8
+            return (0, 0);
         }
+        let one_phase = usize::from(max_a.saturating_sub(MIN_CURRENT_A)) + 1;
+        if phases != 0 {
+            return (phases, MIN_CURRENT_A + (level - 1) as u8);
+        }
+        if level <= one_phase {
+            return (1, MIN_CURRENT_A + (level - 1) as u8);
+        }
+        let first = max_a - self.three_phase_steps() as u8 + 1;
+        (3, first + (level - 1 - one_phase) as u8)
+    }
+
+    /// The level at which a wallbox charges `amps` on `phases`.
+    pub fn level_of(&self, phases: Option<u8>, amps: u8) -> usize {
+        if amps == 0 {
+            return 0;
+        }
+        (1..self.charge_levels())
+            .find(|l| {
+                let (p, a) = self.charge(*l);
+                a == amps && phases.is_none_or(|want| want == p || want == 0)
+            })
+            .unwrap_or(self.charge_levels().saturating_sub(1))
     }
 
     /// Whether the local time of day lies in the load's window.

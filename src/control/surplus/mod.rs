@@ -70,6 +70,8 @@ struct Memory {
     /// It runs because it must (a mode, a runtime target), perhaps from the grid: once that
     /// ends it stops at once rather than after the surplus delay.
     forced: bool,
+    /// When a wallbox last switched between one phase and three (monotonic ms), for the cap.
+    phase_switches: Vec<u64>,
 }
 
 #[derive(Debug)]
@@ -99,6 +101,7 @@ impl Allocator {
                 runtime_today_ms: 0,
                 energy_today_wh: 0.0,
                 seen: false,
+                phase_switches: Vec::new(),
             })
             .collect();
         Self {
@@ -216,6 +219,10 @@ impl Allocator {
                 wanted.urgent = true;
             }
             let forced = wanted.forced;
+            if let Some(held_to) = phase_cap(load, m, wanted.level, now) {
+                wanted.level = held_to;
+                wanted.why = format!("{}; phase switches capped this hour", wanted.why);
+            }
             let (held, why) = hold(load, m.held, &wanted, now.mono_ms);
             let levels = load.levels();
             let nominal = f64::from(levels[held.level]);
@@ -235,6 +242,12 @@ impl Allocator {
             allocated += reserved;
             if held.level != self.memory[i].held.level {
                 let from = self.memory[i].held.level;
+                let (was, is) = (load.charge(from).0, load.charge(held.level).0);
+                if was > 0 && is > 0 && was != is {
+                    let switches = &mut self.memory[i].phase_switches;
+                    switches.retain(|at| now.mono_ms < at + 3_600_000);
+                    switches.push(now.mono_ms);
+                }
                 self.command(i, from, held.level, &mut d);
                 self.memory[i].commanded_at_ms = now.mono_ms;
             }
@@ -364,6 +377,10 @@ impl Allocator {
         }
     }
 
+    fn auto_phases(&self, i: usize) -> bool {
+        matches!(self.loads[i].kind, LoadKind::Variable { phases: 0, .. })
+    }
+
     fn command(&self, i: usize, from: usize, to: usize, d: &mut Decisions) {
         match &self.loads[i].kind {
             LoadKind::Switched { plug, .. } => d.actions.push(Action::Plug {
@@ -389,9 +406,16 @@ impl Allocator {
                     });
                     return;
                 }
+                let (phases, amps) = self.loads[i].charge(to);
+                if phases != self.loads[i].charge(from).0 && self.auto_phases(i) {
+                    d.actions.push(Action::Wallbox {
+                        wallbox,
+                        command: WallboxCommand::Phases(phases),
+                    });
+                }
                 d.actions.push(Action::Wallbox {
                     wallbox,
-                    command: WallboxCommand::Current(LoadSettings::amps(to)),
+                    command: WallboxCommand::Current(amps),
                 });
                 if from == 0 {
                     d.actions.push(Action::Wallbox {
@@ -423,6 +447,25 @@ impl Allocator {
     }
 }
 
+/// The level a wallbox keeps instead of switching phases once it has switched as often as its
+/// cap allows in the last hour: the nearest on the phases it has.
+fn phase_cap(load: &LoadSettings, m: &Memory, want: usize, now: Now) -> Option<usize> {
+    let (was, is) = (load.charge(m.held.level).0, load.charge(want).0);
+    if was == 0 || is == 0 || was == is {
+        return None;
+    }
+    let recent = m
+        .phase_switches
+        .iter()
+        .filter(|at| now.mono_ms < *at + 3_600_000)
+        .count();
+    if (recent as u32) < load.phase_switches_per_hour {
+        return None;
+    }
+    let same = (1..load.levels().len()).filter(|l| load.charge(*l).0 == was);
+    if is > was { same.max() } else { same.min() }
+}
+
 /// The level a load's devices report, where they do.
 fn reported(load: &LoadSettings, house: &Snapshot) -> Option<usize> {
     match &load.kind {
@@ -449,10 +492,7 @@ fn reported(load: &LoadSettings, house: &Snapshot) -> Option<usize> {
             if !w.enabled || w.current_a == 0 {
                 return Some(0);
             }
-            Some(usize::from(
-                w.current_a
-                    .saturating_sub(crate::model::devices::MIN_CURRENT_A - 1),
-            ))
+            Some(load.level_of(w.phases, w.current_a))
         }
     }
 }

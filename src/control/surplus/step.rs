@@ -141,7 +141,12 @@ pub fn want(
 pub fn state(load: &LoadSettings, level: usize) -> String {
     match (&load.kind, level) {
         (_, 0) => "off".into(),
-        (LoadKind::Variable { .. }, l) => format!("charging at {} A", LoadSettings::amps(l)),
+        (LoadKind::Variable { phases: 0, .. }, l) => {
+            let (phases, amps) = load.charge(l);
+            let s = if phases == 1 { "" } else { "s" };
+            format!("charging at {amps} A on {phases} phase{s}")
+        }
+        (LoadKind::Variable { .. }, l) => format!("charging at {} A", load.charge(l).1),
         (LoadKind::Stepped { step_w, .. }, l) if step_w.len() > 1 => {
             format!("step {l} of {}", step_w.len())
         }
@@ -187,8 +192,9 @@ pub fn hold(load: &LoadSettings, held: Held, want: &Want, now_ms: u64) -> (Held,
         return (held, format!("{now_state}: never switched off once on"));
     }
     // A wallbox already charging follows the surplus at once: it changes its current, it
-    // does not switch.
+    // does not switch. Going from one phase to three (or back) waits like a switch.
     let switching = current == 0 || want.level == 0;
+    let phase_switch = !switching && load.charge(current).0 != load.charge(want.level).0;
     let minimum = if up { load.min_off_ms } else { load.min_on_ms };
     let min_left = match held.since_ms {
         Some(since) if switching => (since + minimum).saturating_sub(now_ms),
@@ -201,8 +207,10 @@ pub fn hold(load: &LoadSettings, held: Held, want: &Want, now_ms: u64) -> (Held,
             since_ms: now_ms,
         },
     };
-    let delay = if want.urgent || !switching {
+    let delay = if want.urgent || !(switching || phase_switch) {
         0
+    } else if phase_switch {
+        load.phase_delay_ms
     } else if up {
         load.on_delay_ms
     } else {
@@ -221,6 +229,26 @@ pub fn hold(load: &LoadSettings, held: Held, want: &Want, now_ms: u64) -> (Held,
             pending: None,
         };
         return (held, format!("{}: {}", state(load, want.level), want.why));
+    }
+    if phase_switch {
+        // Meanwhile as near as the phases it has allow: 16 A on one phase while three are
+        // due, 6 A on three while one is.
+        let phases = load.charge(current).0;
+        let same = (1..load.levels().len()).filter(|l| load.charge(*l).0 == phases);
+        let level = if up { same.max() } else { same.min() }.unwrap_or(current);
+        let held = Held {
+            level,
+            pending: Some(pending),
+            ..held
+        };
+        let to = if up { "three phases" } else { "one phase" };
+        let why = format!(
+            "{}: {}, {to} in {}",
+            state(load, level),
+            want.why,
+            span(delay_left)
+        );
+        return (held, why);
     }
     let held = Held {
         pending: Some(pending),

@@ -34,6 +34,8 @@ fn plug_load(name: &str, plug: usize, power_w: u32, priority: i32) -> LoadSettin
         never_off: false,
         min_soc: None,
         charge_mode: None,
+        phase_delay_ms: 60_000,
+        phase_switches_per_hour: 4,
     }
 }
 
@@ -117,10 +119,11 @@ impl House {
                     match command {
                         WallboxCommand::Enable(on) => w.enabled = on,
                         WallboxCommand::Current(a) => w.current_a = a,
-                        WallboxCommand::Phases(_) => {}
+                        WallboxCommand::Phases(p) => w.phases = Some(p),
                     }
+                    let phases = f64::from(w.phases.unwrap_or(1));
                     w.power = Some(if w.enabled {
-                        f64::from(w.current_a) * 230.0
+                        f64::from(w.current_a) * 230.0 * phases
                     } else {
                         0.0
                     });
@@ -471,4 +474,66 @@ fn a_load_that_stops_drawing_on_its_own_leaves_the_surplus_to_the_others() {
     assert!(!h.on(1), "not before the boiler has settled");
     h.run(&mut alloc, 51, 70);
     assert!(h.on(0) && h.on(1));
+}
+
+#[test]
+fn a_wallbox_switches_between_one_phase_and_three_with_its_delay_and_cap() {
+    let mut car = wallbox_load();
+    car.kind = LoadKind::Variable {
+        wallbox: 0,
+        phases: 0,
+        max_a: 16,
+    };
+    car.on_delay_ms = 0;
+    car.phase_delay_ms = 120_000;
+    car.phase_switches_per_hour = 2;
+    assert_eq!(car.levels().len(), 1 + 11 + 11);
+    assert_eq!(car.charge(11), (1, 16));
+    assert_eq!(car.charge(12), (3, 6));
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![car]);
+    let mut h = House::new(&alloc, 0);
+    h.pv_w = 300.0 + 2300.0;
+    let d = h.run(&mut alloc, 0, 5);
+    assert_eq!(
+        (h.snap.wallboxes[0].phases, h.snap.wallboxes[0].current_a),
+        (Some(1), 10)
+    );
+    assert_eq!(
+        reason(&d, Driven::Wallbox(0)),
+        "charging at 10 A on 1 phase: 2300 W of surplus"
+    );
+    // Enough for three phases: it goes to 16 A on one at once, to three after its delay.
+    h.pv_w = 300.0 + 6900.0;
+    h.run(&mut alloc, 6, 100);
+    assert_eq!(
+        (h.snap.wallboxes[0].phases, h.snap.wallboxes[0].current_a),
+        (Some(1), 16)
+    );
+    h.run(&mut alloc, 101, 130);
+    assert_eq!(
+        (h.snap.wallboxes[0].phases, h.snap.wallboxes[0].current_a),
+        (Some(3), 10)
+    );
+    // Back to one phase after the delay: the second switch this hour.
+    h.pv_w = 300.0 + 2300.0;
+    h.run(&mut alloc, 131, 300);
+    assert_eq!(
+        (h.snap.wallboxes[0].phases, h.snap.wallboxes[0].current_a),
+        (Some(1), 10)
+    );
+    // A third is not allowed within the hour: it stays on one phase at its maximum.
+    h.pv_w = 300.0 + 6900.0;
+    let d = h.run(&mut alloc, 301, 600);
+    assert_eq!(
+        (h.snap.wallboxes[0].phases, h.snap.wallboxes[0].current_a),
+        (Some(1), 16)
+    );
+    assert!(
+        reason(&d, Driven::Wallbox(0)).ends_with("phase switches capped this hour"),
+        "{}",
+        reason(&d, Driven::Wallbox(0))
+    );
+    // An hour after the first switch it may again.
+    h.run(&mut alloc, 601, 3900);
+    assert_eq!(h.snap.wallboxes[0].phases, Some(3));
 }
