@@ -27,12 +27,14 @@ pub fn read_surplus(s: &Section<'_>) -> SurplusSettings {
         }
     }
     let manual_ms = duration(s, "manual_for", 0, 7 * DAY_MS).filter(|ms| *ms > 0);
+    let hold_battery = s.bool("hold_battery", false);
     s.finish();
     SurplusSettings {
         stale_ms,
         priority_soc,
         buffer_soc,
         manual_ms,
+        hold_battery,
     }
 }
 

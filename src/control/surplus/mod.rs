@@ -20,7 +20,7 @@ use step::{Held, Situation, hold, want};
 
 use super::{Decisions, Driven, Level, Record, Snapshot, State};
 use crate::model::time::{local_day, local_ms_of_day};
-use crate::model::{Action, Now, Role, WallboxCommand};
+use crate::model::{Action, BatteryCommand, Now, Role, WallboxCommand};
 
 /// A gap between decisions longer than this is not counted as runtime.
 const MAX_STEP_MS: u64 = 10_000;
@@ -41,6 +41,9 @@ pub struct SurplusSettings {
     pub buffer_soc: Option<f64>,
     /// How long a load switched by hand stays manual; `None`: until the next local midnight.
     pub manual_ms: Option<u64>,
+    /// Hold the home battery while a car charges fast (mode now), so that the car does not
+    /// empty it.
+    pub hold_battery: bool,
 }
 
 impl Default for SurplusSettings {
@@ -50,6 +53,7 @@ impl Default for SurplusSettings {
             priority_soc: None,
             buffer_soc: None,
             manual_ms: None,
+            hold_battery: false,
         }
     }
 }
@@ -81,6 +85,8 @@ pub struct Allocator {
     memory: Vec<Memory>,
     day: Option<i64>,
     last_ms: Option<u64>,
+    /// The modes the batteries had when a fast charge began, while they are held.
+    held_batteries: Option<Vec<&'static str>>,
 }
 
 impl Allocator {
@@ -110,6 +116,7 @@ impl Allocator {
             memory,
             day: None,
             last_ms: None,
+            held_batteries: None,
         }
     }
 
@@ -255,6 +262,7 @@ impl Allocator {
             self.memory[i].forced = forced && held.level > 0;
             self.show(i, why, &mut d);
         }
+        self.hold_batteries(house, &mut d);
         d.states
             .push(("surplus_allocated", State::Number(allocated)));
         d.states
@@ -374,6 +382,43 @@ impl Allocator {
                     local_clock(until, now)
                 ),
             });
+        }
+    }
+
+    /// While a car charges in mode now, the batteries hold; afterwards each gets back the mode
+    /// it had.
+    fn hold_batteries(&mut self, house: &Snapshot, d: &mut Decisions) {
+        if !self.settings.hold_battery {
+            return;
+        }
+        let fast = (0..self.loads.len()).any(|i| {
+            self.memory[i].charge_mode == Some(ChargeMode::Now) && self.memory[i].held.level > 0
+        });
+        match (fast, self.held_batteries.take()) {
+            (true, None) => {
+                let before = house.batteries.iter().map(|b| b.mode).collect();
+                for battery in 0..house.batteries.len() {
+                    d.actions.push(Action::Battery {
+                        battery,
+                        command: BatteryCommand::Mode("hold"),
+                    });
+                }
+                self.held_batteries = Some(before);
+            }
+            (false, Some(before)) => {
+                for (battery, mode) in before.into_iter().enumerate() {
+                    let mode = if mode.is_empty() || mode == "hold" {
+                        "auto"
+                    } else {
+                        mode
+                    };
+                    d.actions.push(Action::Battery {
+                        battery,
+                        command: BatteryCommand::Mode(mode),
+                    });
+                }
+            }
+            (_, held) => self.held_batteries = held,
         }
     }
 

@@ -537,3 +537,34 @@ fn a_wallbox_switches_between_one_phase_and_three_with_its_delay_and_cap() {
     h.run(&mut alloc, 601, 3900);
     assert_eq!(h.snap.wallboxes[0].phases, Some(3));
 }
+
+#[test]
+fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
+    let settings = SurplusSettings {
+        hold_battery: true,
+        ..SurplusSettings::default()
+    };
+    let mut alloc = Allocator::new(settings, vec![wallbox_load()]);
+    let mut h = House::new(&alloc, 0);
+    h.snap.batteries[0] = BatteryState {
+        mode: "discharge",
+        online: true,
+        ..BatteryState::default()
+    };
+    let mode = |d: &Decisions| {
+        d.actions.iter().find_map(|a| match a {
+            Action::Battery {
+                command: crate::model::BatteryCommand::Mode(m),
+                ..
+            } => Some(*m),
+            _ => None,
+        })
+    };
+    assert_eq!(mode(&h.second(&mut alloc, 0)), None);
+    alloc.set_charge_mode(0, ChargeMode::Now);
+    assert_eq!(mode(&h.second(&mut alloc, 1)), Some("hold"));
+    assert_eq!(mode(&h.second(&mut alloc, 2)), None, "once");
+    alloc.set_charge_mode(0, ChargeMode::Pv);
+    let back = (3..400).find_map(|s| mode(&h.second(&mut alloc, s)));
+    assert_eq!(back, Some("discharge"), "the mode it had");
+}
