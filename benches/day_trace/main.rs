@@ -51,6 +51,9 @@ fn main() {
                 "self_consumption_pct": (pct * 10.0).round() / 10.0,
                 "grid_import_kwh": (tally.import_wh / 10.0).round() / 100.0,
                 "switchings": switchings, "switchings_per_load": per_load,
+                "energy_kwh_per_load": loads.iter().zip(&tally.energy_wh)
+                    .map(|((l, _), wh)| (l.id.clone(), json!((wh / 100.0).round() / 10.0)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "min_on_off_violations": tally.violations,
                 "runtime_targets_met": met, "runtime_targets": set,
             }));

@@ -162,6 +162,8 @@ pub struct Tally {
     pub violations: u32,
     /// Seconds on before each load's deadline, for its runtime target.
     pub runtime_s: Vec<u64>,
+    /// What each load took over the day, Wh.
+    pub energy_wh: Vec<f64>,
     last_level: Vec<usize>,
     last_switch_s: Vec<Option<u64>>,
 }
@@ -171,6 +173,7 @@ impl Tally {
         Self {
             switchings: vec![0; n],
             runtime_s: vec![0; n],
+            energy_wh: vec![0.0; n],
             last_level: vec![0; n],
             last_switch_s: vec![None; n],
             ..Self::default()
@@ -188,6 +191,7 @@ impl Tally {
         self.import_wh += (used - pv).max(0.0) / 3600.0;
         for (i, (l, _)) in loads.iter().enumerate() {
             d.energy_wh[i] += draws[i] / 3600.0;
+            self.energy_wh[i] += draws[i] / 3600.0;
             let level = d.level(l);
             let was = self.last_level[i];
             if (level > 0) != (was > 0) {
