@@ -307,3 +307,102 @@ async fn a_wallbox_in_pv_mode_follows_the_surplus_with_its_delays() {
     charged(&charger, 16).await;
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn below_its_priority_soc_the_battery_charges_first() {
+    use common::modbus_sim::huawei;
+    let broker = Mosquitto::start();
+    let (meter_sim, battery) = (Sim::tcp().await, Sim::tcp().await);
+    meter(&meter_sim);
+    huawei(&battery);
+    battery.set(1, 3, 37760, &[400]); // 40 %
+    battery.set(1, 3, 37765, &[0, 2500]); // charging at 2500 W
+    // The battery takes 2.5 kW of the 2.8 kW PV; 300 W go to the house: the meter shows 0.
+    let house = Arc::new(Mutex::new(House::new(
+        2800.0 - 2500.0,
+        &[("boiler", 2000.0)],
+    )));
+    let devices = Observer::connect(broker.port, "cmnd/#").await;
+    let _house = run_house(house.clone(), devices, meter_sim.clone());
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
+         batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    poll_interval: 0.5\n\
+         plugs:\n{}\
+         surplus:\n  priority_soc: 50\n\
+         loads:\n  - plug: boiler\n    power: 2000\n    on_delay: 1\n",
+        scratch_dir("surplus-battery").display(),
+        broker.port,
+        meter_sim.url("tcp"),
+        battery.url("tcp"),
+        plug("boiler"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/luna/battery_soc", "40").await;
+    obs.wait_value("stromwart/boiler/load_reason", "off: 2000 W short")
+        .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !house.lock().unwrap().plugs["boiler"].0,
+        "the battery first"
+    );
+    // At 60 % its charging is offered: the boiler takes it.
+    battery.set(1, 3, 37760, &[600]);
+    obs.wait_value("stromwart/boiler/switch", "ON").await;
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn no_switch_inside_the_minimum_on_and_off_times() {
+    let broker = Mosquitto::start();
+    let sim = Sim::tcp().await;
+    meter(&sim);
+    let house = Arc::new(Mutex::new(House::new(0.0, &[("heater", 1000.0)])));
+    let devices = Observer::connect(broker.port, "cmnd/#").await;
+    let _house = run_house(house.clone(), devices, sim.clone());
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
+         plugs:\n{}\
+         loads:\n  - plug: heater\n    power: 1000\n    on_delay: 0\n    off_delay: 0\n    min_on: 4\n    min_off: 4\n",
+        scratch_dir("surplus-min-times").display(),
+        broker.port,
+        sim.url("tcp"),
+        plug("heater"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/heater/switch").await;
+    let bridge = Bridge::start(&yaml);
+    let heater = || house.lock().unwrap().plugs["heater"].0;
+    let until = |want: bool| async move {
+        for _ in 0..200 {
+            if heater() == want {
+                return std::time::Instant::now();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "the heater did not switch {}",
+            if want { "on" } else { "off" }
+        );
+    };
+    obs.wait_value("stromwart/heater/switch", "OFF").await;
+    house.lock().unwrap().pv_w = 1500.0;
+    let on = until(true).await;
+    // The sun goes at once: the heater stays on for its minimum on time (4 s here).
+    house.lock().unwrap().pv_w = 0.0;
+    let off = until(false).await;
+    assert!(
+        off - on >= Duration::from_millis(3800),
+        "on for {:?}",
+        off - on
+    );
+    house.lock().unwrap().pv_w = 1500.0;
+    let on_again = until(true).await;
+    assert!(
+        on_again - off >= Duration::from_millis(3800),
+        "off for {:?}",
+        on_again - off
+    );
+    bridge.stop().await.unwrap();
+}
