@@ -146,7 +146,7 @@ async fn plugs_follow_the_surplus_by_priority_and_a_hand_on_the_switch_wins() {
         "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
          devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
          plugs:\n{}{}\
-         surplus:\n  stale_after: 5\n\
+         surplus:\n  stale_after: 5\n  start_average: 0\n\
          loads:\n  - plug: boiler\n    power: 2000\n    priority: 10\n    on_delay: 1\n    off_delay: 2\n    min_on: 3\n\
          \x20 - plug: bike\n    power: 500\n    priority: 5\n    on_delay: 1\n    off_delay: 2\n",
         data.display(),
@@ -249,6 +249,7 @@ async fn a_wallbox_in_pv_mode_follows_the_surplus_with_its_delays() {
         "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
          devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
          wallboxes:\n  - id: garage\n    address: http://127.0.0.1:{port}\n    max_current: 16\n    poll_interval: 0.5\n    min_change_interval: 0\n\
+         surplus:\n  start_average: 0\n\
          loads:\n  - wallbox: garage\n    mode: pv\n    on_delay: 2\n    off_delay: 3\n",
         scratch_dir("surplus-wallbox").display(),
         broker.port,
@@ -329,7 +330,7 @@ async fn below_its_priority_soc_the_battery_charges_first() {
          devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
          batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    poll_interval: 0.5\n\
          plugs:\n{}\
-         surplus:\n  priority_soc: 50\n\
+         surplus:\n  priority_soc: 50\n  start_average: 0\n\
          loads:\n  - plug: boiler\n    power: 2000\n    on_delay: 1\n",
         scratch_dir("surplus-battery").display(),
         broker.port,
@@ -365,6 +366,7 @@ async fn no_switch_inside_the_minimum_on_and_off_times() {
         "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
          devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
          plugs:\n{}\
+         surplus:\n  start_average: 0\n\
          loads:\n  - plug: heater\n    power: 1000\n    on_delay: 0\n    off_delay: 0\n    min_on: 4\n    min_off: 4\n",
         scratch_dir("surplus-min-times").display(),
         broker.port,

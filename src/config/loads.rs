@@ -28,6 +28,8 @@ pub fn read_surplus(s: &Section<'_>) -> SurplusSettings {
     }
     let manual_ms = duration(s, "manual_for", 0, 7 * DAY_MS).filter(|ms| *ms > 0);
     let hold_battery = s.bool("hold_battery", false);
+    let start_average_s =
+        duration(s, "start_average", 300_000, DAY_MS).unwrap_or(300_000) as f64 / 1000.0;
     s.finish();
     SurplusSettings {
         stale_ms,
@@ -35,6 +37,7 @@ pub fn read_surplus(s: &Section<'_>) -> SurplusSettings {
         buffer_soc,
         manual_ms,
         hold_battery,
+        start_average_s,
     }
 }
 

@@ -39,7 +39,7 @@ pub fn every_kind_of_config() -> serde_json::Value {
                 {"kind": "air_conditioner", "rated_power": 5}
             ]
         },
-        "surplus": {"stale_after": 60, "priority_soc": 40, "buffer_soc": 80, "manual_for": "4h", "hold_battery": true},
+        "surplus": {"stale_after": 60, "priority_soc": 40, "buffer_soc": 80, "manual_for": "4h", "hold_battery": true, "start_average": "5m"},
         "loads": [
             {"plug": "f", "power": 2000, "priority": 10, "min_on": "5m", "min_off": "5m",
              "on_delay": 60, "off_delay": 180, "on_threshold": 0, "off_threshold": 0,

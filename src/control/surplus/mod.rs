@@ -41,6 +41,10 @@ pub struct SurplusSettings {
     pub buffer_soc: Option<f64>,
     /// How long a load switched by hand stays manual; `None`: until the next local midnight.
     pub manual_ms: Option<u64>,
+    /// A load starts only once the free power averaged over about this many seconds covers it
+    /// too (an exponential average; 0: the power now only), so that passing gaps in the
+    /// clouds do not start it every few minutes.
+    pub start_average_s: f64,
     /// Hold the home battery while a car charges fast (mode now), so that the car does not
     /// empty it.
     pub hold_battery: bool,
@@ -54,6 +58,7 @@ impl Default for SurplusSettings {
             buffer_soc: None,
             manual_ms: None,
             hold_battery: false,
+            start_average_s: 300.0,
         }
     }
 }
@@ -87,6 +92,10 @@ pub struct Allocator {
     last_ms: Option<u64>,
     /// The modes the batteries had when a fast charge began, while they are held.
     held_batteries: Option<Vec<&'static str>>,
+    /// The free power averaged over the last minutes, so that a load starts on a surplus that
+    /// lasts rather than on every gap in the clouds.
+    free_avg: Option<f64>,
+    last_step_ms: u64,
 }
 
 impl Allocator {
@@ -117,6 +126,8 @@ impl Allocator {
             day: None,
             last_ms: None,
             held_batteries: None,
+            free_avg: None,
+            last_step_ms: 0,
         }
     }
 
@@ -204,6 +215,15 @@ impl Allocator {
         };
         let soc = soc(house);
         let mut free = self.available(house, now, soc);
+        let step_s = self.last_step_ms as f64 / 1000.0;
+        let avg = match self.free_avg {
+            Some(a) if self.settings.start_average_s > 0.0 => {
+                a + (free - a) * (step_s / self.settings.start_average_s).min(1.0)
+            }
+            _ => free,
+        };
+        self.free_avg = Some(avg);
+        let mut start_free = free.min(avg);
         let mut order: Vec<usize> = (0..self.loads.len()).collect();
         order.sort_by_key(|i| std::cmp::Reverse(self.loads[*i].priority));
         let mut allocated = 0.0;
@@ -221,7 +241,21 @@ impl Allocator {
                 runtime_today_ms: m.runtime_today_ms,
                 soc,
             };
-            let mut wanted = want(load, m.mode, m.charge_mode, m.held.level, free, &situation);
+            let seen_free = if m.held.level == 0 { start_free } else { free };
+            let mut wanted = want(
+                load,
+                m.mode,
+                m.charge_mode,
+                m.held.level,
+                seen_free,
+                &situation,
+            );
+            if seen_free < free && wanted.level == 0 && !wanted.urgent {
+                let now_fits = want(load, m.mode, m.charge_mode, 0, free, &situation);
+                if now_fits.level > 0 {
+                    wanted.why = format!("{} on average", wanted.why);
+                }
+            }
             if m.forced && !wanted.forced && wanted.level < m.held.level {
                 wanted.urgent = true;
             }
@@ -246,6 +280,7 @@ impl Allocator {
                 _ => nominal,
             };
             free -= reserved;
+            start_free -= reserved;
             allocated += reserved;
             if held.level != self.memory[i].held.level {
                 let from = self.memory[i].held.level;
@@ -334,6 +369,7 @@ impl Allocator {
             .last_ms
             .map_or(0, |last| now.mono_ms.saturating_sub(last));
         self.last_ms = Some(now.mono_ms);
+        self.last_step_ms = step.min(MAX_STEP_MS);
         if step == 0 || step > MAX_STEP_MS {
             return;
         }

@@ -16,6 +16,14 @@ fn at(s: u64) -> Now {
 
 const H: u64 = 3600;
 
+/// Decides on the power now, without the start average, so each rule shows on its own.
+fn instant() -> SurplusSettings {
+    SurplusSettings {
+        start_average_s: 0.0,
+        ..SurplusSettings::default()
+    }
+}
+
 fn plug_load(name: &str, plug: usize, power_w: u32, priority: i32) -> LoadSettings {
     LoadSettings {
         id: name.into(),
@@ -175,7 +183,7 @@ fn loads_start_by_priority_as_the_surplus_rises_and_stop_in_reverse_order() {
         plug_load("bike", 1, 500, 5),
         plug_load("pool", 2, 1000, 1),
     ];
-    let mut alloc = Allocator::new(SurplusSettings::default(), loads);
+    let mut alloc = Allocator::new(instant(), loads);
     let mut h = House::new(&alloc, 3);
     h.pv_w = 2500.0; // 2200 W export: the boiler fits, then nothing else
     h.run(&mut alloc, 0, 59);
@@ -207,10 +215,7 @@ fn loads_start_by_priority_as_the_surplus_rises_and_stop_in_reverse_order() {
 
 #[test]
 fn a_surplus_swinging_around_the_threshold_does_not_flap() {
-    let mut alloc = Allocator::new(
-        SurplusSettings::default(),
-        vec![plug_load("boiler", 0, 2000, 0)],
-    );
+    let mut alloc = Allocator::new(instant(), vec![plug_load("boiler", 0, 2000, 0)]);
     let mut h = House::new(&alloc, 1);
     // A cloudy hour: the export swings between 1.5 and 2.7 kW every 20 s.
     for s in 0..3600 {
@@ -227,7 +232,7 @@ fn minimum_on_and_off_times_hold_whatever_the_surplus() {
     load.min_off_ms = 300_000;
     load.on_delay_ms = 0;
     load.off_delay_ms = 0;
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![load]);
+    let mut alloc = Allocator::new(instant(), vec![load]);
     let mut h = House::new(&alloc, 1);
     h.pv_w = 1500.0;
     h.run(&mut alloc, 0, 1);
@@ -251,10 +256,7 @@ fn minimum_on_and_off_times_hold_whatever_the_surplus() {
 
 #[test]
 fn a_load_switched_by_hand_is_left_alone_until_the_next_day() {
-    let mut alloc = Allocator::new(
-        SurplusSettings::default(),
-        vec![plug_load("boiler", 0, 2000, 0)],
-    );
+    let mut alloc = Allocator::new(instant(), vec![plug_load("boiler", 0, 2000, 0)]);
     let mut h = House::new(&alloc, 1);
     h.pv_w = 3000.0;
     h.run(&mut alloc, 0, 100);
@@ -279,7 +281,7 @@ fn a_load_switched_by_hand_is_left_alone_until_the_next_day() {
 #[test]
 fn a_silent_meter_puts_automatic_loads_in_their_safe_state_at_once() {
     let mut alloc = Allocator::new(
-        SurplusSettings::default(),
+        instant(),
         vec![plug_load("boiler", 0, 2000, 0), plug_load("lamp", 1, 10, 0)],
     );
     alloc.set_mode(1, Mode::On);
@@ -307,7 +309,7 @@ fn a_runtime_target_is_topped_up_from_the_grid_before_its_deadline() {
         ms: 2 * H * 1000,
         deadline_ms: 18 * H * 1000,
     });
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![load]);
+    let mut alloc = Allocator::new(instant(), vec![load]);
     let mut h = House::new(&alloc, 1);
     // No sun at all: it starts at 15:59 and has its two hours at 17:59.
     h.run(&mut alloc, 15 * H, 15 * H + 58 * 60);
@@ -332,7 +334,7 @@ fn a_window_and_a_daily_maximum_bound_the_runtime() {
     let mut load = plug_load("pump", 0, 500, 0);
     load.window = Some((10 * H * 1000, 16 * H * 1000));
     load.max_runtime_ms = Some(H * 1000);
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![load]);
+    let mut alloc = Allocator::new(instant(), vec![load]);
     let mut h = House::new(&alloc, 1);
     h.pv_w = 2000.0;
     let d = h.run(&mut alloc, 9 * H, 9 * H + 100);
@@ -356,7 +358,7 @@ fn a_heating_rod_takes_the_steps_that_fit() {
         off_delay_ms: 0,
         ..plug_load("rod", 0, 0, 0)
     };
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![rod]);
+    let mut alloc = Allocator::new(instant(), vec![rod]);
     let mut h = House::new(&alloc, 3);
     h.pv_w = 2500.0; // 2200 W export: two steps
     let d = h.run(&mut alloc, 0, 5);
@@ -374,7 +376,7 @@ fn a_heating_rod_takes_the_steps_that_fit() {
 fn a_wallbox_in_pv_mode_follows_the_surplus_with_evccs_delays() {
     let mut car = wallbox_load();
     car.off_delay_ms = 180_000;
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![car]);
+    let mut alloc = Allocator::new(instant(), vec![car]);
     let mut h = House::new(&alloc, 0);
     h.pv_w = 300.0 + 2300.0; // 2300 W: 10 A on one phase
     h.run(&mut alloc, 0, 59);
@@ -400,7 +402,7 @@ fn a_wallbox_in_pv_mode_follows_the_surplus_with_evccs_delays() {
 
 #[test]
 fn minpv_never_goes_below_6_a_and_now_charges_at_the_maximum() {
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![wallbox_load()]);
+    let mut alloc = Allocator::new(instant(), vec![wallbox_load()]);
     alloc.set_charge_mode(0, ChargeMode::MinPv);
     let mut h = House::new(&alloc, 0);
     h.run(&mut alloc, 0, 100);
@@ -419,7 +421,7 @@ fn the_battery_charges_first_below_its_priority_soc_and_carries_loads_above_its_
     let settings = SurplusSettings {
         priority_soc: Some(50.0),
         buffer_soc: Some(80.0),
-        ..SurplusSettings::default()
+        ..instant()
     };
     let mut load = plug_load("boiler", 0, 2000, 0);
     load.on_delay_ms = 0;
@@ -459,7 +461,7 @@ fn a_load_that_stops_drawing_on_its_own_leaves_the_surplus_to_the_others() {
     boiler.on_delay_ms = 0;
     let mut bike = plug_load("bike", 1, 500, 0);
     bike.on_delay_ms = 0;
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![boiler, bike]);
+    let mut alloc = Allocator::new(instant(), vec![boiler, bike]);
     let mut h = House::new(&alloc, 2);
     h.pv_w = 2500.0; // 2200 W: the boiler, not the bike
     h.run(&mut alloc, 0, 30);
@@ -490,7 +492,7 @@ fn a_wallbox_switches_between_one_phase_and_three_with_its_delay_and_cap() {
     assert_eq!(car.levels().len(), 1 + 11 + 11);
     assert_eq!(car.charge(11), (1, 16));
     assert_eq!(car.charge(12), (3, 6));
-    let mut alloc = Allocator::new(SurplusSettings::default(), vec![car]);
+    let mut alloc = Allocator::new(instant(), vec![car]);
     let mut h = House::new(&alloc, 0);
     h.pv_w = 300.0 + 2300.0;
     let d = h.run(&mut alloc, 0, 5);
@@ -542,7 +544,7 @@ fn a_wallbox_switches_between_one_phase_and_three_with_its_delay_and_cap() {
 fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
     let settings = SurplusSettings {
         hold_battery: true,
-        ..SurplusSettings::default()
+        ..instant()
     };
     let mut alloc = Allocator::new(settings, vec![wallbox_load()]);
     let mut h = House::new(&alloc, 0);
@@ -567,4 +569,35 @@ fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
     alloc.set_charge_mode(0, ChargeMode::Pv);
     let back = (3..400).find_map(|s| mode(&h.second(&mut alloc, s)));
     assert_eq!(back, Some("discharge"), "the mode it had");
+}
+
+#[test]
+fn a_load_starts_once_the_averaged_surplus_covers_it_too() {
+    let mut boiler = plug_load("boiler", 0, 2000, 0);
+    boiler.on_delay_ms = 0;
+    let mut alloc = Allocator::new(SurplusSettings::default(), vec![boiler]);
+    let mut h = House::new(&alloc, 1);
+    h.run(&mut alloc, 0, 600);
+    // 3 kW of export from one second to the next: the 5-minute average needs a while.
+    h.pv_w = 3300.0;
+    let d = h.run(&mut alloc, 601, 660);
+    assert!(!h.on(0));
+    assert!(
+        reason(&d, Driven::Plug(0)).ends_with("short on average"),
+        "{}",
+        reason(&d, Driven::Plug(0))
+    );
+    h.run(&mut alloc, 661, 1000);
+    assert!(h.on(0), "once the average has caught up");
+    // Gaps in the clouds of a minute every five do not start it again once it stopped.
+    let mut alloc = Allocator::new(
+        SurplusSettings::default(),
+        vec![plug_load("rod", 0, 2000, 0)],
+    );
+    let mut h = House::new(&alloc, 1);
+    for s in 0..7200 {
+        h.pv_w = if s % 300 < 60 { 3300.0 } else { 300.0 };
+        h.second(&mut alloc, s);
+    }
+    assert_eq!(h.switchings, 0);
 }
