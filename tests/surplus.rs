@@ -27,6 +27,8 @@ struct House {
     /// Stop updating the meter (it still answers with its last value).
     frozen: bool,
     charger: Option<Arc<Mutex<Charger>>>,
+    /// A heating rod whose power is a holding register (W) of a Modbus device.
+    rod: Option<(Sim, u16)>,
 }
 
 impl House {
@@ -40,6 +42,7 @@ impl House {
                 .collect(),
             frozen: false,
             charger: None,
+            rod: None,
         }
     }
 
@@ -50,7 +53,12 @@ impl House {
             .charger
             .as_ref()
             .map_or(0.0, |c| c.lock().unwrap().power());
-        self.base_w + loads + car - self.pv_w
+        let rod = self
+            .rod
+            .as_ref()
+            .and_then(|(sim, at)| sim.get(1, *at))
+            .map_or(0.0, f64::from);
+        self.base_w + loads + car + rod - self.pv_w
     }
 }
 
@@ -406,5 +414,42 @@ async fn no_switch_inside_the_minimum_on_and_off_times() {
         "off for {:?}",
         on_again - off
     );
+    bridge.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_heating_rod_set_by_a_number_takes_the_steps_that_fit() {
+    let broker = Mosquitto::start();
+    let (meter_sim, rod) = (Sim::tcp().await, Sim::tcp().await);
+    meter(&meter_sim);
+    rod.set(1, 3, 0, &[0]);
+    let mut model = House::new(300.0 + 2300.0, &[]);
+    model.rod = Some((rod.clone(), 0));
+    let house = Arc::new(Mutex::new(model));
+    let devices = Observer::connect(broker.port, "cmnd/#").await;
+    let _house = run_house(house.clone(), devices, meter_sim.clone());
+    let profile = "      blocks:\n        - { fc: 3, start: 0, count: 1 }\n      points:\n        - { quantity: power, fc: 3, address: 0 }\n      controls:\n        power_limit: { address: 0, type: u16, min: 0, max: 3000 }\n";
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         devices:\n  - id: grid\n    profile: sdm630\n    role: grid\n    address: {}\n    poll_interval: 0.2\n\
+         \x20 - id: rod\n    address: {}\n    poll_interval: 0.5\n    registers:\n{profile}\
+         surplus:\n  start_average: 0\n\
+         loads:\n  - modbus: rod\n    steps: [1000, 1000, 1000]\n    on_delay: 0\n    off_delay: 0\n",
+        scratch_dir("surplus-rod").display(),
+        broker.port,
+        meter_sim.url("tcp"),
+        rod.url("tcp"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    // 2.3 kW of export: two steps, written to the register.
+    common::modbus_sim::holds(&rod, 0, &[2000], "two steps").await;
+    obs.wait_value(
+        "stromwart/rod/load_reason",
+        "step 2 of 3: 2300 W of surplus",
+    )
+    .await;
+    house.lock().unwrap().pv_w = 300.0 + 900.0;
+    common::modbus_sim::holds(&rod, 0, &[0], "too little for a step").await;
     bridge.stop().await.unwrap();
 }

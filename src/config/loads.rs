@@ -10,6 +10,8 @@ pub struct Known<'a> {
     pub plugs: Vec<&'a str>,
     /// Wallboxes with their highest current.
     pub wallboxes: Vec<(&'a str, u8)>,
+    /// Modbus devices with their controls' names.
+    pub modbus: Vec<(&'a str, Vec<&'a str>)>,
 }
 
 const DAY_MS: u64 = 86_400_000;
@@ -45,6 +47,8 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
     let plug = s.opt_string("plug");
     let relays: Vec<String> = words(s, "plugs").into_iter().map(|(_, v)| v).collect();
     let wallbox = s.opt_string("wallbox");
+    let modbus = s.opt_string("modbus");
+    let control = s.string("control", "power_limit");
     let power = s.opt_int("power", 1, 100_000).map(|w| w as u32);
     let steps: Vec<u32> = words(s, "steps")
         .into_iter()
@@ -65,14 +69,54 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
     let phase_delay_ms = duration(s, "phase_delay", 60_000, DAY_MS).unwrap_or(60_000);
     let phase_switches_per_hour = s.int("phase_switches", 4, 1, 60) as u32;
     let mode = s.opt_string("mode");
-    let given = [plug.is_some(), !relays.is_empty(), wallbox.is_some()];
+    let given = [
+        plug.is_some(),
+        !relays.is_empty(),
+        wallbox.is_some(),
+        modbus.is_some(),
+    ];
     let (kind, id) = match (plug, wallbox) {
         _ if given.iter().filter(|g| **g).count() != 1 => {
             s.error(
                 "plug",
-                "set exactly one of plug (a plug or relay), plugs (the relays of a heating rod's steps) or wallbox",
+                "set exactly one of plug (a plug or relay), plugs (the relays of a heating rod's steps), modbus (a device whose control takes the power) or wallbox",
             );
             return None;
+        }
+        _ if modbus.is_some() => {
+            let id = modbus.unwrap_or_default();
+            let ids: Vec<&str> = known.modbus.iter().map(|(id, _)| *id).collect();
+            let device = position(s, "modbus", &id, "devices", &ids)?;
+            let names = &known.modbus[device].1;
+            let Some(control) = names.iter().position(|n| *n == control) else {
+                s.error(
+                    "control",
+                    format!(
+                        "'{control}' is not a control of {id}'s profile ({}); add the register that takes the power under controls: in its profile",
+                        if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                    ),
+                );
+                return None;
+            };
+            let step_w = match (steps.len(), power) {
+                (0, Some(w)) => vec![w],
+                (n, _) if n > 0 => steps,
+                _ => {
+                    s.error(
+                        "steps",
+                        "give the power each step adds in W (or power for one step)",
+                    );
+                    return None;
+                }
+            };
+            (
+                LoadKind::Setpoint {
+                    device,
+                    control,
+                    step_w,
+                },
+                id,
+            )
         }
         (Some(id), _) => {
             let plug = position(s, "plug", &id, "plugs", &known.plugs)?;

@@ -304,6 +304,7 @@ fn read(root: &Section<'_>) -> Config {
     };
     let p14a = p14a::read(&root.section("p14a"), &known);
     let load_known = loads::Known {
+        modbus: known.modbus.clone(),
         plugs: plugs.iter().map(|p| p.id.as_str()).collect(),
         wallboxes: wallboxes
             .iter()

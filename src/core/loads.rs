@@ -8,21 +8,15 @@ use super::controls::{
 };
 use super::device::Device;
 use crate::control::Driven;
-use crate::control::surplus::load::{ChargeMode, LoadKind, Mode};
+use crate::control::surplus::load::{ChargeMode, Mode};
 use crate::message::Message;
 use crate::model::{Action, Now};
 
 impl Core {
-    /// The device a load's entities live on: its plug, its first relay, its wallbox.
+    /// The device a load's entities live on.
     fn load_device(&mut self, load: usize) -> Option<&mut Device> {
-        let kind = self.allocator.as_ref()?.loads().get(load)?.kind.clone();
-        match kind {
-            LoadKind::Switched { plug, .. } => self.plugs.get_mut(plug).map(|p| &mut p.device),
-            LoadKind::Stepped { plugs, .. } => self.plugs.get_mut(plugs[0]).map(|p| &mut p.device),
-            LoadKind::Variable { wallbox, .. } => {
-                self.wallboxes.get_mut(wallbox).map(|w| &mut w.device)
-            }
-        }
+        let on = self.allocator.as_ref()?.device_of(load);
+        self.driven_device(on)
     }
 
     /// A load's settings entities: its mode (a wallbox's charge mode), priority, minimum
@@ -47,11 +41,7 @@ impl Core {
     pub(super) fn route_load(&self, id: &str, key: &str) -> Option<(usize, Control)> {
         let a = self.allocator.as_ref()?;
         (0..a.loads().len()).find_map(|i| {
-            let on = match &a.loads()[i].kind {
-                LoadKind::Switched { plug, .. } => self.plugs.get(*plug)?.device.id(),
-                LoadKind::Stepped { plugs, .. } => self.plugs.get(plugs[0])?.device.id(),
-                LoadKind::Variable { wallbox, .. } => self.wallboxes.get(*wallbox)?.device.id(),
-            };
+            let on = self.driven_id(a.device_of(i))?;
             let c = self.load_controls(i).into_iter().find(|c| c.key == key)?;
             (on == id).then_some((i, c))
         })

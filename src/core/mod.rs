@@ -645,13 +645,19 @@ impl Core {
     ) {
         let base = self.cfg.base_topic.clone();
         for (driven, key, state) in shown {
-            let device = match driven {
-                Driven::Plug(i) => self.plugs.get_mut(i).map(|p| &mut p.device),
-                Driven::Wallbox(i) => self.wallboxes.get_mut(i).map(|w| &mut w.device),
-                Driven::Battery(i) => self.batteries.get_mut(i).map(|b| &mut b.device),
-                Driven::Device(i) => self.devices.get_mut(i).map(|d| &mut d.device),
+            let Some(q) = crate::quantity::named(key) else {
+                continue;
             };
-            let (Some(device), Some(q)) = (device, crate::quantity::named(key)) else {
+            let cfg = &self.cfg;
+            let availability = &self.availability;
+            let lists = (
+                &mut self.plugs,
+                &mut self.wallboxes,
+                &mut self.batteries,
+                &mut self.devices,
+            );
+            let device = device_in(lists, driven);
+            let Some(device) = device else {
                 continue;
             };
             let mut states = Vec::new();
@@ -661,7 +667,28 @@ impl Core {
                 now,
                 &mut states,
             );
-            announce_then(device, &self.cfg, &self.availability, states, out);
+            announce_then(device, cfg, availability, states, out);
+        }
+    }
+
+    /// The device of Stromwart's a controller addresses.
+    fn driven_device(&mut self, driven: Driven) -> Option<&mut device::Device> {
+        let lists = (
+            &mut self.plugs,
+            &mut self.wallboxes,
+            &mut self.batteries,
+            &mut self.devices,
+        );
+        device_in(lists, driven)
+    }
+
+    /// Its id, as in its topics.
+    fn driven_id(&self, driven: Driven) -> Option<&str> {
+        match driven {
+            Driven::Plug(i) => self.plugs.get(i).map(|p| p.device.id()),
+            Driven::Wallbox(i) => self.wallboxes.get(i).map(|w| w.device.id()),
+            Driven::Battery(i) => self.batteries.get(i).map(|b| b.device.id()),
+            Driven::Device(i) => self.devices.get(i).map(|d| d.device.id()),
         }
     }
 
@@ -770,6 +797,25 @@ fn carry_out(
             Level::Info => tracing::info!(device = %device.id(), "{}", r.message),
             Level::Warn => tracing::warn!(device = %device.id(), "{}", r.message),
         }
+    }
+}
+
+type Lists<'a> = (
+    &'a mut Vec<plug::Plug>,
+    &'a mut Vec<wallbox::WallboxCore>,
+    &'a mut Vec<battery::BatteryCore>,
+    &'a mut Vec<ModbusDevice>,
+);
+
+/// The device a controller addresses, among the core's lists (taken apart, so that the rest of
+/// the core stays borrowable).
+fn device_in(lists: Lists<'_>, driven: Driven) -> Option<&mut device::Device> {
+    let (plugs, wallboxes, batteries, devices) = lists;
+    match driven {
+        Driven::Plug(i) => plugs.get_mut(i).map(|p| &mut p.device),
+        Driven::Wallbox(i) => wallboxes.get_mut(i).map(|w| &mut w.device),
+        Driven::Battery(i) => batteries.get_mut(i).map(|b| &mut b.device),
+        Driven::Device(i) => devices.get_mut(i).map(|d| &mut d.device),
     }
 }
 

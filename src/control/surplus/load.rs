@@ -12,6 +12,13 @@ pub enum LoadKind {
     /// A heating rod with power steps: one relay per step, switched on in order, each adding
     /// its power.
     Stepped { plugs: Vec<usize>, step_w: Vec<u32> },
+    /// A heating rod whose power is a number on a Modbus device (a control in its profile),
+    /// in steps: the power each step adds.
+    Setpoint {
+        device: usize,
+        control: usize,
+        step_w: Vec<u32>,
+    },
     /// A wallbox: a current from 6 A up to `max_a` on its phases; `phases` 0 switches between
     /// one phase (below) and three (above what one carries).
     Variable {
@@ -136,7 +143,7 @@ impl LoadSettings {
     pub fn levels(&self) -> Vec<u32> {
         match &self.kind {
             LoadKind::Switched { power_w, .. } => vec![0, *power_w],
-            LoadKind::Stepped { step_w, .. } => {
+            LoadKind::Stepped { step_w, .. } | LoadKind::Setpoint { step_w, .. } => {
                 let mut levels = vec![0];
                 let mut sum = 0;
                 for w in step_w {

@@ -194,6 +194,7 @@ impl Allocator {
             (LoadKind::Switched { plug, .. }, Driven::Plug(p)) => *plug == p,
             (LoadKind::Stepped { plugs, .. }, Driven::Plug(p)) => plugs.contains(&p),
             (LoadKind::Variable { wallbox, .. }, Driven::Wallbox(w)) => *wallbox == w,
+            (LoadKind::Setpoint { device, .. }, Driven::Device(d)) => *device == d,
             _ => false,
         })
     }
@@ -352,6 +353,7 @@ impl Allocator {
             LoadKind::Variable { wallbox, .. } => {
                 house.wallboxes.get(*wallbox).and_then(|w| w.power)
             }
+            LoadKind::Setpoint { .. } => None,
         }
     }
 
@@ -478,6 +480,13 @@ impl Allocator {
                     }
                 }
             }
+            LoadKind::Setpoint {
+                device, control, ..
+            } => d.actions.push(Action::Control {
+                device: *device,
+                control: *control,
+                value: f64::from(self.loads[i].levels()[to]),
+            }),
             LoadKind::Variable { wallbox, .. } => {
                 let wallbox = *wallbox;
                 if to == 0 {
@@ -508,13 +517,19 @@ impl Allocator {
         }
     }
 
-    /// The load's entities, on the device that switches it (the first relay of a heating rod).
-    fn show(&self, i: usize, why: String, d: &mut Decisions) {
-        let on = match &self.loads[i].kind {
+    /// The device that shows a load's entities: its plug, a heating rod's first relay or
+    /// Modbus device, its wallbox.
+    pub fn device_of(&self, load: usize) -> Driven {
+        match &self.loads[load].kind {
             LoadKind::Switched { plug, .. } => Driven::Plug(*plug),
             LoadKind::Stepped { plugs, .. } => Driven::Plug(plugs[0]),
+            LoadKind::Setpoint { device, .. } => Driven::Device(*device),
             LoadKind::Variable { wallbox, .. } => Driven::Wallbox(*wallbox),
-        };
+        }
+    }
+
+    fn show(&self, i: usize, why: String, d: &mut Decisions) {
+        let on = self.device_of(i);
         let m = &self.memory[i];
         d.shown.push((on, "load_reason", State::Text(why)));
         let minutes = (m.runtime_today_ms / 60_000) as f64;
@@ -567,6 +582,16 @@ fn reported(load: &LoadSettings, house: &Snapshot) -> Option<usize> {
                 return Some(plugs.len() + 1);
             }
             Some(level)
+        }
+        LoadKind::Setpoint {
+            device, control, ..
+        } => {
+            // The value the device holds after the last write, as a level.
+            let holds = house.controls.get(&(*device, *control))?.as_ref().ok()?;
+            let levels = load.levels();
+            let nearest =
+                (0..levels.len()).min_by_key(|l| (f64::from(levels[*l]) - holds).abs() as u64)?;
+            Some(nearest)
         }
         LoadKind::Variable { wallbox, .. } => {
             let w = house.wallboxes.get(*wallbox).filter(|w| w.online)?;

@@ -147,7 +147,9 @@ pub fn state(load: &LoadSettings, level: usize) -> String {
             format!("charging at {amps} A on {phases} phase{s}")
         }
         (LoadKind::Variable { .. }, l) => format!("charging at {} A", load.charge(l).1),
-        (LoadKind::Stepped { step_w, .. }, l) if step_w.len() > 1 => {
+        (LoadKind::Stepped { step_w, .. } | LoadKind::Setpoint { step_w, .. }, l)
+            if step_w.len() > 1 =>
+        {
             format!("step {l} of {}", step_w.len())
         }
         _ => "on".into(),
