@@ -126,6 +126,8 @@ impl Devices {
                     0
                 }
             }
+            // The day's loads are switched by relays only.
+            LoadKind::Setpoint { .. } => 0,
         }
     }
 

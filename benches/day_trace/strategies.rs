@@ -146,6 +146,7 @@ fn switch(l: &LoadSettings, on: bool, surplus: f64, d: &Devices) -> Vec<Action> 
             .iter()
             .map(|p| Action::Plug { plug: *p, on })
             .collect(),
+        LoadKind::Setpoint { .. } => Vec::new(),
         LoadKind::Variable { wallbox, max_a, .. } => {
             if !on {
                 return vec![Action::Wallbox {
