@@ -11,24 +11,10 @@ const MIN: u64 = 60_000;
 /// take before it stops drawing on its own (the water is hot, the battery full).
 pub fn loads() -> Vec<(LoadSettings, f64)> {
     let base = |id: &str, kind: LoadKind, priority: i32| LoadSettings {
-        id: id.into(),
-        name: id.into(),
-        kind,
         priority,
         min_on_ms: 5 * MIN,
         min_off_ms: 5 * MIN,
-        on_delay_ms: MIN,
-        off_delay_ms: 3 * MIN,
-        on_threshold_w: 0,
-        off_threshold_w: 0,
-        runtime: None,
-        max_runtime_ms: None,
-        window: None,
-        never_off: false,
-        min_soc: None,
-        charge_mode: None,
-        phase_delay_ms: MIN,
-        phase_switches_per_hour: 4,
+        ..LoadSettings::new(id, kind)
     };
     let mut boiler = base(
         "boiler",

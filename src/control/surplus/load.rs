@@ -138,6 +138,31 @@ pub struct LoadSettings {
 }
 
 impl LoadSettings {
+    /// A load with the defaults of the configuration: evcc's delays (on after 1 min, off
+    /// after 3), no thresholds, no minimum times, no constraints.
+    pub fn new(id: &str, kind: LoadKind) -> Self {
+        Self {
+            id: id.into(),
+            name: id.into(),
+            kind,
+            priority: 0,
+            min_on_ms: 0,
+            min_off_ms: 0,
+            on_delay_ms: 60_000,
+            off_delay_ms: 180_000,
+            on_threshold_w: 0,
+            off_threshold_w: 0,
+            runtime: None,
+            max_runtime_ms: None,
+            window: None,
+            never_off: false,
+            min_soc: None,
+            charge_mode: None,
+            phase_delay_ms: 60_000,
+            phase_switches_per_hour: 4,
+        }
+    }
+
     /// The power of each level, from 0 (off) up. A wallbox's levels are its currents from
     /// 6 A; a heating rod's its steps.
     pub fn levels(&self) -> Vec<u32> {

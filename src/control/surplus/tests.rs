@@ -26,24 +26,8 @@ fn instant() -> SurplusSettings {
 
 fn plug_load(name: &str, plug: usize, power_w: u32, priority: i32) -> LoadSettings {
     LoadSettings {
-        id: name.into(),
-        name: name.into(),
-        kind: LoadKind::Switched { plug, power_w },
         priority,
-        min_on_ms: 0,
-        min_off_ms: 0,
-        on_delay_ms: 60_000,
-        off_delay_ms: 180_000,
-        on_threshold_w: 0,
-        off_threshold_w: 0,
-        runtime: None,
-        max_runtime_ms: None,
-        window: None,
-        never_off: false,
-        min_soc: None,
-        charge_mode: None,
-        phase_delay_ms: 60_000,
-        phase_switches_per_hour: 4,
+        ..LoadSettings::new(name, LoadKind::Switched { plug, power_w })
     }
 }
 
