@@ -10,6 +10,7 @@
 //! one.
 
 pub mod p14a;
+pub mod prices;
 pub mod site;
 pub mod surplus;
 

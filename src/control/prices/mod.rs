@@ -1,0 +1,190 @@
+//! Prices: the spot price of every slot, what a kWh costs the customer (spot, surcharges, the
+//! network fee by its Modul 3 window, levies, VAT), local days in Europe/Berlin with their 92,
+//! 96 or 100 quarter hours, and the cheapest windows. Pure: no clock, no I/O; the time-zone
+//! rules are built into the binary.
+
+pub mod sources;
+
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+
+/// One priced span of time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slot {
+    /// Unix seconds; the slot ends where the next begins.
+    pub start_s: i64,
+    pub end_s: i64,
+    /// EUR/kWh: the spot price, or Tibber's total.
+    pub eur_kwh: f64,
+}
+
+impl Slot {
+    pub fn new(start_s: i64, end_s: i64, eur_kwh: f64) -> Result<Self, String> {
+        if end_s <= start_s {
+            return Err(format!(
+                "a slot from {start_s} ends at {end_s}, not after it"
+            ));
+        }
+        if !eur_kwh.is_finite() {
+            return Err(format!("a slot from {start_s} has no price"));
+        }
+        Ok(Self {
+            start_s,
+            end_s,
+            eur_kwh,
+        })
+    }
+}
+
+/// Germany's time, for days, windows and what people read.
+pub fn berlin() -> TimeZone {
+    // Built in (tzdb-bundle-always), so this cannot fail; UTC would only shift the windows.
+    TimeZone::get("Europe/Berlin").unwrap_or(TimeZone::UTC)
+}
+
+/// Local date and time of a Unix second.
+pub fn local(unix_s: i64) -> DateTime {
+    let at = jiff::Timestamp::from_second(unix_s).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    berlin().to_datetime(at)
+}
+
+/// The slots that begin on a local day: 96 quarter hours, 92 when the clocks go forward, 100
+/// when they go back.
+pub fn day(slots: &[Slot], date: Date) -> Vec<Slot> {
+    slots
+        .iter()
+        .filter(|s| local(s.start_s).date() == date)
+        .copied()
+        .collect()
+}
+
+/// The network fee's band in Modul 3 (§14a EnWG): low, standard, high.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Band {
+    Nt,
+    St,
+    Ht,
+}
+
+impl Band {
+    pub fn name(self) -> &'static str {
+        match self {
+            Band::Nt => "nt",
+            Band::St => "st",
+            Band::Ht => "ht",
+        }
+    }
+}
+
+/// A window of a band in local time, e.g. NT 00:00–06:00; `to_min` may pass midnight
+/// (23:00–07:00 is 1380..420).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub band: Band,
+    pub from_min: u16,
+    pub to_min: u16,
+}
+
+impl Window {
+    fn contains(&self, minute: u16) -> bool {
+        if self.from_min <= self.to_min {
+            (self.from_min..self.to_min).contains(&minute)
+        } else {
+            minute >= self.from_min || minute < self.to_min
+        }
+    }
+}
+
+/// An operator's Modul 3: its three network energy prices and, per quarter of the year, the
+/// NT and HT windows; the rest of each day is ST, as is a quarter without windows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Modul3 {
+    pub nt_ct: f64,
+    pub st_ct: f64,
+    pub ht_ct: f64,
+    /// Quarters Q1..Q4.
+    pub quarters: [Vec<Window>; 4],
+}
+
+impl Modul3 {
+    pub fn band(&self, at: DateTime) -> Band {
+        let quarter = usize::from((at.month() as u8 - 1) / 3);
+        let minute = (at.hour() as u16) * 60 + at.minute() as u16;
+        self.quarters[quarter]
+            .iter()
+            .find(|w| w.contains(minute))
+            .map_or(Band::St, |w| w.band)
+    }
+
+    fn ct(&self, band: Band) -> f64 {
+        match band {
+            Band::Nt => self.nt_ct,
+            Band::St => self.st_ct,
+            Band::Ht => self.ht_ct,
+        }
+    }
+}
+
+/// What makes up the customer's price besides the spot price, in ct/kWh net, and the VAT.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tariff {
+    /// The supplier's procurement surcharge.
+    pub surcharge_ct: f64,
+    /// The network energy price where no Modul 3 applies.
+    pub network_ct: f64,
+    /// Electricity tax, concession fee and other levies.
+    pub levies_ct: f64,
+    pub vat_percent: f64,
+    pub modul3: Option<Modul3>,
+    /// The slots' prices are the customer's already (Tibber's total).
+    pub total_given: bool,
+}
+
+impl Tariff {
+    /// The customer's price of a slot in EUR/kWh, with the Modul 3 band it falls in.
+    pub fn price(&self, slot: &Slot) -> (f64, Option<Band>) {
+        let band = self.modul3.as_ref().map(|m| m.band(local(slot.start_s)));
+        if self.total_given {
+            return (slot.eur_kwh, band);
+        }
+        let network = match (&self.modul3, band) {
+            (Some(m), Some(b)) => m.ct(b),
+            _ => self.network_ct,
+        };
+        let net_ct = slot.eur_kwh * 100.0 + self.surcharge_ct + network + self.levies_ct;
+        (net_ct * (1.0 + self.vat_percent / 100.0) / 100.0, band)
+    }
+}
+
+/// The cheapest run of `n` back-to-back slots: its first slot's start and its average price.
+pub fn cheapest(slots: &[Slot], prices: &[f64], n: usize) -> Option<(i64, f64)> {
+    if n == 0 || slots.len() < n {
+        return None;
+    }
+    let mut best: Option<(i64, f64)> = None;
+    for i in 0..=slots.len() - n {
+        let run = &slots[i..i + n];
+        if run.windows(2).any(|w| w[0].end_s != w[1].start_s) {
+            continue; // a gap in the prices
+        }
+        let avg = prices[i..i + n].iter().sum::<f64>() / n as f64;
+        if best.is_none_or(|(_, b)| avg < b) {
+            best = Some((slots[i].start_s, avg));
+        }
+    }
+    best
+}
+
+/// Whether `price` lies at or below the `percentile` (0–100) of `prices`.
+pub fn cheap(prices: &[f64], price: f64, percentile: f64) -> bool {
+    if prices.is_empty() {
+        return false;
+    }
+    let mut sorted = prices.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((percentile / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    price <= sorted[rank.min(sorted.len() - 1)]
+}
+
+#[cfg(test)]
+mod tests;

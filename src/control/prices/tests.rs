@@ -1,0 +1,207 @@
+use jiff::civil::date;
+
+use super::sources::{awattar, energy_charts, tibber};
+use super::*;
+
+/// An Energy-Charts answer from `from_s`, `n` quarter hours, priced 100 + i EUR/MWh.
+fn energy_charts_answer(from_s: i64, n: i64) -> String {
+    let starts: Vec<i64> = (0..n).map(|i| from_s + i * 900).collect();
+    let prices: Vec<f64> = (0..n).map(|i| 100.0 + i as f64).collect();
+    serde_json::json!({
+        "license_info": "CC BY 4.0 (creativecommons.org/licenses/by/4.0) from Bundesnetzagentur | SMARD.de",
+        "unix_seconds": starts, "price": prices, "unit": "EUR / MWh", "deprecated": false
+    })
+    .to_string()
+}
+
+fn unix(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().unwrap().as_second()
+}
+
+#[test]
+fn local_days_have_92_96_and_100_quarter_hours() {
+    // Three days around each clock change, from local midnight before them.
+    let spring =
+        energy_charts(&energy_charts_answer(unix("2026-03-27T23:00:00Z"), 4 * 71)).unwrap();
+    assert_eq!(day(&spring, date(2026, 3, 28)).len(), 96);
+    assert_eq!(day(&spring, date(2026, 3, 29)).len(), 92);
+    assert_eq!(day(&spring, date(2026, 3, 30)).len(), 96);
+    let autumn =
+        energy_charts(&energy_charts_answer(unix("2026-10-23T22:00:00Z"), 4 * 73)).unwrap();
+    assert_eq!(day(&autumn, date(2026, 10, 24)).len(), 96);
+    assert_eq!(day(&autumn, date(2026, 10, 25)).len(), 100);
+    assert_eq!(day(&autumn, date(2026, 10, 26)).len(), 96);
+    // The 25 October day begins at 00:00 summer time, 22:00 UTC the evening before.
+    assert_eq!(
+        day(&autumn, date(2026, 10, 25))[0].start_s,
+        unix("2026-10-24T22:00:00Z")
+    );
+}
+
+#[test]
+fn energy_charts_prices_become_eur_per_kwh_and_slots_end_where_the_next_begins() {
+    let slots = energy_charts(&energy_charts_answer(unix("2026-11-30T23:00:00Z"), 3)).unwrap();
+    assert_eq!(slots.len(), 3);
+    assert!((slots[0].eur_kwh - 0.100).abs() < 1e-12);
+    assert_eq!(slots[0].end_s - slots[0].start_s, 900);
+    assert_eq!(
+        slots[2].end_s - slots[2].start_s,
+        900,
+        "the last as long as the one before"
+    );
+    // A slot the exchange left unpriced (null) is left out, not priced at 0.
+    let gap = r#"{"unix_seconds":[0,900,1800],"price":[50.0,null,60.0],"unit":"EUR / MWh"}"#;
+    assert_eq!(energy_charts(gap).unwrap().len(), 2);
+}
+
+#[test]
+fn broken_answers_say_what_is_wrong() {
+    assert!(
+        energy_charts("<html>502</html>")
+            .unwrap_err()
+            .starts_with("not JSON")
+    );
+    assert_eq!(
+        energy_charts(r#"{"unix_seconds":[0,900],"price":[1.0],"unit":"EUR / MWh"}"#).unwrap_err(),
+        "2 start times but 1 prices"
+    );
+    assert_eq!(
+        energy_charts(r#"{"unix_seconds":[0],"price":[1.0],"unit":"USD / MWh"}"#).unwrap_err(),
+        "prices in 'USD / MWh', expected EUR/MWh"
+    );
+    assert_eq!(
+        energy_charts(r#"{"unix_seconds":[],"price":[]}"#).unwrap(),
+        vec![]
+    );
+    assert_eq!(awattar("{}").unwrap_err(), "no data list in the answer");
+    assert_eq!(
+        tibber(r#"{"errors":[{"message":"Too many requests"}]}"#).unwrap_err(),
+        "Tibber says: Too many requests"
+    );
+}
+
+#[test]
+fn awattar_slots_are_as_long_as_the_answer_says() {
+    let answer = r#"{"object":"list","data":[
+        {"start_timestamp":1796079600000,"end_timestamp":1796083200000,"marketprice":87.5,"unit":"Eur/MWh"},
+        {"start_timestamp":1796083200000,"end_timestamp":1796086800000,"marketprice":-3.2,"unit":"Eur/MWh"}],
+        "url":"/at/v1/marketdata"}"#;
+    let slots = awattar(answer).unwrap();
+    assert_eq!(slots[0].end_s - slots[0].start_s, 3600, "hourly");
+    assert!(
+        (slots[1].eur_kwh + 0.0032).abs() < 1e-12,
+        "negative prices stay negative"
+    );
+}
+
+#[test]
+fn tibber_totals_are_taken_as_they_come() {
+    let answer = r#"{"data":{"viewer":{"homes":[{"currentSubscription":{"priceInfo":{
+        "today":[{"total":0.3012,"energy":0.1102,"tax":0.1910,"startsAt":"2026-11-30T23:45:00.000+01:00","currency":"EUR"}],
+        "tomorrow":[{"total":0.2987,"energy":0.1081,"tax":0.1906,"startsAt":"2026-12-01T00:00:00.000+01:00","currency":"EUR"}]
+    }}}]}}}"#;
+    let slots = tibber(answer).unwrap();
+    assert_eq!(slots.len(), 2);
+    assert_eq!(slots[0].start_s, unix("2026-11-30T22:45:00Z"));
+    assert_eq!(slots[0].end_s, slots[1].start_s);
+    assert_eq!(slots[1].end_s - slots[1].start_s, 900);
+    let tariff = Tariff {
+        total_given: true,
+        vat_percent: 19.0,
+        ..Tariff::default()
+    };
+    assert_eq!(tariff.price(&slots[0]).0, 0.3012);
+}
+
+/// Albstadtwerke's Modul 3 for 2026 (ct/kWh net): Q1 and Q4 NT 00–06, HT 17–21, ST the rest;
+/// Q2 and Q3 ST all day.
+fn albstadt() -> Modul3 {
+    let winter = vec![
+        Window {
+            band: Band::Nt,
+            from_min: 0,
+            to_min: 6 * 60,
+        },
+        Window {
+            band: Band::Ht,
+            from_min: 17 * 60,
+            to_min: 21 * 60,
+        },
+    ];
+    Modul3 {
+        nt_ct: 1.31,
+        st_ct: 6.54,
+        ht_ct: 8.90,
+        quarters: [winter.clone(), Vec::new(), Vec::new(), winter],
+    }
+}
+
+#[test]
+fn the_customer_price_adds_up_with_the_network_fee_of_its_window() {
+    let tariff = Tariff {
+        surcharge_ct: 1.5,
+        network_ct: 8.62,
+        levies_ct: 2.5,
+        vat_percent: 19.0,
+        modul3: None,
+        total_given: false,
+    };
+    // 80 EUR/MWh = 8 ct; (8 + 1.5 + 8.62 + 2.5) × 1.19 = 24.5378 ct.
+    let slot = Slot::new(
+        unix("2026-11-30T11:00:00Z"),
+        unix("2026-11-30T11:15:00Z"),
+        0.080,
+    )
+    .unwrap();
+    let (price, band) = tariff.price(&slot);
+    assert!((price - 0.245378).abs() < 1e-9, "{price}");
+    assert_eq!(band, None);
+    // With Modul 3 the network fee follows the window the slot begins in, in local time.
+    let tariff = Tariff {
+        modul3: Some(albstadt()),
+        ..tariff
+    };
+    let at = |utc: &str| Slot::new(unix(utc), unix(utc) + 900, 0.080).unwrap();
+    let (night, band) = tariff.price(&at("2026-11-30T04:45:00Z")); // 05:45 local
+    assert_eq!(band, Some(Band::Nt));
+    assert!((night - (8.0 + 1.5 + 1.31 + 2.5) * 1.19 / 100.0).abs() < 1e-9);
+    assert_eq!(tariff.price(&at("2026-11-30T16:00:00Z")).1, Some(Band::Ht)); // 17:00
+    assert_eq!(tariff.price(&at("2026-11-30T20:00:00Z")).1, Some(Band::St)); // 21:00
+    assert_eq!(
+        tariff.price(&at("2026-07-01T02:00:00Z")).1,
+        Some(Band::St),
+        "summer: ST"
+    );
+    // Summer time: 16:00 UTC is 18:00 local, in the high window of the fourth quarter's start.
+    assert_eq!(tariff.price(&at("2026-10-01T16:00:00Z")).1, Some(Band::Ht));
+}
+
+#[test]
+fn a_window_may_run_past_midnight() {
+    let w = Window {
+        band: Band::Nt,
+        from_min: 23 * 60,
+        to_min: 7 * 60,
+    };
+    assert!(w.contains(23 * 60 + 30) && w.contains(0) && w.contains(6 * 60 + 59));
+    assert!(!w.contains(7 * 60) && !w.contains(12 * 60));
+}
+
+#[test]
+fn the_cheapest_window_is_back_to_back_and_a_percentile_says_cheap() {
+    let slots: Vec<Slot> = (0..8)
+        .map(|i| Slot::new(i * 900, (i + 1) * 900, 0.0).unwrap())
+        .collect();
+    let prices = [0.30, 0.20, 0.10, 0.12, 0.25, 0.05, 0.40, 0.06];
+    assert_eq!(cheapest(&slots, &prices, 2), Some((2 * 900, 0.11)));
+    assert_eq!(cheapest(&slots, &prices, 1), Some((5 * 900, 0.05)));
+    assert_eq!(cheapest(&slots, &prices, 9), None);
+    // A gap in the slots is not bridged.
+    let mut gappy = slots.clone();
+    gappy[3] = Slot::new(4 * 900, 5 * 900, 0.0).unwrap();
+    let (start, _) = cheapest(&gappy, &prices, 2).unwrap();
+    assert_ne!(start, 2 * 900);
+    assert!(cheap(&prices, 0.06, 25.0));
+    assert!(!cheap(&prices, 0.20, 25.0));
+    assert!(!cheap(&[], 0.0, 50.0));
+}
