@@ -53,6 +53,25 @@ enum Command {
         #[command(subcommand)]
         command: SmlCommand,
     },
+    /// Print the prices of a local day as JSON lines (start, end, spot price in EUR/kWh), for
+    /// setting up and bug reports.
+    Prices {
+        /// energy-charts, awattar or tibber.
+        #[arg(long, default_value = "energy-charts")]
+        source: String,
+        /// Ask another host (tests, proxies).
+        #[arg(long)]
+        url: Option<String>,
+        /// Energy-Charts' bidding zone, or aWATTar's country (de, at).
+        #[arg(long)]
+        zone: Option<String>,
+        /// Tibber's API token.
+        #[arg(long)]
+        token: Option<String>,
+        /// The local day, YYYY-MM-DD (default: today in Europe/Berlin).
+        #[arg(long)]
+        date: Option<String>,
+    },
     /// §14a EnWG: the power a dimmed site keeps, for installers and bug reports.
     P14a {
         #[command(subcommand)]
@@ -135,6 +154,13 @@ fn main() -> ExitCode {
                     unit,
                 },
         } => modbus_read(&profile, &address, unit),
+        Command::Prices {
+            source,
+            url,
+            zone,
+            token,
+            date,
+        } => prices(&source, url, zone, token, date),
         Command::P14a {
             command: P14aCommand::Minimum { devices, direct },
         } => p14a_minimum(&devices, direct),
@@ -188,6 +214,80 @@ fn check_config(path: &std::path::Path) -> Result<ExitCode, String> {
         count(config.wallboxes.len(), "wallbox", "wallboxes"),
         count(config.batteries.len(), "battery", "batteries"),
     ))
+}
+
+fn prices(
+    source: &str,
+    url: Option<String>,
+    zone: Option<String>,
+    token: Option<String>,
+    date: Option<String>,
+) -> Result<ExitCode, String> {
+    use stromwart::control::prices::berlin;
+    use stromwart::drivers::prices::{ENERGY_CHARTS_CREDIT, Source, fetch};
+    let source = match source {
+        "energy-charts" => Source::EnergyCharts {
+            zone: zone.unwrap_or_else(|| "DE-LU".into()),
+        },
+        "awattar" => Source::Awattar {
+            country: zone.unwrap_or_else(|| "de".into()).to_ascii_lowercase(),
+        },
+        "tibber" => Source::Tibber {
+            token: token.ok_or("--source tibber needs --token (from developer.tibber.com)")?,
+        },
+        other => {
+            return Err(format!(
+                "--source {other}: one of {}",
+                Source::NAMES.join(", ")
+            ));
+        }
+    };
+    let day = match date {
+        Some(d) => d
+            .parse::<jiff::civil::Date>()
+            .map_err(|e| format!("--date {d}: not a date such as 2026-03-29 ({e})"))?,
+        None => jiff::Timestamp::now().to_zoned_datetime(berlin()).date(),
+    };
+    let url = url.unwrap_or_else(|| source.default_url());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+    let slots = runtime
+        .block_on(fetch(&client, &source, &url, day, day))
+        .map_err(|e| e.to_string())?;
+    if slots.is_empty() {
+        return Err(format!(
+            "{url} has no prices for {day} (yet: the next day's come early in the afternoon)"
+        ));
+    }
+    let tz = berlin();
+    let mut out = String::new();
+    for s in &slots {
+        let at = |unix: i64| {
+            jiff::Timestamp::from_second(unix)
+                .map(|t| {
+                    let local = t.to_zoned_datetime(tz.clone());
+                    local.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+                })
+                .unwrap_or_default()
+        };
+        let line = serde_json::json!({
+            "start": at(s.start_s),
+            "end": at(s.end_s),
+            "spot_eur_kwh": (s.eur_kwh * 100_000.0).round() / 100_000.0,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    if matches!(source, Source::EnergyCharts { .. }) {
+        let _ = writeln!(std::io::stderr(), "{ENERGY_CHARTS_CREDIT}");
+    }
+    print_out(out.trim_end())
 }
 
 fn p14a_minimum(specs: &[String], direct: bool) -> Result<ExitCode, String> {

@@ -11,6 +11,7 @@ pub mod goe;
 pub mod modbus_battery;
 pub mod modbus_link;
 pub mod modbus_wallbox;
+pub mod prices;
 pub mod shelly;
 pub mod shelly_input;
 pub mod wiring;

@@ -1,0 +1,121 @@
+//! `stromwart prices` against loopback servers that answer like the price services, from their
+//! documented formats: the slots of a local day, DST days included, and what a broken or busy
+//! service makes of it.
+
+mod common;
+
+use std::process::Command;
+
+use common::bridge::binary;
+use common::http::{Response, serve};
+
+/// What Energy-Charts answers for `start=2026-03-29&end=2026-03-29`: the quarter hours of that
+/// local day (23 hours: the clocks go forward), a slot on either side, EUR/MWh.
+fn energy_charts_dst_day() -> String {
+    let from = 1_774_738_800 - 900; // 2026-03-28T23:00Z, one slot early
+    let starts: Vec<i64> = (0..94).map(|i| from + i * 900).collect();
+    let prices: Vec<f64> = (0..94).map(|i| 80.0 + f64::from(i % 7)).collect();
+    serde_json::json!({
+        "license_info": "CC BY 4.0 (creativecommons.org/licenses/by/4.0) from Bundesnetzagentur | SMARD.de",
+        "unix_seconds": starts, "price": prices, "unit": "EUR / MWh", "deprecated": false
+    })
+    .to_string()
+}
+
+async fn prices(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new(binary())
+            .arg("prices")
+            .args(&args)
+            .output()
+            .expect("run stromwart prices");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (
+            out.status.code().unwrap_or(-1),
+            text(out.stdout),
+            text(out.stderr),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_day_with_the_clocks_going_forward_has_92_quarter_hours() {
+    let (port, _server) = serve(|head| {
+        assert!(
+            head.starts_with("get /price?bzn=de-lu&start=2026-03-29&end=2026-03-29 "),
+            "{head}"
+        );
+        Response::json("200 OK", &energy_charts_dst_day())
+    })
+    .await;
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, out, err) = prices(vec![
+        "--url".into(),
+        url,
+        "--date".into(),
+        "2026-03-29".into(),
+    ])
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 92);
+    assert_eq!(lines[0]["start"], "2026-03-29T00:00:00+01:00");
+    assert_eq!(lines[0]["end"], "2026-03-29T00:15:00+01:00");
+    assert_eq!(
+        lines[8]["start"], "2026-03-29T03:00:00+02:00",
+        "02:00 does not exist"
+    );
+    assert_eq!(lines[91]["end"], "2026-03-30T00:00:00+02:00");
+    assert_eq!(lines[0]["spot_eur_kwh"], 0.081);
+    assert!(
+        err.contains("CC BY 4.0"),
+        "the credit Energy-Charts asks for: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_or_busy_service_is_named_with_what_it_said() {
+    let (port, _server) = serve(|head| {
+        if head.contains("bzn=busy") {
+            let mut r = Response::json("429 Too Many Requests", "{}");
+            r.headers = "Retry-After: 120\r\n".into();
+            r
+        } else if head.contains("bzn=down") {
+            Response::json("500 Internal Server Error", "oops")
+        } else {
+            Response::json("200 OK", "<html>maintenance</html>")
+        }
+    })
+    .await;
+    let url = format!("http://127.0.0.1:{port}");
+    for (zone, says) in [
+        ("busy", "asks to wait 120 s before asking again (HTTP 429)"),
+        ("down", "answered 500 Internal Server Error"),
+        ("DE-LU", "not JSON"),
+    ] {
+        let args = vec![
+            "--url".into(),
+            url.clone(),
+            "--zone".into(),
+            zone.into(),
+            "--date".into(),
+            "2026-11-30".into(),
+        ];
+        let (code, out, err) = prices(args).await;
+        assert_eq!(code, 1);
+        assert!(out.is_empty());
+        assert!(err.contains(says), "{zone}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (code, _, err) = prices(vec!["--source".into(), "tibber".into()]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--source tibber needs --token"), "{err}");
+    let (code, _, err) = prices(vec!["--date".into(), "2026-13-01".into()]).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("--date 2026-13-01: not a date"), "{err}");
+}
