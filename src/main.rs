@@ -223,8 +223,8 @@ fn prices(
     token: Option<String>,
     date: Option<String>,
 ) -> Result<ExitCode, String> {
-    use stromwart::control::prices::berlin;
-    use stromwart::drivers::prices::{ENERGY_CHARTS_CREDIT, Source, fetch};
+    use stromwart::control::prices::{Source, berlin};
+    use stromwart::drivers::prices::{ENERGY_CHARTS_CREDIT, fetch};
     let source = match source {
         "energy-charts" => Source::EnergyCharts {
             zone: zone.unwrap_or_else(|| "DE-LU".into()),

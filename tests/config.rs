@@ -399,3 +399,33 @@ fn contradicting_load_settings_are_errors_with_their_paths() {
         ]
     );
 }
+
+#[test]
+fn prices_are_read_with_the_operators_windows_and_mistakes_named() {
+    use stromwart::control::prices::{Band, Source};
+    let c = Config::from_yaml(
+        "meters:\n  - id: grid\n    tcp: h:1\nprices:\n  source: energy-charts\n  network_fee: 8.62\n  modul3:\n    nt: 1.31\n    st: 6.54\n    ht: 8.90\n    q1: NT 00:00-06:00, HT 17:00-21:00\n    q4: NT 00:00-06:00, HT 17:00-21:00\n",
+    )
+    .unwrap();
+    let p = c.prices.unwrap();
+    assert_eq!(
+        p.source,
+        Some(Source::EnergyCharts {
+            zone: "DE-LU".into()
+        })
+    );
+    assert_eq!(p.tariff.vat_percent, 19.0);
+    let m = p.tariff.modul3.unwrap();
+    assert_eq!(m.quarters[0][1].band, Band::Ht);
+    assert!(m.quarters[1].is_empty());
+    let e = errors(
+        "meters:\n  - id: grid\n    tcp: h:1\nprices:\n  source: tibber\n  modul3:\n    st: 6.54\n    q2: LT 01:00-02:00\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "prices.token: required for Tibber: your API token from developer.tibber.com",
+            "prices.modul3.q2: 'LT' is not NT, ST or HT",
+        ]
+    );
+}

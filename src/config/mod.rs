@@ -8,6 +8,7 @@ mod devices;
 pub mod loads;
 pub mod p14a;
 mod plugs;
+pub mod prices;
 mod wallboxes;
 
 pub use batteries::BatteryConfig;
@@ -41,6 +42,8 @@ pub struct Config {
     pub site: SiteSettings,
     /// §14a dimming, when configured.
     pub p14a: Option<p14a::P14aConfig>,
+    /// Prices, with `prices:` configured.
+    pub prices: Option<prices::PriceConfig>,
     /// How the PV surplus runs the loads, and the loads.
     pub surplus: crate::control::surplus::SurplusSettings,
     pub loads: Vec<LoadSettings>,
@@ -312,6 +315,7 @@ fn read(root: &Section<'_>) -> Config {
             .collect(),
     };
     let surplus = loads::read_surplus(&root.section("surplus"));
+    let prices = prices::read(&root.section("prices"));
     let mut loads = Vec::new();
     for item in root.list("loads").iter() {
         if let Some(l) = loads::read_load(item, &load_known) {
@@ -352,6 +356,7 @@ fn read(root: &Section<'_>) -> Config {
         batteries,
         site,
         p14a,
+        prices,
         surplus,
         loads,
         data_dir,

@@ -6,47 +6,11 @@ use std::time::Duration;
 use jiff::civil::Date;
 
 use crate::control::prices::sources;
-use crate::control::prices::{Slot, berlin};
+use crate::control::prices::{Slot, Source, berlin};
 
 /// Energy-Charts asks to be credited for its data (CC BY 4.0).
 pub const ENERGY_CHARTS_CREDIT: &str =
     "Prices: Bundesnetzagentur | SMARD.de via Energy-Charts (Fraunhofer ISE), CC BY 4.0";
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    /// A bidding zone such as DE-LU.
-    EnergyCharts {
-        zone: String,
-    },
-    /// `de` or `at`.
-    Awattar {
-        country: String,
-    },
-    Tibber {
-        token: String,
-    },
-}
-
-impl Source {
-    pub const NAMES: &'static [&'static str] = &["energy-charts", "awattar", "tibber"];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Source::EnergyCharts { .. } => "energy-charts",
-            Source::Awattar { .. } => "awattar",
-            Source::Tibber { .. } => "tibber",
-        }
-    }
-
-    /// Where the service answers, unless told otherwise (tests, proxies).
-    pub fn default_url(&self) -> String {
-        match self {
-            Source::EnergyCharts { .. } => "https://api.energy-charts.info".into(),
-            Source::Awattar { country } => format!("https://api.awattar.{country}"),
-            Source::Tibber { .. } => "https://api.tibber.com/v1-beta/gql".into(),
-        }
-    }
-}
 
 /// Why a fetch failed, so the caller can wait as long as the service asks.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,43 @@ pub mod sources;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 
+/// Where the prices come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// A bidding zone such as DE-LU.
+    EnergyCharts {
+        zone: String,
+    },
+    /// `de` or `at`.
+    Awattar {
+        country: String,
+    },
+    Tibber {
+        token: String,
+    },
+}
+
+impl Source {
+    pub const NAMES: &'static [&'static str] = &["energy-charts", "awattar", "tibber"];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Source::EnergyCharts { .. } => "energy-charts",
+            Source::Awattar { .. } => "awattar",
+            Source::Tibber { .. } => "tibber",
+        }
+    }
+
+    /// Where the service answers, unless told otherwise (tests, proxies).
+    pub fn default_url(&self) -> String {
+        match self {
+            Source::EnergyCharts { .. } => "https://api.energy-charts.info".into(),
+            Source::Awattar { country } => format!("https://api.awattar.{country}"),
+            Source::Tibber { .. } => "https://api.tibber.com/v1-beta/gql".into(),
+        }
+    }
+}
+
 /// One priced span of time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Slot {
