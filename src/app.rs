@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use crate::bus;
 use crate::config::p14a::SignalSource;
 use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver};
+use crate::control::prices::view::ViewSettings;
 use crate::core::{Core, CoreConfig, DeviceSettings, ModbusSettings, availability_topic};
 use crate::drivers::{shelly_input, wiring};
 use crate::journal::Journal;
@@ -56,6 +57,13 @@ pub fn core_config(c: &Config) -> CoreConfig {
         wallboxes: c.wallboxes.iter().map(wiring::wallbox_settings).collect(),
         batteries: c.batteries.iter().map(wiring::battery_settings).collect(),
         p14a: c.dimmer_settings(),
+        prices: c.prices.as_ref().map(|p| ViewSettings {
+            tariff: p.tariff.clone(),
+            fixed_eur: p.source.is_none().then_some(p.fixed_ct / 100.0),
+            cheap_percentile: p.cheap_percentile,
+            cheap_limit_eur: p.cheap_limit_ct.map(|ct| ct / 100.0),
+            window_hours: p.window_hours,
+        }),
         surplus: c.surplus.clone(),
         loads: c.loads.clone(),
     }
@@ -239,6 +247,14 @@ pub async fn run(
             sources.push(tokio::spawn(poll));
         }
     }
+    if let Some(p) = &config.prices {
+        if let Some(source) = &p.source {
+            let url = p.url.clone().unwrap_or_else(|| source.default_url());
+            let cache = config.data_dir().join(PRICES_FILE);
+            let task = crate::drivers::prices::run(source.clone(), url, cache, sink.clone());
+            sources.push(tokio::spawn(task));
+        }
+    }
     for (transport, devices) in buses(&config) {
         let writes = actuators.bus(devices.iter().map(|d| d.setup.index));
         let task = bus::run_bus(transport, devices, writes, sink.clone());
@@ -328,7 +344,7 @@ pub async fn run(
             save(&totals_path, &json, "the energy totals");
         }
         if let Some(json) = core.take_settings() {
-            if let Err(e) = write_atomically(&settings_path, json.as_bytes()) {
+            if let Err(e) = crate::journal::write_atomically(&settings_path, json.as_bytes()) {
                 tracing::error!(path = %settings_path.display(), "Cannot save the settings: {e}. They apply until the bridge restarts.");
             }
         }
@@ -386,9 +402,11 @@ const SETTINGS_FILE: &str = "settings.json";
 const TOTALS_FILE: &str = "energy-totals.json";
 /// The §14a proof log, JSON lines, appended while dimmed (`stromwart p14a log` reads it).
 pub const P14A_LOG_FILE: &str = "p14a-log.jsonl";
+/// The last prices fetched, so that a restart or an outage keeps them.
+pub const PRICES_FILE: &str = "prices.json";
 
 fn save(path: &std::path::Path, json: &str, what: &str) {
-    if let Err(e) = write_atomically(path, json.as_bytes()) {
+    if let Err(e) = crate::journal::write_atomically(path, json.as_bytes()) {
         tracing::error!(path = %path.display(), "Cannot save {what}: {e}.");
     }
 }
@@ -426,23 +444,6 @@ fn load_saved<T: serde::de::DeserializeOwned + Default>(path: &std::path::Path, 
             T::default()
         }
     }
-}
-
-/// Replaces `path` so that a crash or power cut at any moment leaves either the old or the new
-/// content: write a temporary file, flush it to disk, rename it over the old one, flush the
-/// directory.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
 }
 
 /// The topics an MQTT plug reports on.

@@ -1,4 +1,5 @@
-//! Append-only JSON-lines files in the data directory: the §14a proof log.
+//! Files in the data directory that survive a crash: append-only JSON lines (the §14a proof
+//! log), and files replaced whole (settings, energy totals, the price cache).
 //!
 //! Each record is one `write` of one line, so a kill -9 leaves whole records behind. A write
 //! that fails part-way (a full disk) is cut off again, so the file never holds a torn record,
@@ -77,6 +78,23 @@ pub fn read(path: &PathBuf) -> std::io::Result<(Vec<serde_json::Value>, usize)> 
         }
     }
     Ok((records, bad))
+}
+
+/// Replaces `path` so that a crash or power cut at any moment leaves either the old or the new
+/// content: write a temporary file, flush it to disk, rename it over the old one, flush the
+/// directory.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

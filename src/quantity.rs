@@ -41,6 +41,9 @@ pub enum Kind {
     Minutes,
     /// An amount of money in euros (the §14a rebate a year): no statistics, two decimals.
     Money,
+    /// A price per kWh in euros, as the Energy dashboard takes a current price: no device
+    /// class (monetary wants a bare currency), four decimals.
+    Price,
     Timestamp,
     Text,
 }
@@ -68,7 +71,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Energy,
         Kind::EnergySigned,
         Kind::EnergyWindow,
@@ -88,6 +91,7 @@ impl Kind {
         Kind::Duration,
         Kind::Minutes,
         Kind::Money,
+        Kind::Price,
         Kind::Timestamp,
         Kind::Text,
     ];
@@ -141,6 +145,7 @@ impl Kind {
                 Some(0),
             ),
             Kind::Money => row(Some("EUR"), Some("monetary"), None, Some(2)),
+            Kind::Price => row(Some("EUR/kWh"), None, Some("measurement"), Some(4)),
             Kind::Timestamp => row(None, Some("timestamp"), None, None),
             Kind::Text => row(None, None, None, None),
         }
@@ -254,6 +259,35 @@ pub static NAMED: &[Quantity] = &[
         Kind::Binary,
     ),
     Quantity::known("p14a_followed", "§14a limit followed", Kind::Binary),
+    // Prices.
+    Quantity::known("price_now", "Electricity price", Kind::Price),
+    Quantity::known("price_next", "Electricity price next", Kind::Price),
+    Quantity::known("price_min_today", "Lowest price today", Kind::Price),
+    Quantity::known("price_max_today", "Highest price today", Kind::Price),
+    Quantity::known("price_avg_today", "Average price today", Kind::Price),
+    Quantity::known(
+        "cheapest_start_today",
+        "Cheapest window today",
+        Kind::Timestamp,
+    ),
+    Quantity::known(
+        "cheapest_avg_today",
+        "Cheapest window today, price",
+        Kind::Price,
+    ),
+    Quantity::known(
+        "cheapest_start_tonight",
+        "Cheapest window tonight",
+        Kind::Timestamp,
+    ),
+    Quantity::known(
+        "cheapest_avg_tonight",
+        "Cheapest window tonight, price",
+        Kind::Price,
+    ),
+    Quantity::known("price_cheap", "Electricity cheap now", Kind::Binary),
+    Quantity::known("price_band", "Network fee window (Modul 3)", Kind::Text),
+    Quantity::known("price_status", "Prices", Kind::Text),
     // The PV surplus allocator: per load, and for the site.
     Quantity::known("load_reason", "Surplus control", Kind::Text),
     Quantity::known("load_runtime_today", "Runtime today", Kind::Minutes),

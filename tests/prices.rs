@@ -119,3 +119,95 @@ async fn a_broken_or_busy_service_is_named_with_what_it_said() {
     assert_eq!(code, 1);
     assert!(err.contains("--date 2026-13-01: not a date"), "{err}");
 }
+
+/// Answers like Energy-Charts for any `start` and `end` dates: every quarter hour of those
+/// local days, priced by its index (80 EUR/MWh and up).
+fn energy_charts_for(head: &str) -> Response {
+    let param = |key: &str| {
+        head.split(['?', '&', ' '])
+            .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+            .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+    };
+    let (Some(from), Some(to)) = (param("start"), param("end")) else {
+        return Response::json("400 Bad Request", "{}");
+    };
+    let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let midnight = |d: jiff::civil::Date| {
+        d.to_zoned_datetime(tz.clone())
+            .unwrap()
+            .timestamp()
+            .as_second()
+    };
+    let (start, end) = (midnight(from), midnight(to.tomorrow().unwrap()));
+    let starts: Vec<i64> = (start..end).step_by(900).collect();
+    let prices: Vec<f64> = (0..starts.len()).map(|i| 80.0 + i as f64 / 10.0).collect();
+    let body = serde_json::json!({
+        "license_info": "CC BY 4.0", "unix_seconds": starts, "price": prices, "unit": "EUR / MWh"
+    });
+    Response::json("200 OK", &body.to_string())
+}
+
+#[tokio::test]
+async fn the_bridge_shows_the_price_now_and_keeps_the_known_prices_when_the_service_is_down() {
+    use common::bridge::Bridge;
+    use common::broker::{Mosquitto, scratch_dir};
+    use common::observer::Observer;
+    let broker = Mosquitto::start();
+    let (port, server) = serve(energy_charts_for).await;
+    let data = scratch_dir("prices");
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nmeters:\n  - id: grid\n    file: {}\n    hex: true\n\
+         prices:\n  source: energy-charts\n  url: http://127.0.0.1:{port}\n  surcharge: 1.5\n  network_fee: 8.62\n  levies: 2.5\n",
+        data.display(),
+        broker.port,
+        common::bridge::fixture("iskra-mt691-1"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/site/#").await;
+    let discovery = Observer::connect(broker.port, "homeassistant/#").await;
+    let bridge = Bridge::start(&yaml);
+    let now = obs
+        .wait_for(10, "the price now", |r| {
+            r.topic == "stromwart/site/price_now"
+        })
+        .await;
+    let price: f64 = now.payload.parse().unwrap();
+    // (spot from 8 ct + 1.5 + 8.62 + 2.5) × 1.19: at least 24.5 ct.
+    assert!((0.245..1.0).contains(&price), "{price}");
+    obs.wait_value("stromwart/site/price_status", "ok").await;
+    obs.wait_for(5, "today's lowest", |r| {
+        r.topic == "stromwart/site/price_min_today"
+    })
+    .await;
+    let config = discovery
+        .wait_for(5, "the site's discovery", |r| {
+            r.payload.contains("price_now")
+        })
+        .await;
+    let json: serde_json::Value = serde_json::from_str(&config.payload).unwrap();
+    let entity = &json["components"]["price_now"];
+    assert_eq!(
+        entity["unit_of_measurement"], "EUR/kWh",
+        "the Energy dashboard takes it"
+    );
+    assert!(
+        entity.get("device_class").is_none(),
+        "monetary wants a bare currency"
+    );
+    bridge.stop().await.unwrap();
+    assert!(data.join("prices.json").exists(), "the prices are kept");
+
+    // The service is gone: the restarted bridge has the known prices, and says so.
+    server.abort();
+    obs.clear();
+    let bridge = Bridge::start(&yaml);
+    obs.wait_for(10, "the price now from the cache", |r| {
+        r.topic == "stromwart/site/price_now"
+    })
+    .await;
+    obs.wait_for(10, "the status", |r| {
+        r.topic == "stromwart/site/price_status"
+            && r.payload.starts_with("last known prices; fetching failed:")
+    })
+    .await;
+    bridge.stop().await.unwrap();
+}

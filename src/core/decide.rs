@@ -11,6 +11,9 @@ impl Core {
     /// The controllers decide, and their decisions are carried out on the site's device.
     pub(super) fn decide(&mut self, now: Now, out: &mut Vec<Message>) {
         let mut decisions = self.site.decide(&self.house, now);
+        if let Some(view) = &self.prices {
+            decisions.extend(view.decide(now));
+        }
         if let Some(a) = self.allocator.as_mut() {
             let mut more = a.decide(&self.house, now);
             if let Some(d) = self.dimmer.as_mut() {
@@ -195,6 +198,9 @@ fn payload(q: &crate::quantity::Quantity, state: State) -> String {
         // noise digits.
         State::Number(v) if q.kind == Kind::Energy => format!("{}", (v * 1000.0).round() / 1000.0),
         State::Number(v) if q.kind == Kind::Money => format!("{v:.2}"),
+        State::Number(v) if q.kind == Kind::Price => {
+            format!("{}", (v * 10_000.0).round() / 10_000.0)
+        }
         State::Number(v) => format!("{}", (v * 10.0).round() / 10.0),
         State::Switch(on) => if on { "ON" } else { "OFF" }.to_string(),
         State::Text(text) => text,

@@ -27,6 +27,7 @@ pub use throttle::Policy;
 
 use crate::control::Snapshot;
 use crate::control::p14a::dimmer::{Dimmer, DimmerSettings};
+use crate::control::prices::view::{PriceView, ViewSettings};
 use crate::control::site::{Site, SiteSettings};
 use crate::control::surplus::load::LoadSettings;
 use crate::control::surplus::{Allocator, SurplusSettings};
@@ -62,6 +63,8 @@ pub struct CoreConfig {
     pub batteries: Vec<battery::BatterySettings>,
     /// §14a dimming, when configured.
     pub p14a: Option<DimmerSettings>,
+    /// Prices as entities, with `prices:` configured.
+    pub prices: Option<ViewSettings>,
     /// The loads the PV surplus runs, and how.
     pub surplus: SurplusSettings,
     pub loads: Vec<LoadSettings>,
@@ -85,6 +88,7 @@ impl Default for CoreConfig {
             wallboxes: Vec::new(),
             batteries: Vec::new(),
             p14a: None,
+            prices: None,
             surplus: SurplusSettings::default(),
             loads: Vec::new(),
         }
@@ -109,6 +113,8 @@ pub struct Core {
     dimmer: Option<Dimmer>,
     /// The PV surplus allocator, with `loads:` configured.
     allocator: Option<Allocator>,
+    /// Prices as entities, with `prices:` configured.
+    prices: Option<PriceView>,
     /// What the §14a test switch shows, so that its end is published.
     p14a_test_shown: bool,
     /// Commands ignored or rejected so far, by reason, so a flood is logged like other
@@ -172,6 +178,7 @@ impl Core {
             settings_dirty: false,
             dimmer: None,
             allocator: None,
+            prices: None,
             p14a_test_shown: false,
             refused: commands::Repeats::default(),
             controls_offered: Vec::new(),
@@ -204,6 +211,7 @@ impl Core {
                 core.house.fresh_for(source, u64::from(age_s) * 1000);
             }
         }
+        core.prices = core.cfg.prices.clone().map(PriceView::new);
         if !core.cfg.loads.is_empty() {
             let settings = core.cfg.surplus.clone();
             core.allocator = Some(Allocator::new(settings, core.cfg.loads.clone()));
@@ -431,6 +439,19 @@ impl Core {
                 }
                 if heard {
                     // A signal acts at once, not at the next tick.
+                    self.decide(now, out);
+                }
+            }
+            Event::Prices(result) => {
+                if let Some(view) = self.prices.as_mut() {
+                    match result {
+                        Ok(slots) => view.add(slots, now),
+                        Err(why) => {
+                            if let Some(r) = view.failed(why) {
+                                tracing::warn!("{}", r.message);
+                            }
+                        }
+                    }
                     self.decide(now, out);
                 }
             }

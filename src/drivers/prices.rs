@@ -99,3 +99,103 @@ pub async fn fetch(
         .filter(|s| s.start_s >= start && s.start_s < end)
         .collect())
 }
+
+/// Asked again after a success, and after this long at most while failing.
+const EVERY: Duration = Duration::from_secs(3600);
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// The next day's prices come early in the afternoon; until they are there, ask this often.
+const TOMORROW_EVERY: Duration = Duration::from_secs(900);
+
+/// Fetches today's and tomorrow's prices every hour (every 15 minutes in the afternoon until
+/// tomorrow's are there), keeps them in `cache` so that a restart or an outage keeps the known
+/// prices, and backs off while the service fails (as long as it asks after a 429).
+pub async fn run(source: Source, url: String, cache: std::path::PathBuf, sink: crate::sink::Sink) {
+    if let Some(slots) = load(&cache) {
+        tracing::info!(
+            slots = slots.len(),
+            "Prices from the cache until the service answers."
+        );
+        if sink
+            .events
+            .send(crate::model::Event::Prices(Ok(slots)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("Cannot set up HTTP for prices: {e}");
+            return;
+        }
+    };
+    let mut backoff = Duration::from_secs(60);
+    loop {
+        let now = jiff::Timestamp::now().to_zoned_datetime(berlin());
+        let today = now.date();
+        let tomorrow = today.tomorrow().unwrap_or(today);
+        let (event, wait) = match fetch(&client, &source, &url, today, tomorrow).await {
+            Ok(slots) => {
+                backoff = Duration::from_secs(60);
+                save(&cache, &slots);
+                let has_tomorrow = slots
+                    .iter()
+                    .any(|s| crate::control::prices::local(s.start_s).date() == tomorrow);
+                let wait = if !has_tomorrow && now.hour() >= 12 {
+                    TOMORROW_EVERY
+                } else {
+                    EVERY
+                };
+                tracing::debug!(slots = slots.len(), "Fetched prices.");
+                (Ok(slots), wait)
+            }
+            Err(FetchError::RateLimited(wait)) => {
+                (Err(FetchError::RateLimited(wait).to_string()), wait)
+            }
+            Err(e) => {
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                (Err(e.to_string()), wait)
+            }
+        };
+        if sink
+            .events
+            .send(crate::model::Event::Prices(event))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn load(path: &std::path::Path) -> Option<Vec<Slot>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let rows: Vec<(i64, i64, f64)> = match serde_json::from_str(&text) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), "The price cache is unreadable ({e}); fetching afresh.");
+            return None;
+        }
+    };
+    rows.into_iter()
+        .map(|(start, end, eur)| Slot::new(start, end, eur).ok())
+        .collect()
+}
+
+fn save(path: &std::path::Path, slots: &[Slot]) {
+    let rows: Vec<(i64, i64, f64)> = slots
+        .iter()
+        .map(|s| (s.start_s, s.end_s, s.eur_kwh))
+        .collect();
+    let json = serde_json::to_string(&rows).unwrap_or_default();
+    if let Err(e) = crate::journal::write_atomically(path, json.as_bytes()) {
+        tracing::warn!(file = %path.display(), "Cannot keep the prices: {e}.");
+    }
+}

@@ -4,9 +4,11 @@
 //! Drivers, controllers and the core all speak these types, so none of them needs another's.
 
 pub mod devices;
+pub mod price;
 pub mod time;
 
 pub use devices::{BatteryCommand, BatteryState, PlugState, WallboxCommand, WallboxState};
+pub use price::Slot;
 pub use time::Now;
 
 use crate::modbus::Poll;
@@ -96,6 +98,8 @@ pub enum Event {
         payload: String,
         retained: bool,
     },
+    /// Prices from a fetch or the cache, or why fetching failed.
+    Prices(Result<Vec<Slot>, String>),
     /// A control of a Modbus device (under `devices:`) was written: the value it reads back,
     /// or why the write failed.
     ControlWritten {

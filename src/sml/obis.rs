@@ -160,6 +160,7 @@ pub fn expected_unit(kind: Kind) -> Option<u8> {
         | Kind::Duration
         | Kind::Minutes
         | Kind::Money
+        | Kind::Price
         | Kind::Timestamp
         | Kind::Text => None,
     }

@@ -205,3 +205,114 @@ fn the_cheapest_window_is_back_to_back_and_a_percentile_says_cheap() {
     assert!(!cheap(&prices, 0.20, 25.0));
     assert!(!cheap(&[], 0.0, 50.0));
 }
+
+mod view {
+    use super::super::view::{PriceView, ViewSettings};
+    use super::super::*;
+    use crate::control::State;
+    use crate::model::Now;
+
+    fn at(utc: &str) -> Now {
+        let unix = utc.parse::<jiff::Timestamp>().unwrap().as_second();
+        Now {
+            mono_ms: 1,
+            unix_ms: unix * 1000,
+            utc_offset_s: 3600,
+        }
+    }
+
+    /// 30 November and 1 December 2026, quarter hours priced by the hour of day: cheapest at
+    /// 03:00, dearest at 18:00 (ct/kWh spot).
+    fn two_days() -> Vec<Slot> {
+        let from = "2026-11-29T23:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_second();
+        (0..192)
+            .map(|i| {
+                let hour = (i / 4) % 24;
+                let ct = 10.0 + (hour as f64 - 3.0).abs() + if hour == 18 { 20.0 } else { 0.0 };
+                Slot::new(from + i * 900, from + (i + 1) * 900, ct / 100.0).unwrap()
+            })
+            .collect()
+    }
+
+    fn number(d: &crate::control::Decisions, key: &str) -> Option<f64> {
+        d.states.iter().find_map(|(k, s)| match s {
+            State::Number(v) if *k == key => Some(*v),
+            _ => None,
+        })
+    }
+
+    fn text(d: &crate::control::Decisions, key: &str) -> Option<String> {
+        d.states
+            .iter()
+            .chain(&d.diagnostics)
+            .find_map(|(k, s)| match s {
+                State::Text(t) if *k == key => Some(t.clone()),
+                _ => None,
+            })
+    }
+
+    fn view() -> PriceView {
+        PriceView::new(ViewSettings {
+            tariff: Tariff::default(),
+            fixed_eur: None,
+            cheap_percentile: 25.0,
+            cheap_limit_eur: None,
+            window_hours: 2.0,
+        })
+    }
+
+    #[test]
+    fn now_next_today_and_the_cheapest_windows() {
+        let mut v = view();
+        v.add(two_days(), at("2026-11-30T09:00:00Z"));
+        let d = v.decide(at("2026-11-30T09:05:00Z")); // 10:05 local
+        assert_eq!(number(&d, "price_now"), Some(0.17));
+        assert_eq!(number(&d, "price_next"), Some(0.17));
+        assert_eq!(number(&d, "price_min_today"), Some(0.10));
+        assert_eq!(number(&d, "price_max_today"), Some(0.45));
+        // Two hours around 03:00 local: 02:00–04:00 averages 10.5 ct.
+        assert_eq!(
+            text(&d, "cheapest_start_today").as_deref(),
+            Some("2026-11-30T01:00:00+00:00")
+        );
+        assert!((number(&d, "cheapest_avg_today").unwrap() - 0.105).abs() < 1e-9);
+        // Tonight: 18:00 today to 08:00 tomorrow, the same hours of the next night.
+        assert_eq!(
+            text(&d, "cheapest_start_tonight").as_deref(),
+            Some("2026-12-01T01:00:00+00:00")
+        );
+        assert!(d.states.contains(&("price_cheap", State::Switch(false))));
+        assert_eq!(text(&d, "price_status").as_deref(), Some("ok"));
+        let night = v.decide(at("2026-11-30T02:00:00Z"));
+        assert!(night.states.contains(&("price_cheap", State::Switch(true))));
+    }
+
+    #[test]
+    fn a_failed_fetch_keeps_the_known_prices_and_says_so_once() {
+        let mut v = view();
+        v.add(two_days(), at("2026-11-30T09:00:00Z"));
+        let first = v.failed("api.energy-charts.info answered 500".into());
+        assert!(
+            first
+                .unwrap()
+                .message
+                .contains("The 192 known slots stay in use")
+        );
+        assert!(
+            v.failed("api.energy-charts.info answered 500".into())
+                .is_none()
+        );
+        let d = v.decide(at("2026-11-30T09:05:00Z"));
+        assert_eq!(number(&d, "price_now"), Some(0.17));
+        assert_eq!(
+            text(&d, "price_status").as_deref(),
+            Some("last known prices; fetching failed: api.energy-charts.info answered 500")
+        );
+        // Old slots are dropped two days on.
+        v.add(Vec::new(), at("2026-12-04T00:00:00Z"));
+        assert!(v.slots().is_empty());
+    }
+}
