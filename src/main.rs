@@ -56,6 +56,9 @@ enum Command {
     /// Print the prices of a local day as JSON lines (start, end, spot price in EUR/kWh), for
     /// setting up and bug reports.
     Prices {
+        /// Take the source and the customer's price from this config's `prices:` section.
+        #[arg(long, short, conflicts_with_all = ["source", "zone", "token"])]
+        config: Option<PathBuf>,
         /// energy-charts, awattar or tibber.
         #[arg(long, default_value = "energy-charts")]
         source: String,
@@ -155,12 +158,13 @@ fn main() -> ExitCode {
                 },
         } => modbus_read(&profile, &address, unit),
         Command::Prices {
+            config,
             source,
             url,
             zone,
             token,
             date,
-        } => prices(&source, url, zone, token, date),
+        } => prices(config, &source, url, zone, token, date),
         Command::P14a {
             command: P14aCommand::Minimum { devices, direct },
         } => p14a_minimum(&devices, direct),
@@ -217,6 +221,7 @@ fn check_config(path: &std::path::Path) -> Result<ExitCode, String> {
 }
 
 fn prices(
+    config: Option<PathBuf>,
     source: &str,
     url: Option<String>,
     zone: Option<String>,
@@ -225,17 +230,32 @@ fn prices(
 ) -> Result<ExitCode, String> {
     use stromwart::control::prices::{Source, berlin};
     use stromwart::drivers::prices::{ENERGY_CHARTS_CREDIT, fetch};
-    let source = match source {
-        "energy-charts" => Source::EnergyCharts {
+    let configured = match &config {
+        Some(path) => {
+            let c = load_config(path)?;
+            let p = c.prices.ok_or_else(|| {
+                format!("{} has no prices: section with a source", path.display())
+            })?;
+            let source = p
+                .source
+                .clone()
+                .ok_or("the config's price is fixed; there is nothing to fetch")?;
+            Some((source, p))
+        }
+        None => None,
+    };
+    let source = match (source, &configured) {
+        (_, Some((configured, _))) => configured.clone(),
+        ("energy-charts", None) => Source::EnergyCharts {
             zone: zone.unwrap_or_else(|| "DE-LU".into()),
         },
-        "awattar" => Source::Awattar {
+        ("awattar", None) => Source::Awattar {
             country: zone.unwrap_or_else(|| "de".into()).to_ascii_lowercase(),
         },
-        "tibber" => Source::Tibber {
+        ("tibber", None) => Source::Tibber {
             token: token.ok_or("--source tibber needs --token (from developer.tibber.com)")?,
         },
-        other => {
+        (other, None) => {
             return Err(format!(
                 "--source {other}: one of {}",
                 Source::NAMES.join(", ")
@@ -248,7 +268,10 @@ fn prices(
             .map_err(|e| format!("--date {d}: not a date such as 2026-03-29 ({e})"))?,
         None => jiff::Timestamp::now().to_zoned_datetime(berlin()).date(),
     };
-    let url = url.unwrap_or_else(|| source.default_url());
+    let configured_url = configured.as_ref().and_then(|(_, p)| p.url.clone());
+    let url = url
+        .or(configured_url)
+        .unwrap_or_else(|| source.default_url());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -276,11 +299,20 @@ fn prices(
                 })
                 .unwrap_or_default()
         };
-        let line = serde_json::json!({
+        let round = |v: f64| (v * 100_000.0).round() / 100_000.0;
+        let mut line = serde_json::json!({
             "start": at(s.start_s),
             "end": at(s.end_s),
-            "spot_eur_kwh": (s.eur_kwh * 100_000.0).round() / 100_000.0,
+            "spot_eur_kwh": round(s.eur_kwh),
         });
+        if let Some((_, p)) = &configured {
+            let (price, band) = p.tariff.price(s);
+            if p.tariff.total_given {
+                line["spot_eur_kwh"] = serde_json::Value::Null;
+            }
+            line["price_eur_kwh"] = round(price).into();
+            line["window"] = band.map(|b| b.name()).into();
+        }
         out.push_str(&line.to_string());
         out.push('\n');
     }

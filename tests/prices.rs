@@ -211,3 +211,36 @@ async fn the_bridge_shows_the_price_now_and_keeps_the_known_prices_when_the_serv
     .await;
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_config_each_slot_has_the_customers_price_and_its_modul_3_window() {
+    let (port, _server) = serve(energy_charts_for).await;
+    let dir = common::broker::scratch_dir("prices-cli");
+    let config = dir.join("stromwart.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "meters:\n  - id: grid\n    tcp: h:1\nprices:\n  source: energy-charts\n  url: http://127.0.0.1:{port}\n  surcharge: 1.5\n  levies: 2.5\n  modul3:\n    nt: 1.31\n    st: 6.54\n    ht: 8.90\n    q4: NT 00:00-06:00, HT 17:00-21:00\n"
+        ),
+    )
+    .unwrap();
+    let args = vec![
+        "--config".into(),
+        config.display().to_string(),
+        "--date".into(),
+        "2026-11-30".into(),
+    ];
+    let (code, out, err) = prices(args).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 96);
+    // 05:45: NT. Spot 80 + 23 × 0.1 = 82.3 EUR/MWh; (8.23 + 1.5 + 1.31 + 2.5) × 1.19 ct.
+    assert_eq!(lines[23]["start"], "2026-11-30T05:45:00+01:00");
+    assert_eq!(lines[23]["window"], "nt");
+    assert_eq!(lines[23]["price_eur_kwh"], 0.16113);
+    assert_eq!(lines[24]["window"], "st");
+    assert_eq!(lines[68]["window"], "ht", "17:00");
+}
