@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use crate::bus;
 use crate::config::p14a::SignalSource;
 use crate::config::{Config, DeviceConfig, MeterConfig, PlugConfig, PlugDriver};
+use crate::control::prices::charge::GridChargeSettings;
 use crate::control::prices::view::ViewSettings;
 use crate::core::{Core, CoreConfig, DeviceSettings, ModbusSettings, availability_topic};
 use crate::drivers::{shelly_input, wiring};
@@ -64,6 +65,13 @@ pub fn core_config(c: &Config) -> CoreConfig {
             cheap_limit_eur: p.cheap_limit_ct.map(|ct| ct / 100.0),
             window_hours: p.window_hours,
         }),
+        grid_charge: c.prices.as_ref().and_then(|p| p.grid_charge).map(
+            |(battery, below_ct, target_soc)| GridChargeSettings {
+                battery,
+                below_eur: below_ct / 100.0,
+                target_soc,
+            },
+        ),
         surplus: c.surplus.clone(),
         loads: c.loads.clone(),
     }

@@ -288,6 +288,11 @@ pub static NAMED: &[Quantity] = &[
     Quantity::known("price_cheap", "Electricity cheap now", Kind::Binary),
     Quantity::known("price_band", "Network fee window (Modul 3)", Kind::Text),
     Quantity::known("price_status", "Prices", Kind::Text),
+    Quantity::known(
+        "grid_charging",
+        "Battery charging from the grid",
+        Kind::Binary,
+    ),
     // The PV surplus allocator: per load, and for the site.
     Quantity::known("load_reason", "Surplus control", Kind::Text),
     Quantity::known("load_runtime_today", "Runtime today", Kind::Minutes),

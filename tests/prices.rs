@@ -244,3 +244,34 @@ async fn with_a_config_each_slot_has_the_customers_price_and_its_modul_3_window(
     assert_eq!(lines[24]["window"], "st");
     assert_eq!(lines[68]["window"], "ht", "17:00");
 }
+
+#[tokio::test]
+async fn the_battery_charges_from_the_grid_while_cheap_and_stops_at_its_target() {
+    use common::bridge::Bridge;
+    use common::broker::{Mosquitto, scratch_dir};
+    use common::modbus_sim::{Sim, holds, huawei};
+    use common::observer::Observer;
+    let broker = Mosquitto::start();
+    let battery = Sim::tcp().await;
+    huawei(&battery);
+    battery.set(1, 3, 37760, &[500]); // 50 %
+    // Every slot at 80 EUR/MWh and up: with no surcharges, about 9.5–10 ct/kWh with VAT.
+    let (port, _server) = serve(energy_charts_for).await;
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    poll_interval: 0.5\n    min_change_interval: 0\n\
+         prices:\n  source: energy-charts\n  url: http://127.0.0.1:{port}\n  grid_charge:\n    battery: luna\n    below: 50\n    target: 80\n",
+        scratch_dir("prices-charge").display(),
+        broker.port,
+        battery.url("tcp"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/site/grid_charging", "ON").await;
+    holds(&battery, 47100, &[1], "forced charging").await;
+    // Full enough: back to the mode it had.
+    battery.set(1, 3, 37760, &[800]);
+    obs.wait_value("stromwart/site/grid_charging", "OFF").await;
+    holds(&battery, 47100, &[0], "automatic again").await;
+    bridge.stop().await.unwrap();
+}

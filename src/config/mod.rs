@@ -315,7 +315,8 @@ fn read(root: &Section<'_>) -> Config {
             .collect(),
     };
     let surplus = loads::read_surplus(&root.section("surplus"));
-    let prices = prices::read(&root.section("prices"));
+    let battery_ids: Vec<&str> = batteries.iter().map(|b| b.id.as_str()).collect();
+    let prices = prices::read(&root.section("prices"), &battery_ids);
     let mut loads = Vec::new();
     for item in root.list("loads").iter() {
         if let Some(l) = loads::read_load(item, &load_known) {

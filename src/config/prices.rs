@@ -18,9 +18,12 @@ pub struct PriceConfig {
     pub cheap_limit_ct: Option<f64>,
     /// The length of the cheapest window shown, in hours.
     pub window_hours: f64,
+    /// Charge this battery (its position) from the grid at or below a price (ct/kWh with
+    /// VAT) up to a state of charge (%).
+    pub grid_charge: Option<(usize, f64, f64)>,
 }
 
-pub fn read(s: &Section<'_>) -> Option<PriceConfig> {
+pub fn read(s: &Section<'_>, batteries: &[&str]) -> Option<PriceConfig> {
     if !s.has("source") {
         s.finish();
         return None;
@@ -86,6 +89,7 @@ pub fn read(s: &Section<'_>) -> Option<PriceConfig> {
     let cheap_percentile = s.opt_float("cheap_percentile", 0.0, 100.0).unwrap_or(25.0);
     let cheap_limit_ct = s.opt_float("cheap_limit", -100.0, 1000.0);
     let window_hours = s.opt_float("window_hours", 0.25, 24.0).unwrap_or(3.0);
+    let grid_charge = read_grid_charge(&s.section("grid_charge"), batteries);
     s.finish();
     Some(PriceConfig {
         source,
@@ -95,7 +99,36 @@ pub fn read(s: &Section<'_>) -> Option<PriceConfig> {
         cheap_percentile,
         cheap_limit_ct,
         window_hours,
+        grid_charge,
     })
+}
+
+fn read_grid_charge(s: &Section<'_>, batteries: &[&str]) -> Option<(usize, f64, f64)> {
+    let battery = s.opt_string("battery");
+    let below = s.opt_float("below", -100.0, 1000.0);
+    let target = s.opt_float("target", 1.0, 100.0).unwrap_or(80.0);
+    s.finish();
+    let battery = battery?;
+    let Some(at) = batteries.iter().position(|b| *b == battery) else {
+        let listed = if batteries.is_empty() {
+            "none".to_string()
+        } else {
+            batteries.join(", ")
+        };
+        s.error(
+            "battery",
+            format!("'{battery}' is not among the configured batteries ({listed})"),
+        );
+        return None;
+    };
+    let Some(below) = below else {
+        s.error(
+            "below",
+            "required: the price in ct/kWh (with VAT) at or below which to charge",
+        );
+        return None;
+    };
+    Some((at, below, target))
 }
 
 fn read_modul3(s: &Section<'_>) -> Option<Modul3> {

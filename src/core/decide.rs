@@ -13,6 +13,9 @@ impl Core {
         let mut decisions = self.site.decide(&self.house, now);
         if let Some(view) = &self.prices {
             decisions.extend(view.decide(now));
+            if let Some(g) = self.grid_charge.as_mut() {
+                decisions.extend(g.decide(view.price_at(now), &self.house));
+            }
         }
         if let Some(a) = self.allocator.as_mut() {
             let mut more = a.decide(&self.house, now);

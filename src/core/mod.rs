@@ -27,6 +27,7 @@ pub use throttle::Policy;
 
 use crate::control::Snapshot;
 use crate::control::p14a::dimmer::{Dimmer, DimmerSettings};
+use crate::control::prices::charge::{GridCharge, GridChargeSettings};
 use crate::control::prices::view::{PriceView, ViewSettings};
 use crate::control::site::{Site, SiteSettings};
 use crate::control::surplus::load::LoadSettings;
@@ -65,6 +66,8 @@ pub struct CoreConfig {
     pub p14a: Option<DimmerSettings>,
     /// Prices as entities, with `prices:` configured.
     pub prices: Option<ViewSettings>,
+    /// Charging the battery from the grid while cheap.
+    pub grid_charge: Option<GridChargeSettings>,
     /// The loads the PV surplus runs, and how.
     pub surplus: SurplusSettings,
     pub loads: Vec<LoadSettings>,
@@ -89,6 +92,7 @@ impl Default for CoreConfig {
             batteries: Vec::new(),
             p14a: None,
             prices: None,
+            grid_charge: None,
             surplus: SurplusSettings::default(),
             loads: Vec::new(),
         }
@@ -115,6 +119,7 @@ pub struct Core {
     allocator: Option<Allocator>,
     /// Prices as entities, with `prices:` configured.
     prices: Option<PriceView>,
+    grid_charge: Option<GridCharge>,
     /// What the §14a test switch shows, so that its end is published.
     p14a_test_shown: bool,
     /// Commands ignored or rejected so far, by reason, so a flood is logged like other
@@ -179,6 +184,7 @@ impl Core {
             dimmer: None,
             allocator: None,
             prices: None,
+            grid_charge: None,
             p14a_test_shown: false,
             refused: commands::Repeats::default(),
             controls_offered: Vec::new(),
@@ -212,6 +218,7 @@ impl Core {
             }
         }
         core.prices = core.cfg.prices.clone().map(PriceView::new);
+        core.grid_charge = core.cfg.grid_charge.clone().map(GridCharge::new);
         if !core.cfg.loads.is_empty() {
             let settings = core.cfg.surplus.clone();
             core.allocator = Some(Allocator::new(settings, core.cfg.loads.clone()));

@@ -43,7 +43,8 @@ pub fn every_kind_of_config() -> serde_json::Value {
                    "fixed_price": 30, "surcharge": 1.5, "network_fee": 8.62, "levies": 2.5, "vat": 19,
                    "modul3": {"nt": 1.31, "st": 6.54, "ht": 8.9, "q1": "NT 00:00-06:00, HT 17:00-21:00",
                               "q2": "", "q3": "", "q4": "NT 00:00-06:00, HT 17:00-21:00"},
-                   "cheap_percentile": 25, "cheap_limit": 20, "window_hours": 3},
+                   "cheap_percentile": 25, "cheap_limit": 20, "window_hours": 3,
+                   "grid_charge": {"battery": "y", "below": 15, "target": 80}},
         "surplus": {"stale_after": 60, "priority_soc": 40, "buffer_soc": 80, "manual_for": "4h", "hold_battery": true, "start_average": "5m"},
         "loads": [
             {"plug": "f", "power": 2000, "priority": 10, "min_on": "5m", "min_off": "5m",

@@ -3,6 +3,7 @@
 //! 96 or 100 quarter hours, and the cheapest windows. Pure: no clock, no I/O; the time-zone
 //! rules are built into the binary.
 
+pub mod charge;
 pub mod sources;
 pub mod view;
 

@@ -61,6 +61,18 @@ impl PriceView {
         })
     }
 
+    /// The customer's price now, where a slot covers now (or the fixed price).
+    pub fn price_at(&self, now: Now) -> Option<f64> {
+        if self.settings.fixed_eur.is_some() {
+            return self.settings.fixed_eur;
+        }
+        let now_s = now.unix_ms / 1000;
+        self.slots
+            .iter()
+            .find(|s| s.start_s <= now_s && now_s < s.end_s)
+            .map(|s| self.settings.tariff.price(s).0)
+    }
+
     pub fn slots(&self) -> &[Slot] {
         &self.slots
     }
