@@ -44,6 +44,8 @@ pub enum Kind {
     /// A price per kWh in euros, as the Energy dashboard takes a current price: no device
     /// class (monetary wants a bare currency), four decimals.
     Price,
+    /// A price per kWh in cents, as people set limits.
+    Cents,
     Timestamp,
     Text,
 }
@@ -71,7 +73,7 @@ const fn row(
 }
 
 impl Kind {
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Energy,
         Kind::EnergySigned,
         Kind::EnergyWindow,
@@ -92,6 +94,7 @@ impl Kind {
         Kind::Minutes,
         Kind::Money,
         Kind::Price,
+        Kind::Cents,
         Kind::Timestamp,
         Kind::Text,
     ];
@@ -146,6 +149,7 @@ impl Kind {
             ),
             Kind::Money => row(Some("EUR"), Some("monetary"), None, Some(2)),
             Kind::Price => row(Some("EUR/kWh"), None, Some("measurement"), Some(4)),
+            Kind::Cents => row(Some("ct/kWh"), None, None, Some(1)),
             Kind::Timestamp => row(None, Some("timestamp"), None, None),
             Kind::Text => row(None, None, None, None),
         }

@@ -149,6 +149,14 @@ impl Core {
                 Some(Control14a::Direct) => "direct".into(),
                 _ => "ems".into(),
             },
+            (Owner::Bridge, "grid_charge_below") => number(
+                self.grid_charge
+                    .as_ref()
+                    .map_or(0.0, |g| (g.settings.below_eur * 1000.0).round() / 10.0),
+            ),
+            (Owner::Bridge, "grid_charge_target") => {
+                number(self.grid_charge.as_ref().map_or(0.0, |g| g.settings.target_soc))
+            }
             (Owner::Bridge, "p14a_override") => number(
                 self.dimmer
                     .as_ref()
@@ -177,6 +185,12 @@ impl Core {
         for c in &BRIDGE {
             let value = self.current(Owner::Bridge, c);
             self.bridge.control(c, value, &base, now, out);
+        }
+        if self.grid_charge.is_some() {
+            for c in &controls::GRID_CHARGE {
+                let value = self.current(Owner::Bridge, c);
+                self.bridge.control(c, value, &base, now, out);
+            }
         }
         if self.dimmer.is_some() {
             for c in &controls::P14A {
@@ -277,6 +291,11 @@ impl Core {
         let (id, key) = rest.split_once('/')?;
         if id == BRIDGE_ID && self.dimmer.is_some() {
             if let Some(c) = controls::P14A.iter().find(|c| c.key == key) {
+                return Some((Owner::Bridge, *c));
+            }
+        }
+        if id == BRIDGE_ID && self.grid_charge.is_some() {
+            if let Some(c) = controls::GRID_CHARGE.iter().find(|c| c.key == key) {
                 return Some((Owner::Bridge, *c));
             }
         }
@@ -389,6 +408,22 @@ impl Core {
                     d.set_override((w > 0.0).then_some(w as u32));
                 }
                 self.settings.p14a_override_w = Some(w);
+                self.decide(now, out);
+                return Ok(());
+            }
+            (Owner::Bridge, "grid_charge_below", Command::Number(ct)) => {
+                if let Some(g) = self.grid_charge.as_mut() {
+                    g.settings.below_eur = ct / 100.0;
+                }
+                self.settings.grid_charge_below_ct = Some(ct);
+                self.decide(now, out);
+                return Ok(());
+            }
+            (Owner::Bridge, "grid_charge_target", Command::Number(soc)) => {
+                if let Some(g) = self.grid_charge.as_mut() {
+                    g.settings.target_soc = soc;
+                }
+                self.settings.grid_charge_target = Some(soc);
                 self.decide(now, out);
                 return Ok(());
             }

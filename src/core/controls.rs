@@ -161,6 +161,20 @@ pub const LOAD_RUNTIME: Control = number(
     Kind::Minutes,
     (0.0, 1440.0, 1.0),
 );
+/// Grid charging of the battery: the price limit (ct/kWh with VAT) and the target SoC.
+pub const GRID_CHARGE_BELOW: Control = number(
+    "grid_charge_below",
+    "Grid charging below",
+    Kind::Cents,
+    (-100.0, 1000.0, 0.1),
+);
+pub const GRID_CHARGE_TARGET: Control = number(
+    "grid_charge_target",
+    "Grid charging target",
+    Kind::Battery,
+    (1.0, 100.0, 1.0),
+);
+pub const GRID_CHARGE: [Control; 2] = [GRID_CHARGE_BELOW, GRID_CHARGE_TARGET];
 /// How long a test of the §14a dimming lasts unless switched off before.
 pub const P14A_TEST_MS: u64 = 5 * 60_000;
 pub const MIN_INTERVAL: Control = number(
@@ -281,6 +295,11 @@ pub struct Settings {
     pub p14a_control: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p14a_override_w: Option<f64>,
+    /// Grid charging: ct/kWh with VAT and %, as set from Home Assistant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid_charge_below_ct: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid_charge_target: Option<f64>,
     /// Settings of the loads the surplus runs, changed from Home Assistant, by load id.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub loads: BTreeMap<String, LoadSaved>,

@@ -161,6 +161,7 @@ pub fn expected_unit(kind: Kind) -> Option<u8> {
         | Kind::Minutes
         | Kind::Money
         | Kind::Price
+        | Kind::Cents
         | Kind::Timestamp
         | Kind::Text => None,
     }
