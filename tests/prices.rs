@@ -270,11 +270,14 @@ async fn the_battery_charges_from_the_grid_while_cheap_and_stops_at_its_target()
     obs.wait_value("stromwart/site/grid_charging", "ON").await;
     holds(&battery, 47100, &[1], "forced charging").await;
     // The limit and the target are settings: a limit below the price stops the charging.
-    obs.wait_value("stromwart/bridge/grid_charge_below", "50").await;
-    obs.send("stromwart/bridge/grid_charge_below/set", "5").await;
+    obs.wait_value("stromwart/bridge/grid_charge_below", "50")
+        .await;
+    obs.send("stromwart/bridge/grid_charge_below/set", "5")
+        .await;
     obs.wait_value("stromwart/site/grid_charging", "OFF").await;
     holds(&battery, 47100, &[0], "too dear now").await;
-    obs.send("stromwart/bridge/grid_charge_below/set", "50").await;
+    obs.send("stromwart/bridge/grid_charge_below/set", "50")
+        .await;
     obs.clear();
     obs.wait_value("stromwart/site/grid_charging", "ON").await;
     // Full enough: back to the mode it had.

@@ -154,9 +154,11 @@ impl Core {
                     .as_ref()
                     .map_or(0.0, |g| (g.settings.below_eur * 1000.0).round() / 10.0),
             ),
-            (Owner::Bridge, "grid_charge_target") => {
-                number(self.grid_charge.as_ref().map_or(0.0, |g| g.settings.target_soc))
-            }
+            (Owner::Bridge, "grid_charge_target") => number(
+                self.grid_charge
+                    .as_ref()
+                    .map_or(0.0, |g| g.settings.target_soc),
+            ),
             (Owner::Bridge, "p14a_override") => number(
                 self.dimmer
                     .as_ref()

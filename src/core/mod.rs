@@ -227,7 +227,9 @@ impl Core {
         core.restore_loads();
         if let Some(g) = core.grid_charge.as_mut() {
             let s = &core.settings;
-            g.settings.below_eur = s.grid_charge_below_ct.map_or(g.settings.below_eur, |ct| ct / 100.0);
+            g.settings.below_eur = s
+                .grid_charge_below_ct
+                .map_or(g.settings.below_eur, |ct| ct / 100.0);
             g.settings.target_soc = s.grid_charge_target.unwrap_or(g.settings.target_soc);
         }
         core
