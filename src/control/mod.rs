@@ -40,6 +40,8 @@ pub struct Snapshot {
     /// Controls of Modbus devices as last written: (device, control) to the value read back,
     /// or why the write failed.
     pub controls: BTreeMap<(usize, usize), Result<f64, String>>,
+    /// The customer's price of each known slot: (start, end in Unix seconds, EUR/kWh).
+    pub prices: Vec<(i64, i64, f64)>,
 }
 
 impl Snapshot {
@@ -53,6 +55,7 @@ impl Snapshot {
             batteries: vec![BatteryState::default(); batteries],
             grid_counters: false,
             controls: BTreeMap::new(),
+            prices: Vec::new(),
         }
     }
 

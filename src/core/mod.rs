@@ -459,7 +459,10 @@ impl Core {
             Event::Prices(result) => {
                 if let Some(view) = self.prices.as_mut() {
                     match result {
-                        Ok(slots) => view.add(slots, now),
+                        Ok(slots) => {
+                            view.add(slots, now);
+                            self.house.prices = view.schedule();
+                        }
                         Err(why) => {
                             if let Some(r) = view.failed(why) {
                                 tracing::warn!("{}", r.message);

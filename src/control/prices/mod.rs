@@ -188,6 +188,36 @@ pub fn cheapest(slots: &[Slot], prices: &[f64], n: usize) -> Option<(i64, f64)> 
     best
 }
 
+/// Whether the slot running at `now_s` is among the cheapest that together last `need_s`
+/// between now and `until_s`; `None` when the known slots do not cover that much time.
+pub fn among_cheapest(
+    prices: &[(i64, i64, f64)],
+    now_s: i64,
+    until_s: i64,
+    need_s: i64,
+) -> Option<bool> {
+    let mut open: Vec<&(i64, i64, f64)> = prices
+        .iter()
+        .filter(|(start, end, _)| *end > now_s && *end <= until_s && *start < until_s)
+        .collect();
+    let covered: i64 = open.iter().map(|(s, e, _)| e - s.max(&now_s)).sum();
+    if covered < need_s {
+        return None;
+    }
+    open.sort_by(|a, b| a.2.total_cmp(&b.2).then(a.0.cmp(&b.0)));
+    let mut taken = 0;
+    for (start, end, _) in open {
+        if taken >= need_s {
+            break;
+        }
+        if *start <= now_s && now_s < *end {
+            return Some(true);
+        }
+        taken += end - start.max(&now_s);
+    }
+    Some(false)
+}
+
 /// Whether `price` lies at or below the `percentile` (0–100) of `prices`.
 pub fn cheap(prices: &[f64], price: f64, percentile: f64) -> bool {
     if prices.is_empty() {

@@ -188,6 +188,23 @@ fn a_window_may_run_past_midnight() {
 }
 
 #[test]
+fn now_is_among_the_cheapest_slots_that_give_the_time_still_needed() {
+    let prices: Vec<(i64, i64, f64)> = [0.30, 0.10, 0.25, 0.05, 0.40]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as i64 * 900, (i as i64 + 1) * 900, *p))
+        .collect();
+    // Half an hour needed before 4500: the slots at 900 (10 ct) and 2700 (5 ct).
+    assert_eq!(among_cheapest(&prices, 0, 4500, 1800), Some(false));
+    assert_eq!(among_cheapest(&prices, 900, 4500, 1800), Some(true));
+    assert_eq!(among_cheapest(&prices, 2700, 4500, 900), Some(true));
+    // A quarter hour still needed at 1800: the 5-ct slot, not this 25-ct one.
+    assert_eq!(among_cheapest(&prices, 1800, 4500, 900), Some(false));
+    // The known slots do not cover the time still needed: no answer.
+    assert_eq!(among_cheapest(&prices, 0, 4500, 5000), None);
+}
+
+#[test]
 fn the_cheapest_window_is_back_to_back_and_a_percentile_says_cheap() {
     let slots: Vec<Slot> = (0..8)
         .map(|i| Slot::new(i * 900, (i + 1) * 900, 0.0).unwrap())

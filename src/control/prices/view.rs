@@ -73,6 +73,18 @@ impl PriceView {
             .map(|s| self.settings.tariff.price(s).0)
     }
 
+    /// Each known slot with the customer's price, for the controllers.
+    pub fn schedule(&self) -> Vec<(i64, i64, f64)> {
+        if self.settings.fixed_eur.is_some() {
+            return Vec::new(); // one price all day: no slot is cheaper than another
+        }
+        let price = |s: &Slot| self.settings.tariff.price(s).0;
+        self.slots
+            .iter()
+            .map(|s| (s.start_s, s.end_s, price(s)))
+            .collect()
+    }
+
     pub fn slots(&self) -> &[Slot] {
         &self.slots
     }

@@ -16,6 +16,7 @@ pub mod step;
 #[cfg(test)]
 mod tests;
 
+use crate::control::prices::among_cheapest;
 use devices::phase_cap;
 use load::{ChargeMode, LoadKind, LoadSettings, Mode};
 use step::{Held, Situation, hold, want};
@@ -238,11 +239,19 @@ impl Allocator {
                 self.show(i, format!("manual until {until}"), &mut d);
                 continue;
             }
+            let cheapest_now = load.runtime.and_then(|r| {
+                let now_s = now.unix_ms / 1000;
+                let midnight_s = now_s - (local_ms_of_day(now) / 1000) as i64;
+                let left_s = (r.ms.saturating_sub(m.runtime_today_ms) / 1000) as i64;
+                let until_s = midnight_s + (r.deadline_ms / 1000) as i64;
+                among_cheapest(&house.prices, now_s, until_s, left_s)
+            });
             let situation = Situation {
                 stale_for_ms,
                 ms_of_day: local_ms_of_day(now),
                 runtime_today_ms: m.runtime_today_ms,
                 soc,
+                cheapest_now,
             };
             let seen_free = if m.held.level == 0 { start_free } else { free };
             let mut wanted = want(

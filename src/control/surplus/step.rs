@@ -33,6 +33,9 @@ pub struct Situation {
     pub ms_of_day: u64,
     pub runtime_today_ms: u64,
     pub soc: Option<f64>,
+    /// With prices known up to the deadline: whether now is among the cheapest slots that
+    /// give the runtime still due.
+    pub cheapest_now: Option<bool>,
 }
 
 /// The highest level whose power fits `free`: a level above the current one needs
@@ -96,7 +99,19 @@ pub fn want(
     if let Some(r) = load.runtime {
         let left = r.ms.saturating_sub(s.runtime_today_ms);
         let until = r.deadline_ms.saturating_sub(s.ms_of_day);
-        // Start when what is left just fits before the deadline, a minute early for the
+        // With prices: in the cheapest slots that give what is left before the deadline.
+        if left > 0 && s.ms_of_day < r.deadline_ms && s.cheapest_now == Some(true) {
+            return Want::now(
+                fits.max(1),
+                format!(
+                    "{} of {} left before {}, in the cheapest slots",
+                    span(left),
+                    span(r.ms),
+                    clock(r.deadline_ms)
+                ),
+            );
+        }
+        // Else when what is left just fits before the deadline, a minute early for the
         // switching itself.
         if left > 0 && s.ms_of_day < r.deadline_ms && until <= left + 60_000 {
             return Want::now(

@@ -585,3 +585,34 @@ fn a_load_starts_once_the_averaged_surplus_covers_it_too() {
     }
     assert_eq!(h.switchings, 0);
 }
+
+#[test]
+fn with_prices_a_runtime_target_runs_in_the_cheapest_slots_before_its_deadline() {
+    let mut load = plug_load("boiler", 0, 2000, 0);
+    load.runtime = Some(Runtime {
+        ms: H * 1000,
+        deadline_ms: 18 * H * 1000,
+    });
+    let mut alloc = Allocator::new(instant(), vec![load]);
+    let mut h = House::new(&alloc, 1);
+    // The day's hours priced 30 ct, but 13:00–14:00 at 12 ct (local quarter hours).
+    let midnight = at(0).unix_ms / 1000;
+    h.snap.prices = (0..96)
+        .map(|q| {
+            let start = midnight + q * 900;
+            let price = if (52..56).contains(&q) { 0.12 } else { 0.30 };
+            (start, start + 900, price)
+        })
+        .collect();
+    h.run(&mut alloc, 12 * H, 13 * H - 1);
+    assert!(!h.on(0), "not yet: dearer");
+    let d = h.run(&mut alloc, 13 * H, 13 * H + 10);
+    assert!(h.on(0));
+    let why = reason(&d, Driven::Plug(0));
+    assert!(
+        why.ends_with("of 1 h left before 18:00, in the cheapest slots"),
+        "{why}"
+    );
+    h.run(&mut alloc, 13 * H + 11, 14 * H + 120);
+    assert!(!h.on(0), "its hour is done");
+}
