@@ -193,6 +193,27 @@ async fn the_bridge_shows_the_price_now_and_keeps_the_known_prices_when_the_serv
         entity.get("device_class").is_none(),
         "monetary wants a bare currency"
     );
+    // The schedule for chart cards, as attributes of the price entity.
+    assert_eq!(
+        entity["json_attributes_topic"],
+        "stromwart/site/price_now/attributes"
+    );
+    let attributes = obs
+        .wait_for(5, "the schedule", |r| {
+            r.topic == "stromwart/site/price_now/attributes"
+        })
+        .await;
+    // Retained: a Home Assistant that comes later gets them (a new subscriber is sent them).
+    let later = Observer::connect(broker.port, "stromwart/site/price_now/attributes").await;
+    let kept = later.wait_for(5, "the kept schedule", |r| r.retain).await;
+    assert_eq!(kept.payload, attributes.payload);
+    let schedule: serde_json::Value = serde_json::from_str(&attributes.payload).unwrap();
+    assert_eq!(schedule["unit"], "EUR/kWh");
+    assert!(schedule["prices"].as_array().unwrap().len() >= 92);
+    assert!(
+        attributes.payload.len() < 16_384,
+        "below Home Assistant's limit for recorded attributes"
+    );
     bridge.stop().await.unwrap();
     assert!(data.join("prices.json").exists(), "the prices are kept");
 

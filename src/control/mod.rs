@@ -112,6 +112,9 @@ pub struct Decisions {
     pub diagnostics: Vec<(&'static str, State)>,
     /// States shown on a driven device's own entities (the limit §14a puts on a wallbox).
     pub shown: Vec<(Driven, &'static str, State)>,
+    /// Further attributes of one of the controller's entities, as a JSON object (a schedule
+    /// for chart cards).
+    pub attributes: Vec<(&'static str, String)>,
     /// What the controller wants people to read in the log, and why it decided as it did.
     pub log: Vec<Record>,
 }
@@ -123,6 +126,7 @@ impl Decisions {
         self.states.extend(more.states);
         self.diagnostics.extend(more.diagnostics);
         self.shown.extend(more.shown);
+        self.attributes.extend(more.attributes);
         self.log.extend(more.log);
     }
 }

@@ -151,9 +151,14 @@ fn carry_out(
         .map(|(k, _)| *k)
         .collect();
     device.withdraw_all_but(&decided, out);
+    let mut attributes = decisions.attributes;
     for (key, state) in decisions.states {
         if let Some(q) = crate::quantity::named(key) {
-            device.offer(device::Offer::value(q, payload(q, state)), base, now, out);
+            let mut offer = device::Offer::value(q, payload(q, state));
+            if let Some(i) = attributes.iter().position(|(k, _)| *k == key) {
+                offer.attributes = Some(attributes.swap_remove(i).1);
+            }
+            device.offer(offer, base, now, out);
         }
     }
     for (key, state) in decisions.diagnostics {

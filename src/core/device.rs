@@ -54,6 +54,8 @@ pub struct Offer<'a> {
     /// For enum sensors: the allowed states.
     pub options: Option<&'a [&'a str]>,
     pub diagnostic: bool,
+    /// A JSON object of further attributes.
+    pub attributes: Option<String>,
 }
 
 impl<'a> Offer<'a> {
@@ -64,6 +66,7 @@ impl<'a> Offer<'a> {
             payload,
             options: None,
             diagnostic: false,
+            attributes: None,
         }
     }
 
@@ -74,6 +77,7 @@ impl<'a> Offer<'a> {
             payload,
             options: None,
             diagnostic: true,
+            attributes: None,
         }
     }
 }
@@ -82,6 +86,8 @@ impl<'a> Offer<'a> {
 struct Entity {
     spec: EntitySpec,
     throttle: Throttle,
+    /// The attributes last published, where the entity has them.
+    attributes: Option<String>,
 }
 
 #[derive(Debug)]
@@ -167,12 +173,25 @@ impl Device {
                 Entity {
                     spec,
                     throttle: Throttle::default(),
+                    attributes: None,
                 },
             );
         }
         let Some(entity) = self.entities.get_mut(key) else {
             return;
         };
+        if let Some(attributes) = o.attributes {
+            let topic = format!("{}/attributes", entity.spec.state_topic);
+            if entity.spec.attributes_topic.is_none() {
+                entity.spec.attributes_topic = Some(topic.clone());
+                self.discovery_dirty = true;
+            }
+            // Sent when they change; retained, so Home Assistant has them after a restart.
+            if entity.attributes.as_ref() != Some(&attributes) {
+                out.push(Message::state(topic, attributes.clone()));
+                entity.attributes = Some(attributes);
+            }
+        }
         let policy = policy_for(&entity.spec, self.settings.policy);
         if let Some(p) = entity.throttle.offer(o.payload, now.mono_ms, policy) {
             out.push(Message::state(entity.spec.state_topic.clone(), p));
@@ -241,6 +260,7 @@ impl Device {
                 expire_after: None,
                 icon: None,
                 entity_prefix: format!("stromwart_{}", self.settings.id),
+                attributes_topic: None,
             };
             self.discovery_dirty = true;
             self.entities.insert(
@@ -248,6 +268,7 @@ impl Device {
                 Entity {
                     spec,
                     throttle: Throttle::default(),
+                    attributes: None,
                 },
             );
         }
@@ -315,6 +336,10 @@ impl Device {
             icon: None,
             entity_prefix: format!("stromwart_{}", self.settings.id),
             command: None,
+            attributes_topic: o
+                .attributes
+                .as_ref()
+                .map(|_| format!("{base}/{}/{}/attributes", self.settings.id, q.key)),
         }
     }
 

@@ -114,6 +114,7 @@ impl Meter {
             payload,
             options,
             diagnostic: true,
+            attributes: None,
         };
         self.device.offer(offer, base, now, out);
     }

@@ -199,6 +199,7 @@ impl WallboxCore {
             payload: status.into(),
             options: Some(STATUSES),
             diagnostic: false,
+            attributes: None,
         };
         self.device.offer(status, base, now, out);
     }

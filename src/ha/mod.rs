@@ -108,6 +108,8 @@ pub struct EntitySpec {
     /// Prefix of the suggested entity id (without domain), e.g. `stromwart_grid`.
     pub entity_prefix: String,
     pub command: Option<CommandSpec>,
+    /// Where a JSON object of further attributes is published (a price schedule).
+    pub attributes_topic: Option<String>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -177,6 +179,8 @@ pub struct Component<'a> {
     pub expire_after: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icon: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json_attributes_topic: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -291,6 +295,7 @@ pub fn component<'a>(d: &DeviceSpec, e: &'a EntitySpec) -> Component<'a> {
             None
         },
         icon: e.icon,
+        json_attributes_topic: e.attributes_topic.as_deref(),
     }
 }
 

@@ -106,6 +106,7 @@ impl PriceView {
         if let Some(i) = current {
             let (now_price, band) = self.settings.tariff.price(&self.slots[i]);
             d.states.push(("price_now", State::Number(now_price)));
+            d.attributes.push(("price_now", self.schedule_json()));
             if let Some(next) = self.slots.get(i + 1) {
                 d.states.push(("price_next", State::Number(price(next))));
             }
@@ -153,6 +154,19 @@ impl PriceView {
         };
         d.diagnostics.push(("price_status", State::Text(status)));
         d
+    }
+
+    /// The known slots for chart cards: `[[start in Unix ms, EUR/kWh], …]`, compact so that
+    /// two days stay well below Home Assistant's 16 KB for recorded attributes.
+    fn schedule_json(&self) -> String {
+        let prices: Vec<serde_json::Value> = self
+            .schedule()
+            .into_iter()
+            .map(|(start, _, eur)| {
+                serde_json::json!([start * 1000, (eur * 10_000.0).round() / 10_000.0])
+            })
+            .collect();
+        serde_json::json!({ "unit": "EUR/kWh", "prices": prices }).to_string()
     }
 
     /// How many slots the cheapest window spans (slots of the day's length, usually 15 min).
