@@ -141,7 +141,8 @@ pub fn want(
     let why = if fits > 0 {
         format!("{:.0} W of surplus", free.max(0.0))
     } else {
-        let short = f64::from(levels[1]) + f64::from(load.on_threshold_w) - free;
+        let lowest = levels.get(1).copied().unwrap_or(0);
+        let short = f64::from(lowest) + f64::from(load.on_threshold_w) - free;
         format!("{short:.0} W short")
     };
     Want {
