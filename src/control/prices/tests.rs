@@ -333,3 +333,37 @@ mod view {
         assert!(v.slots().is_empty());
     }
 }
+
+#[test]
+fn awattar_and_tibber_days_follow_the_clock_change_too() {
+    // aWATTar, hourly, from 29 March 00:00 CET: the day has 23 hours.
+    let from = unix("2026-03-28T23:00:00Z");
+    let data: Vec<serde_json::Value> = (0..25)
+        .map(|h| {
+            let start = (from + h * 3600) * 1000;
+            serde_json::json!({"start_timestamp": start, "end_timestamp": start + 3_600_000,
+                               "marketprice": 90.0, "unit": "Eur/MWh"})
+        })
+        .collect();
+    let slots =
+        awattar(&serde_json::json!({ "object": "list", "data": data }).to_string()).unwrap();
+    assert_eq!(day(&slots, date(2026, 3, 29)).len(), 23);
+    // Tibber, quarter hours of 25 October with their offsets: 100 of them.
+    let start = unix("2026-10-24T22:00:00Z");
+    let today: Vec<serde_json::Value> = (0..100)
+        .map(|q| {
+            let at = jiff::Timestamp::from_second(start + q * 900)
+                .unwrap()
+                .to_zoned_datetime(berlin());
+            serde_json::json!({"total": 0.30, "energy": 0.11, "tax": 0.19, "currency": "EUR",
+                               "startsAt": at.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()})
+        })
+        .collect();
+    let answer = serde_json::json!({"data": {"viewer": {"homes": [{"currentSubscription": {
+        "priceInfo": {"today": today, "tomorrow": []}}}]}}});
+    let slots = tibber(&answer.to_string()).unwrap();
+    assert_eq!(day(&slots, date(2026, 10, 25)).len(), 100);
+    // 02:00–03:00 comes twice, first in summer time, then in winter time.
+    assert_eq!(slots[8].start_s, unix("2026-10-25T00:00:00Z"));
+    assert_eq!(slots[12].start_s, unix("2026-10-25T01:00:00Z"));
+}
