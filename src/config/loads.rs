@@ -1,6 +1,7 @@
 //! The `loads:` and `surplus:` sections: what the PV surplus runs, and how (see
 //! `docs/surplus.md`).
 
+use super::{clock_minutes, find_id};
 use crate::control::surplus::SurplusSettings;
 use crate::control::surplus::load::{ChargeMode, LoadKind, LoadSettings, Runtime, clock};
 use crate::reader::Section;
@@ -86,7 +87,7 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
         _ if modbus.is_some() => {
             let id = modbus.unwrap_or_default();
             let ids: Vec<&str> = known.modbus.iter().map(|(id, _)| *id).collect();
-            let device = position(s, "modbus", &id, "devices", &ids)?;
+            let device = find_id(s, "modbus", &id, "devices", &ids)?;
             let names = &known.modbus[device].1;
             let Some(control) = names.iter().position(|n| *n == control) else {
                 s.error(
@@ -119,7 +120,7 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
             )
         }
         (Some(id), _) => {
-            let plug = position(s, "plug", &id, "plugs", &known.plugs)?;
+            let plug = find_id(s, "plug", &id, "plugs", &known.plugs)?;
             if power.is_none() {
                 s.error("power", "required: what the device draws when on, in W");
             }
@@ -128,7 +129,7 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
         }
         (_, Some(id)) => {
             let ids: Vec<&str> = known.wallboxes.iter().map(|(id, _)| *id).collect();
-            let at = position(s, "wallbox", &id, "wallboxes", &ids)?;
+            let at = find_id(s, "wallbox", &id, "wallboxes", &ids)?;
             let max_a = known.wallboxes[at].1;
             let kind = LoadKind::Variable {
                 wallbox: at,
@@ -140,7 +141,7 @@ pub fn read_load(s: &Section<'_>, known: &Known<'_>) -> Option<LoadSettings> {
         (None, None) => {
             let mut plugs = Vec::new();
             for id in &relays {
-                plugs.extend(position(s, "plugs", id, "plugs", &known.plugs));
+                plugs.extend(find_id(s, "plugs", id, "plugs", &known.plugs));
             }
             let step_w = match (steps.len(), power) {
                 (0, Some(w)) => vec![w; relays.len()],
@@ -294,22 +295,6 @@ fn check_runtime(
     }
 }
 
-fn position(s: &Section<'_>, key: &str, id: &str, section: &str, ids: &[&str]) -> Option<usize> {
-    let at = ids.iter().position(|known| *known == id);
-    if at.is_none() {
-        let listed = if ids.is_empty() {
-            "none".to_string()
-        } else {
-            ids.join(", ")
-        };
-        s.error(
-            key,
-            format!("'{id}' is not among the configured {section} ({listed})"),
-        );
-    }
-    at
-}
-
 /// A list, or comma-separated text (what the add-on's form offers), each with its path.
 fn words(s: &Section<'_>, key: &'static str) -> Vec<(String, String)> {
     if s.raw_value(key).is_some_and(|v| v.is_array()) {
@@ -370,11 +355,9 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     (any && number.is_empty()).then_some(total as u64)
 }
 
-/// `HH:MM` as ms after midnight (24:00 allowed, for "by the end of the day").
+/// `HH:MM` as ms after midnight.
 fn parse_clock(text: &str) -> Option<u64> {
-    let (h, m) = text.trim().split_once(':')?;
-    let (h, m): (u64, u64) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60 || h == 24 && m == 0).then_some((h * 60 + m) * 60_000)
+    clock_minutes(text).map(|m| u64::from(m) * 60_000)
 }
 
 fn time_of_day(s: &Section<'_>, key: &'static str) -> Option<u64> {

@@ -569,3 +569,28 @@ pub(crate) fn capitalise(s: &str) -> String {
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
 }
+
+/// Where `id` stands among the configured `ids` of `section`; when it is not there, an error at
+/// `key` that lists them, so the user sees what they could have meant.
+fn find_id(s: &Section<'_>, key: &str, id: &str, section: &str, ids: &[&str]) -> Option<usize> {
+    let at = ids.iter().position(|known| *known == id);
+    if at.is_none() {
+        let listed = if ids.is_empty() {
+            "none".to_string()
+        } else {
+            ids.join(", ")
+        };
+        s.error(
+            key,
+            format!("'{id}' is not among the configured {section} ({listed})"),
+        );
+    }
+    at
+}
+
+/// `HH:MM` as minutes after midnight; 24:00 is allowed, for "by the end of the day".
+fn clock_minutes(text: &str) -> Option<u32> {
+    let (h, m) = text.trim().split_once(':')?;
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
+}

@@ -1,7 +1,7 @@
 //! The `p14a:` section: where the grid operator's dimming signal comes from, which devices it
 //! limits, and how (see `docs/p14a.md`).
 
-use super::Config;
+use super::{Config, find_id};
 use crate::control::p14a::dimmer::{DimmedDevice, DimmerSettings, Target, Topic};
 use crate::control::p14a::signal::SourceSettings;
 use crate::control::p14a::{BASE_W, Control, Kind};
@@ -373,10 +373,7 @@ fn read_signal(s: &Section<'_>, index: usize, known: &Known<'_>) -> Option<Signa
             }
         }
         (None, None, Some(device)) => {
-            let ids = known.modbus_ids();
-            if !ids.contains(&device.as_str()) {
-                s.error("modbus", not_among(&device, "devices", &ids));
-            }
+            find_id(s, "modbus", &device, "devices", &known.modbus_ids());
             if crate::quantity::named(&value).is_none() {
                 s.error(
                     "value",
@@ -460,10 +457,8 @@ fn read_device(s: &Section<'_>, known: &Known<'_>) -> Option<ControlledConfig> {
         Drive::Modbus { device, .. } => Some(("modbus", "devices", device, &modbus_ids)),
         Drive::Counted => None,
     };
-    if let Some((key, section, id, ids)) =
-        named.filter(|(_, _, id, ids)| !ids.contains(&id.as_str()))
-    {
-        s.error(key, not_among(id, section, ids));
+    if let Some((key, section, id, ids)) = named {
+        find_id(s, key, id, section, ids);
     }
     if let Drive::Modbus { device, control } = &drive {
         let controls = known.modbus.iter().find(|(id, _)| id == device);
@@ -495,13 +490,4 @@ fn read_device(s: &Section<'_>, known: &Known<'_>) -> Option<ControlledConfig> {
         priority,
         drive,
     })
-}
-
-fn not_among(id: &str, section: &str, ids: &[&str]) -> String {
-    let listed = if ids.is_empty() {
-        "none".to_string()
-    } else {
-        ids.join(", ")
-    };
-    format!("'{id}' is not among the configured {section} ({listed})")
 }

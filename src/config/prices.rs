@@ -1,6 +1,7 @@
 //! The `prices:` section: where prices come from, what makes up the customer's price, the
 //! operator's Modul 3 windows (see `docs/prices.md`).
 
+use super::{clock_minutes, find_id};
 use crate::control::prices::{Band, Modul3, Source, Tariff, Window};
 use crate::reader::Section;
 
@@ -109,18 +110,7 @@ fn read_grid_charge(s: &Section<'_>, batteries: &[&str]) -> Option<(usize, f64, 
     let target = s.opt_float("target", 1.0, 100.0).unwrap_or(80.0);
     s.finish();
     let battery = battery?;
-    let Some(at) = batteries.iter().position(|b| *b == battery) else {
-        let listed = if batteries.is_empty() {
-            "none".to_string()
-        } else {
-            batteries.join(", ")
-        };
-        s.error(
-            "battery",
-            format!("'{battery}' is not among the configured batteries ({listed})"),
-        );
-        return None;
-    };
+    let at = find_id(s, "battery", &battery, "batteries", batteries)?;
     let Some(below) = below else {
         s.error(
             "below",
@@ -169,11 +159,7 @@ pub fn parse_windows(text: &str) -> Result<Vec<Window>, String> {
             "ST" => Band::St,
             other => return Err(format!("'{other}' is not NT, ST or HT")),
         };
-        let minutes = |t: &str| -> Option<u16> {
-            let (h, m) = t.trim().split_once(':')?;
-            let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
-            (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
-        };
+        let minutes = |t: &str| clock_minutes(t).map(|m| m as u16);
         let (from, to) = span
             .split_once(['-', '–'])
             .and_then(|(a, b)| Some((minutes(a)?, minutes(b)?)))
