@@ -68,3 +68,13 @@ pub struct BatteryState {
     pub readings: Vec<(Quantity, f64)>,
     pub online: bool,
 }
+
+impl BatteryState {
+    /// A reading by its quantity key (`battery_soc`, `battery_power`).
+    pub fn reading(&self, key: &str) -> Option<f64> {
+        self.readings
+            .iter()
+            .find(|(q, _)| q.key == key)
+            .map(|(_, v)| *v)
+    }
+}

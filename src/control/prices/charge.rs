@@ -37,12 +37,7 @@ impl GridCharge {
         let mut d = Decisions::default();
         let s = &self.settings;
         let battery = house.batteries.get(s.battery).filter(|b| b.online);
-        let soc = battery.and_then(|b| {
-            b.readings
-                .iter()
-                .find(|(q, _)| q.key == "battery_soc")
-                .map(|(_, v)| *v)
-        });
+        let soc = battery.and_then(|b| b.reading("battery_soc"));
         let charging = self.before.is_some();
         let room = if charging {
             s.target_soc

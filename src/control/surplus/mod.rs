@@ -424,12 +424,11 @@ impl Allocator {
 
 /// The home battery's state of charge, from the first battery that reports one.
 fn soc(house: &Snapshot) -> Option<f64> {
-    house.batteries.iter().filter(|b| b.online).find_map(|b| {
-        b.readings
-            .iter()
-            .find(|(q, _)| q.key == "battery_soc")
-            .map(|(_, v)| *v)
-    })
+    house
+        .batteries
+        .iter()
+        .filter(|b| b.online)
+        .find_map(|b| b.reading("battery_soc"))
 }
 
 /// A Unix time as local `HH:MM`.

@@ -592,11 +592,7 @@ fn measured(target: Target, house: &Snapshot) -> Option<f64> {
         Target::Wallbox(w) => house.wallboxes.get(w)?.power,
         Target::Battery(b) => {
             let state = house.batteries.get(b)?;
-            let power = state
-                .readings
-                .iter()
-                .find(|(q, _)| q.key == "battery_power")?
-                .1;
+            let power = state.reading("battery_power")?;
             // Batteries count discharging as positive; the grid draw is the charging.
             Some((-power).max(0.0))
         }
