@@ -181,24 +181,23 @@ impl Core {
         }
     }
 
+    /// The bridge's settings: its own, and those of §14a and grid charging where configured.
+    fn bridge_controls(&self) -> Vec<Control> {
+        let p14a = self.dimmer.is_some().then_some(controls::P14A.as_slice());
+        let grid = self
+            .grid_charge
+            .is_some()
+            .then_some(controls::GRID_CHARGE.as_slice());
+        let extra = [grid, p14a].into_iter().flatten().flatten();
+        BRIDGE.iter().chain(extra).copied().collect()
+    }
+
     /// Creates (first time) and publishes the bridge's settings entities.
     pub(super) fn offer_controls(&mut self, now: Now, out: &mut Vec<Message>) {
         let base = self.cfg.base_topic.clone();
-        for c in &BRIDGE {
-            let value = self.current(Owner::Bridge, c);
-            self.bridge.control(c, value, &base, now, out);
-        }
-        if self.grid_charge.is_some() {
-            for c in &controls::GRID_CHARGE {
-                let value = self.current(Owner::Bridge, c);
-                self.bridge.control(c, value, &base, now, out);
-            }
-        }
-        if self.dimmer.is_some() {
-            for c in &controls::P14A {
-                let value = self.current(Owner::Bridge, c);
-                self.bridge.control(c, value, &base, now, out);
-            }
+        for c in self.bridge_controls() {
+            let value = self.current(Owner::Bridge, &c);
+            self.bridge.control(&c, value, &base, now, out);
         }
         for i in self.controls_offered.clone() {
             self.offer_meter_controls(i, now, out);
@@ -291,24 +290,12 @@ impl Core {
             .strip_prefix(&format!("{}/", self.cfg.base_topic))?
             .strip_suffix("/set")?;
         let (id, key) = rest.split_once('/')?;
-        if id == BRIDGE_ID && self.dimmer.is_some() {
-            if let Some(c) = controls::P14A.iter().find(|c| c.key == key) {
-                return Some((Owner::Bridge, *c));
-            }
-        }
-        if id == BRIDGE_ID && self.grid_charge.is_some() {
-            if let Some(c) = controls::GRID_CHARGE.iter().find(|c| c.key == key) {
-                return Some((Owner::Bridge, *c));
-            }
+        if id == BRIDGE_ID {
+            let c = self.bridge_controls().into_iter().find(|c| c.key == key);
+            return c.map(|c| (Owner::Bridge, c));
         }
         if let Some((load, c)) = self.route_load(id, key) {
             return Some((Owner::Load(load), c));
-        }
-        if id == BRIDGE_ID {
-            return BRIDGE
-                .iter()
-                .find(|c| c.key == key)
-                .map(|c| (Owner::Bridge, *c));
         }
         if let Some(i) = self.wallboxes.iter().position(|w| w.device.id() == id) {
             return self.wallboxes[i]
