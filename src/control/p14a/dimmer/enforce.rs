@@ -25,7 +25,8 @@ impl Dimmer {
         let name = self.settings.devices[i].name.clone();
         let allowed = self.sent[i];
         let budget = "while the grid operator dims (§14a)";
-        match (action, allowed) {
+        // What goes to the device, and the wish and the limit in words where it was lowered.
+        let (sent, lowered) = match (action, allowed) {
             (
                 Action::Wallbox {
                     wallbox,
@@ -35,34 +36,13 @@ impl Dimmer {
                     command: WallboxCommand::Current(limit),
                     ..
                 }),
-            ) => {
-                self.before[i] = Some(action);
-                let amps = wish.min(limit);
-                let sent = Action::Wallbox {
-                    wallbox,
-                    command: WallboxCommand::Current(amps),
-                };
-                self.sent[i] = Some(sent);
-                let why = (wish > limit).then(|| {
-                    format!(
-                        "{name}: {wish} A asked, {limit} A set {budget}; {wish} A follows when \
-                         the dimming ends"
-                    )
-                });
-                Ok((sent, why))
-            }
-            (
+            ) => (
                 Action::Wallbox {
-                    command: WallboxCommand::Enable(true),
-                    ..
+                    wallbox,
+                    command: WallboxCommand::Current(wish.min(limit)),
                 },
-                Some(Action::Wallbox {
-                    command: WallboxCommand::Current(0),
-                    ..
-                }),
-            ) => Err(format!(
-                "{name} stays paused {budget}: the power left for it does not reach 6 A"
-            )),
+                (wish > limit).then(|| (format!("{wish} A"), format!("{limit} A"))),
+            ),
             (
                 Action::Battery {
                     battery,
@@ -72,27 +52,44 @@ impl Dimmer {
                     command: BatteryCommand::ChargeLimit(limit),
                     ..
                 }),
-            ) => {
-                self.before[i] = Some(action);
-                let w = wish.min(limit);
-                let sent = Action::Battery {
+            ) => (
+                Action::Battery {
                     battery,
-                    command: BatteryCommand::ChargeLimit(w),
-                };
-                self.sent[i] = Some(sent);
-                let why = (wish > limit).then(|| {
-                    format!(
-                        "{name}: charge limit {wish} W asked, {limit} W set {budget}; {wish} W \
-                         follows when the dimming ends"
-                    )
-                });
-                Ok((sent, why))
+                    command: BatteryCommand::ChargeLimit(wish.min(limit)),
+                },
+                (wish > limit)
+                    .then(|| (format!("a charge limit of {wish} W"), format!("{limit} W"))),
+            ),
+            (
+                Action::Wallbox {
+                    command: WallboxCommand::Enable(true),
+                    ..
+                },
+                Some(Action::Wallbox {
+                    command: WallboxCommand::Current(0),
+                    ..
+                }),
+            ) => {
+                return Err(format!(
+                    "{name} stays paused {budget}: the power left for it does not reach 6 A"
+                ));
             }
-            (Action::Plug { on: false, .. }, Some(Action::Plug { on: true, .. })) => Err(format!(
-                "this relay carries the dimming of {name} {budget}; it opens when the dimming ends"
-            )),
-            (other, _) => Ok((other, None)),
-        }
+            (Action::Plug { on: false, .. }, Some(Action::Plug { on: true, .. })) => {
+                return Err(format!(
+                    "this relay carries the dimming of {name} {budget}; it opens when the dimming ends"
+                ));
+            }
+            (other, _) => return Ok((other, None)),
+        };
+        // The wish is what comes back when the dimming ends.
+        self.before[i] = Some(action);
+        self.sent[i] = Some(sent);
+        let why = lowered.map(|(wish, limit)| {
+            format!(
+                "{name}: {wish} asked, {limit} set {budget}; {wish} follows when the dimming ends"
+            )
+        });
+        Ok((sent, why))
     }
 
     /// The §14a device an action addresses.
