@@ -23,6 +23,8 @@ pub struct PriceView {
     slots: Vec<Slot>,
     /// Why the last fetch failed, while it does.
     problem: Option<String>,
+    /// The schedule for chart cards, made when the slots change rather than every second.
+    schedule_json: String,
 }
 
 /// How long slots are kept: yesterday's for the day boundary, and the days ahead.
@@ -34,6 +36,7 @@ impl PriceView {
             settings,
             slots: Vec::new(),
             problem: None,
+            schedule_json: String::new(),
         }
     }
 
@@ -46,6 +49,7 @@ impl PriceView {
         self.slots.retain(|s| s.end_s > now_s - KEEP_S);
         self.slots.sort_by_key(|s| s.start_s);
         self.problem = None;
+        self.schedule_json = self.render_schedule();
     }
 
     /// The last fetch failed; the known prices stay in use. A log record when that is news.
@@ -106,7 +110,7 @@ impl PriceView {
         if let Some(i) = current {
             let (now_price, band) = self.settings.tariff.price(&self.slots[i]);
             d.states.push(("price_now", State::Number(now_price)));
-            d.attributes.push(("price_now", self.schedule_json()));
+            d.attributes.push(("price_now", self.schedule_json.clone()));
             if let Some(next) = self.slots.get(i + 1) {
                 d.states.push(("price_next", State::Number(price(next))));
             }
@@ -158,7 +162,7 @@ impl PriceView {
 
     /// The known slots for chart cards: `[[start in Unix ms, EUR/kWh], …]`, compact so that
     /// two days stay well below Home Assistant's 16 KB for recorded attributes.
-    fn schedule_json(&self) -> String {
+    fn render_schedule(&self) -> String {
         let prices: Vec<serde_json::Value> = self
             .schedule()
             .into_iter()
