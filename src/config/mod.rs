@@ -590,7 +590,5 @@ fn find_id(s: &Section<'_>, key: &str, id: &str, section: &str, ids: &[&str]) ->
 
 /// `HH:MM` as minutes after midnight; 24:00 is allowed, for "by the end of the day".
 fn clock_minutes(text: &str) -> Option<u32> {
-    let (h, m) = text.trim().split_once(':')?;
-    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60 || h == 24 && m == 0).then_some(h * 60 + m)
+    crate::control::surplus::load::parse_clock(text).map(|ms| (ms / 60_000) as u32)
 }

@@ -161,6 +161,22 @@ pub const LOAD_RUNTIME: Control = number(
     Kind::Minutes,
     (0.0, 1440.0, 1.0),
 );
+/// A wallbox's charge plan: the energy (0: no plan) and the time it is due by.
+pub const CHARGE_PLAN_ENERGY: Control = number(
+    "charge_plan_energy",
+    "Charge plan energy",
+    Kind::Energy,
+    (0.0, 200.0, 0.5),
+);
+pub const CHARGE_PLAN_TIME: Control = Control {
+    key: "charge_plan_time",
+    name: "Charge plan ready by",
+    platform: Platform::Text,
+    kind: Kind::Text,
+    range: None,
+    options: None,
+    max_len: Some(5),
+};
 /// Grid charging of the battery: the price limit (ct/kWh with VAT) and the target SoC.
 pub const GRID_CHARGE_BELOW: Control = number(
     "grid_charge_below",
@@ -320,6 +336,13 @@ pub struct LoadSaved {
     pub min_off: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<f64>,
+    /// A wallbox's charge plan: kWh, `HH:MM`, and the deadline it got (Unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_energy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_deadline: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

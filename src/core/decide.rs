@@ -11,27 +11,30 @@ impl Core {
     /// The controllers decide, and their decisions are carried out on the site's device.
     pub(super) fn decide(&mut self, now: Now, out: &mut Vec<Message>) {
         let mut decisions = self.site.decide(&self.house, now);
+        // What the price and the surplus ask of the devices.
+        let mut wishes = Decisions::default();
         if let Some(view) = &self.prices {
             decisions.extend(view.decide(now));
             if let Some(g) = self.grid_charge.as_mut() {
-                decisions.extend(g.decide(view.price_at(now), &self.house));
+                wishes.extend(g.decide(view.price_at(now), &self.house));
             }
         }
         if let Some(a) = self.allocator.as_mut() {
-            let mut more = a.decide(&self.house, now);
-            if let Some(d) = self.dimmer.as_mut() {
-                // §14a wins over the surplus: a command is kept within the limit, and one the
-                // limit forbids (starting a paused wallbox) waits for the dimming to end.
-                more.actions.retain_mut(|action| match d.clamp(*action) {
-                    Ok((within, _)) => {
-                        *action = within;
-                        true
-                    }
-                    Err(_) => false,
-                });
-            }
-            decisions.extend(more);
+            wishes.extend(a.decide(&self.house, now));
+            self.sync_plans(now, out);
         }
+        if let Some(d) = self.dimmer.as_mut() {
+            // §14a wins: a command is kept within the limit, and one the limit forbids
+            // (starting a paused wallbox) waits for the dimming to end.
+            wishes.actions.retain_mut(|action| match d.clamp(*action) {
+                Ok((within, _)) => {
+                    *action = within;
+                    true
+                }
+                Err(_) => false,
+            });
+        }
+        decisions.extend(wishes);
         if let Some(d) = self.dimmer.as_mut() {
             decisions.extend(d.decide(&self.house, now));
             if d.dimmed() != self.settings.p14a_dimmed {

@@ -3,12 +3,13 @@
 
 use super::Core;
 use super::controls::{
-    CHARGE_MODE, Command, Control, LOAD_MIN_OFF, LOAD_MIN_ON, LOAD_MODE, LOAD_PRIORITY,
-    LOAD_RUNTIME,
+    CHARGE_MODE, CHARGE_PLAN_ENERGY, CHARGE_PLAN_TIME, Command, Control, LOAD_MIN_OFF, LOAD_MIN_ON,
+    LOAD_MODE, LOAD_PRIORITY, LOAD_RUNTIME,
 };
 use super::device::Device;
 use crate::control::Driven;
-use crate::control::surplus::load::{ChargeMode, Mode};
+use crate::control::surplus::load::{ChargeMode, Mode, clock, parse_clock};
+use crate::control::surplus::plan::Plan;
 use crate::message::Message;
 use crate::model::{Action, Now};
 
@@ -33,6 +34,9 @@ impl Core {
         let mut controls = vec![mode, LOAD_PRIORITY, LOAD_MIN_ON, LOAD_MIN_OFF];
         if l.runtime.is_some() {
             controls.push(LOAD_RUNTIME);
+        }
+        if l.charge_mode.is_some() {
+            controls.extend([CHARGE_PLAN_ENERGY, CHARGE_PLAN_TIME]);
         }
         controls
     }
@@ -60,6 +64,10 @@ impl Core {
             "load_min_on" => minutes(l.min_on_ms),
             "load_min_off" => minutes(l.min_off_ms),
             "load_runtime" => minutes(l.runtime.map_or(0, |r| r.ms)),
+            "charge_plan_energy" => {
+                format!("{}", a.plan(load).0.map_or(0.0, |p| p.energy_wh / 1000.0))
+            }
+            "charge_plan_time" => clock(a.plan(load).1),
             _ => match a.charge_mode(load) {
                 Some(m) => m.name().into(),
                 None => a.mode(load).map_or("auto", Mode::name).into(),
@@ -101,6 +109,21 @@ impl Core {
                 a.set_runtime(load, ms(v));
                 saved.runtime = Some(v);
             }
+            ("charge_plan_energy", Command::Number(kwh)) => {
+                a.set_plan(load, kwh * 1000.0);
+                saved.plan_energy = (kwh > 0.0).then_some(kwh);
+                saved.plan_deadline = None;
+            }
+            ("charge_plan_time", Command::Text(text)) => {
+                let by = parse_clock(&text)
+                    .filter(|ms| *ms < 86_400_000)
+                    .ok_or_else(|| {
+                        format!("'{text}' is not a time of day; expected HH:MM, such as 07:00")
+                    })?;
+                a.set_plan_time(load, by);
+                saved.plan_time = Some(clock(by));
+                saved.plan_deadline = None;
+            }
             (_, Command::Choice(choice)) => {
                 if a.loads()[load].charge_mode.is_some() {
                     a.set_charge_mode(load, ChargeMode::parse(choice).ok_or("no such mode")?);
@@ -139,6 +162,48 @@ impl Core {
             if let Some(r) = s.runtime {
                 a.set_runtime(i, ms(r));
             }
+            if let Some(by) = s.plan_time.as_deref().and_then(parse_clock) {
+                a.set_plan_time(i, by);
+            }
+            if let Some(kwh) = s.plan_energy {
+                let mut plan = Plan::new(kwh * 1000.0, a.plan(i).1);
+                plan.deadline_unix_ms = s.plan_deadline;
+                a.restore_plan(i, plan);
+            }
+        }
+    }
+
+    /// Charge plans that ended (met or missed) or got their deadline: saved, and an ended
+    /// plan's energy shows 0 again.
+    pub(super) fn sync_plans(&mut self, now: Now, out: &mut Vec<Message>) {
+        let Some(a) = self.allocator.as_ref() else {
+            return;
+        };
+        let mut ended = Vec::new();
+        for i in 0..a.loads().len() {
+            if a.loads()[i].charge_mode.is_none() {
+                continue;
+            }
+            let plan = a.plan(i).0;
+            let saved = self
+                .settings
+                .loads
+                .entry(a.loads()[i].id.clone())
+                .or_default();
+            let (energy, deadline) = (
+                plan.map(|p| p.energy_wh / 1000.0),
+                plan.and_then(|p| p.deadline_unix_ms),
+            );
+            if saved.plan_energy.is_some() && energy.is_none() {
+                ended.push(i);
+            }
+            if (saved.plan_energy, saved.plan_deadline) != (energy, deadline) {
+                (saved.plan_energy, saved.plan_deadline) = (energy, deadline);
+                self.settings_dirty = true;
+            }
+        }
+        for i in ended {
+            self.confirm_load(i, &CHARGE_PLAN_ENERGY, now, out);
         }
     }
 

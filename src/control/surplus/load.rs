@@ -254,8 +254,18 @@ impl LoadSettings {
 
 /// `HH:MM` for a time of day in ms.
 pub fn clock(ms_of_day: u64) -> String {
+    if ms_of_day == 86_400_000 {
+        return "24:00".into(); // a deadline at the end of the day, as people write it
+    }
     let minutes = ms_of_day / 60_000;
     format!("{:02}:{:02}", minutes / 60 % 24, minutes % 60)
+}
+
+/// A time of day read from `HH:MM` (24:00 is the end of the day), in ms.
+pub fn parse_clock(text: &str) -> Option<u64> {
+    let (h, m) = text.trim().split_once(':')?;
+    let (h, m): (u64, u64) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60 || h == 24 && m == 0).then_some((h * 60 + m) * 60_000)
 }
 
 /// A span for people: "45 s", "4 min", "1 h 20 min".

@@ -12,6 +12,7 @@
 
 mod devices;
 pub mod load;
+pub mod plan;
 pub mod step;
 #[cfg(test)]
 mod tests;
@@ -19,9 +20,10 @@ mod tests;
 use crate::control::prices::among_cheapest;
 use devices::phase_cap;
 use load::{ChargeMode, LoadKind, LoadSettings, Mode};
+use plan::{Plan, Progress};
 use step::{Held, Situation, hold, want};
 
-use super::{Decisions, Driven, Snapshot, State};
+use super::{Decisions, Driven, Level, Record, Snapshot, State};
 use crate::model::time::{local_day, local_ms_of_day};
 use crate::model::{Now, Role};
 
@@ -84,7 +86,13 @@ pub(super) struct Memory {
     forced: bool,
     /// When a wallbox last switched between one phase and three (monotonic ms), for the cap.
     phase_switches: Vec<u64>,
+    /// A wallbox's charge plan in force, and the time of day a new plan is due by.
+    plan: Option<Plan>,
+    plan_by_ms: u64,
 }
+
+/// A new plan is due by 07:00 unless set otherwise.
+const PLAN_BY_MS: u64 = 7 * 3_600_000;
 
 #[derive(Debug)]
 pub struct Allocator {
@@ -120,6 +128,8 @@ impl Allocator {
                 energy_today_wh: 0.0,
                 seen: false,
                 phase_switches: Vec::new(),
+                plan: None,
+                plan_by_ms: PLAN_BY_MS,
             })
             .collect();
         Self {
@@ -180,6 +190,78 @@ impl Allocator {
         if let Some(r) = self.loads.get_mut(load).and_then(|l| l.runtime.as_mut()) {
             r.ms = ms;
         }
+    }
+
+    /// A wallbox's charge plan (met or missed, it is gone) and the time a plan is due by.
+    pub fn plan(&self, load: usize) -> (Option<Plan>, u64) {
+        self.memory
+            .get(load)
+            .map_or((None, PLAN_BY_MS), |m| (m.plan, m.plan_by_ms))
+    }
+
+    /// The energy of a wallbox's plan: 0 drops it; a plan in force keeps what it charged.
+    pub fn set_plan(&mut self, load: usize, energy_wh: f64) {
+        if let Some(m) = self.memory.get_mut(load) {
+            m.plan = match m.plan {
+                _ if energy_wh <= 0.0 => None,
+                Some(p) => Some(Plan { energy_wh, ..p }),
+                None => Some(Plan::new(energy_wh, m.plan_by_ms)),
+            };
+        }
+    }
+
+    /// The time a plan is due by; a plan in force gets its new deadline.
+    pub fn set_plan_time(&mut self, load: usize, by_ms: u64) {
+        if let Some(m) = self.memory.get_mut(load) {
+            m.plan_by_ms = by_ms;
+            if let Some(p) = m.plan.as_mut() {
+                p.by_ms = by_ms;
+                p.deadline_unix_ms = None;
+            }
+        }
+    }
+
+    /// A plan saved by an earlier run.
+    pub fn restore_plan(&mut self, load: usize, plan: Plan) {
+        if let Some(m) = self.memory.get_mut(load) {
+            m.plan_by_ms = plan.by_ms;
+            m.plan = (plan.energy_wh > 0.0).then_some(plan);
+        }
+    }
+
+    /// Where a wallbox's plan stands; a plan met or missed ends here, with a log line. Gives
+    /// the reason to charge at full power now, if the plan calls for it.
+    fn follow_plan(
+        &mut self,
+        i: usize,
+        house: &Snapshot,
+        now: Now,
+        d: &mut Decisions,
+    ) -> Option<String> {
+        let full_w = self.loads[i].levels().last().copied().map(f64::from)?;
+        let name = self.loads[i].name.clone();
+        let m = &mut self.memory[i];
+        let plan = m.plan.as_mut()?;
+        let progress = plan::progress(plan, full_w, &house.prices, now);
+        let (wh, of, by) = (
+            plan.charged_wh / 1000.0,
+            plan.energy_wh / 1000.0,
+            load::clock(plan.by_ms),
+        );
+        let (level, message) = match progress {
+            Progress::Met => (
+                Level::Info,
+                format!("{name}: charge plan met, {of:.1} kWh before {by}."),
+            ),
+            Progress::Missed => (
+                Level::Warn,
+                format!("{name}: charge plan missed, {wh:.1} of {of:.1} kWh by {by}."),
+            ),
+            Progress::Due { .. } => return plan::full_power(&progress, full_w, plan.by_ms),
+        };
+        m.plan = None;
+        d.log.push(Record { level, message });
+        None
     }
 
     /// A person switched the load's device (from Home Assistant): the allocator leaves it
@@ -246,7 +328,11 @@ impl Allocator {
                 let until_s = midnight_s + (r.deadline_ms / 1000) as i64;
                 among_cheapest(&house.prices, now_s, until_s, left_s)
             });
+            let plan = self.follow_plan(i, house, now, &mut d);
+            let m = &self.memory[i];
+            let load = &self.loads[i];
             let situation = Situation {
+                plan,
                 stale_for_ms,
                 ms_of_day: local_ms_of_day(now),
                 runtime_today_ms: m.runtime_today_ms,
@@ -392,7 +478,11 @@ impl Allocator {
             if m.held.level > 0 {
                 m.runtime_today_ms += step;
             }
-            m.energy_today_wh += watts.max(0.0) * step as f64 / 3_600_000.0;
+            let wh = watts.max(0.0) * step as f64 / 3_600_000.0;
+            m.energy_today_wh += wh;
+            if let Some(p) = m.plan.as_mut() {
+                p.charged_wh += wh;
+            }
         }
     }
 

@@ -36,6 +36,8 @@ pub struct Situation {
     /// With prices known up to the deadline: whether now is among the cheapest slots that
     /// give the runtime still due.
     pub cheapest_now: Option<bool>,
+    /// A wallbox's charge plan calls for full power now, for this reason.
+    pub plan: Option<String>,
 }
 
 /// The highest level whose power fits `free`: a level above the current one needs
@@ -85,7 +87,12 @@ pub fn want(
     match charge_mode {
         Some(ChargeMode::Off) => return Want::now(0, "charge mode off"),
         Some(ChargeMode::Now) => return Want::now(top, "charge mode now"),
-        _ => {}
+        Some(ChargeMode::Pv | ChargeMode::MinPv) => {
+            if let Some(why) = &s.plan {
+                return Want::now(top, why.clone());
+            }
+        }
+        None => {}
     }
     if !load.in_window(s.ms_of_day) {
         let (start, end) = load.window.unwrap_or_default();
