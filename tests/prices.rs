@@ -307,3 +307,42 @@ async fn the_battery_charges_from_the_grid_while_cheap_and_stops_at_its_target()
     holds(&battery, 47100, &[0], "automatic again").await;
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn while_dimmed_under_14a_the_battery_charges_from_the_grid_within_the_limit() {
+    use common::bridge::Bridge;
+    use common::broker::{Mosquitto, scratch_dir};
+    use common::modbus_sim::{Sim, holds, huawei};
+    use common::observer::Observer;
+    /// Huawei LUNA2000: forced charging, on or off, and its power in W (two registers).
+    const FORCIBLE_MODE: u16 = 47100;
+    const FORCIBLE_POWER: u16 = 47247;
+    let broker = Mosquitto::start();
+    let battery = Sim::tcp().await;
+    huawei(&battery);
+    battery.set(1, 3, 37760, &[500]); // 50 %
+    let (port, _server) = serve(energy_charts_for).await;
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
+         batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    max_charge_power: 5000\n    rewrite_interval: 0.3\n    poll_interval: 0.5\n    min_change_interval: 0\n\
+         prices:\n  source: energy-charts\n  url: http://127.0.0.1:{port}\n  grid_charge:\n    battery: luna\n    below: 50\n    target: 80\n\
+         p14a:\n  signals:\n    - name: box\n      mqtt: box/input/0\n      debounce: 0\n\
+         \x20 devices:\n    - kind: battery\n      rated_power: 5\n      battery: luna\n",
+        scratch_dir("prices-p14a").display(),
+        broker.port,
+        battery.url("tcp"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/site/grid_charging", "ON").await;
+    holds(&battery, FORCIBLE_MODE, &[1], "forced charging").await;
+    holds(&battery, FORCIBLE_POWER, &[0, 5000], "at full power").await;
+    // Dimmed: one device under §14a keeps 4.2 kW; the grid charging goes on within it.
+    obs.send("box/input/0", "on").await;
+    obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
+    holds(&battery, FORCIBLE_POWER, &[0, 4200], "within the limit").await;
+    holds(&battery, FORCIBLE_MODE, &[1], "still charging").await;
+    obs.send("box/input/0", "off").await;
+    holds(&battery, FORCIBLE_POWER, &[0, 5000], "full power again").await;
+    bridge.stop().await.unwrap();
+}
