@@ -161,6 +161,19 @@ async fn a_loads_runtime_goes_to_the_cheapest_quarter_hours_before_its_deadline(
             .any(|r| r.topic == "cmnd/dryer/POWER" && r.payload == "ON"),
         "the dryer waits for the cheaper quarter hour"
     );
+
+    // The deadline is a setting too; one the runtime does not fit before is refused.
+    obs.wait_value("stromwart/boiler/load_deadline", "24:00")
+        .await;
+    obs.clear();
+    obs.send("stromwart/boiler/load_deadline/set", "00:10")
+        .await;
+    obs.wait_value("stromwart/boiler/load_deadline", "24:00")
+        .await;
+    obs.send("stromwart/boiler/load_deadline/set", "23:45")
+        .await;
+    obs.wait_value("stromwart/boiler/load_deadline", "23:45")
+        .await;
     bridge.stop().await.unwrap();
 }
 

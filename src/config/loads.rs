@@ -3,7 +3,7 @@
 
 use super::{clock_minutes, find_id};
 use crate::control::surplus::SurplusSettings;
-use crate::control::surplus::load::{ChargeMode, LoadKind, LoadSettings, Runtime, clock};
+use crate::control::surplus::load::{ChargeMode, LoadKind, LoadSettings, Runtime};
 use crate::reader::Section;
 
 /// The devices a load may name, by id, in config order.
@@ -256,42 +256,8 @@ fn check_runtime(
             ),
         );
     }
-    let (start, end) = window.unwrap_or((0, DAY_MS));
-    let wraps = start > end;
-    let in_window = if wraps {
-        r.deadline_ms > start || r.deadline_ms <= end
-    } else {
-        r.deadline_ms > start && r.deadline_ms <= end
-    };
-    if !in_window {
-        s.error(
-            "deadline",
-            format!(
-                "{} is outside the window {}–{}",
-                clock(r.deadline_ms),
-                clock(start),
-                clock(end)
-            ),
-        );
-        return;
-    }
-    // The time the window gives before the deadline.
-    let open = if wraps && r.deadline_ms <= end {
-        DAY_MS - start + r.deadline_ms
-    } else {
-        r.deadline_ms - start
-    };
-    if r.ms > open {
-        s.error(
-            "runtime",
-            format!(
-                "{} min do not fit between {} and the deadline {} ({} min)",
-                r.ms / 60_000,
-                clock(start),
-                clock(r.deadline_ms),
-                open / 60_000
-            ),
-        );
+    if let Err((key, why)) = r.fits(window) {
+        s.error(key, why);
     }
 }
 

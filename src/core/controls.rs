@@ -161,6 +161,16 @@ pub const LOAD_RUNTIME: Control = number(
     Kind::Minutes,
     (0.0, 1440.0, 1.0),
 );
+/// The time of day a load's daily runtime is due by, for loads configured with a deadline.
+pub const LOAD_DEADLINE: Control = Control {
+    key: "load_deadline",
+    name: "Runtime deadline",
+    platform: Platform::Text,
+    kind: Kind::Text,
+    range: None,
+    options: None,
+    max_len: Some(5),
+};
 /// A wallbox's charge plan: the energy (0: no plan) and the time it is due by.
 pub const CHARGE_PLAN_ENERGY: Control = number(
     "charge_plan_energy",
@@ -336,6 +346,9 @@ pub struct LoadSaved {
     pub min_off: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<f64>,
+    /// `HH:MM`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
     /// A wallbox's charge plan: kWh, `HH:MM`, and the deadline it got (Unix ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan_energy: Option<f64>,

@@ -3,8 +3,8 @@
 
 use super::Core;
 use super::controls::{
-    CHARGE_MODE, CHARGE_PLAN_ENERGY, CHARGE_PLAN_TIME, Command, Control, LOAD_MIN_OFF, LOAD_MIN_ON,
-    LOAD_MODE, LOAD_PRIORITY, LOAD_RUNTIME,
+    CHARGE_MODE, CHARGE_PLAN_ENERGY, CHARGE_PLAN_TIME, Command, Control, LOAD_DEADLINE,
+    LOAD_MIN_OFF, LOAD_MIN_ON, LOAD_MODE, LOAD_PRIORITY, LOAD_RUNTIME,
 };
 use super::device::Device;
 use crate::control::Driven;
@@ -33,7 +33,7 @@ impl Core {
         };
         let mut controls = vec![mode, LOAD_PRIORITY, LOAD_MIN_ON, LOAD_MIN_OFF];
         if l.runtime.is_some() {
-            controls.push(LOAD_RUNTIME);
+            controls.extend([LOAD_RUNTIME, LOAD_DEADLINE]);
         }
         if l.charge_mode.is_some() {
             controls.extend([CHARGE_PLAN_ENERGY, CHARGE_PLAN_TIME]);
@@ -64,6 +64,7 @@ impl Core {
             "load_min_on" => minutes(l.min_on_ms),
             "load_min_off" => minutes(l.min_off_ms),
             "load_runtime" => minutes(l.runtime.map_or(0, |r| r.ms)),
+            "load_deadline" => clock(l.runtime.map_or(0, |r| r.deadline_ms)),
             "charge_plan_energy" => {
                 format!("{}", a.plan(load).0.map_or(0.0, |p| p.energy_wh / 1000.0))
             }
@@ -99,15 +100,13 @@ impl Core {
                 saved.min_off = Some(v);
             }
             ("load_runtime", Command::Number(v)) => {
-                let deadline = a.loads()[load].runtime.map_or(0, |r| r.deadline_ms);
-                if ms(v) > deadline {
-                    return Err(format!(
-                        "{v} min do not fit before the deadline at {}",
-                        crate::control::surplus::load::clock(deadline)
-                    ));
-                }
-                a.set_runtime(load, ms(v));
+                a.set_runtime(load, Some(ms(v)), None)?;
                 saved.runtime = Some(v);
+            }
+            ("load_deadline", Command::Text(text)) => {
+                let by = time_of_day(&text)?;
+                a.set_runtime(load, None, Some(by))?;
+                saved.deadline = Some(clock(by));
             }
             ("charge_plan_energy", Command::Number(kwh)) => {
                 a.set_plan(load, kwh * 1000.0);
@@ -159,8 +158,11 @@ impl Core {
                 a.set_priority(i, p as i32);
             }
             a.set_min_times(i, s.min_on.map(ms), s.min_off.map(ms));
-            if let Some(r) = s.runtime {
-                a.set_runtime(i, ms(r));
+            // A saved value that no longer fits the configured window is dropped, so the
+            // config's stands.
+            let deadline = s.deadline.as_deref().and_then(parse_clock);
+            if a.set_runtime(i, s.runtime.map(ms), deadline).is_err() {
+                let _ = a.set_runtime(i, s.runtime.map(ms), None);
             }
             if let Some(by) = s.plan_time.as_deref().and_then(parse_clock) {
                 a.set_plan_time(i, by);
@@ -262,4 +264,10 @@ impl Core {
             self.actions.push(action);
         }
     }
+}
+
+/// A time of day from Home Assistant, `HH:MM`.
+fn time_of_day(text: &str) -> Result<u64, String> {
+    parse_clock(text)
+        .ok_or_else(|| format!("'{text}' is not a time of day; expected HH:MM, such as 07:00"))
 }

@@ -102,6 +102,47 @@ pub struct Runtime {
     pub deadline_ms: u64,
 }
 
+impl Runtime {
+    /// Whether the runtime fits its day: the deadline inside the window, and the runtime in
+    /// the time the window gives before it. Else the setting at fault (`deadline` or
+    /// `runtime`) and why.
+    pub fn fits(&self, window: Option<(u64, u64)>) -> Result<(), (&'static str, String)> {
+        const DAY_MS: u64 = 86_400_000;
+        let (start, end) = window.unwrap_or((0, DAY_MS));
+        let wraps = start > end;
+        let in_window = if wraps {
+            self.deadline_ms > start || self.deadline_ms <= end
+        } else {
+            self.deadline_ms > start && self.deadline_ms <= end
+        };
+        if !in_window {
+            let why = format!(
+                "{} is outside the window {}–{}",
+                clock(self.deadline_ms),
+                clock(start),
+                clock(end)
+            );
+            return Err(("deadline", why));
+        }
+        let open = if wraps && self.deadline_ms <= end {
+            DAY_MS - start + self.deadline_ms
+        } else {
+            self.deadline_ms - start
+        };
+        if self.ms > open {
+            let why = format!(
+                "{} min do not fit between {} and the deadline {} ({} min)",
+                self.ms / 60_000,
+                clock(start),
+                clock(self.deadline_ms),
+                open / 60_000
+            );
+            return Err(("runtime", why));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadSettings {
     pub id: String,

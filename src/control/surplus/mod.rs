@@ -186,10 +186,27 @@ impl Allocator {
         }
     }
 
-    pub fn set_runtime(&mut self, load: usize, ms: u64) {
-        if let Some(r) = self.loads.get_mut(load).and_then(|l| l.runtime.as_mut()) {
-            r.ms = ms;
-        }
+    /// A new runtime target or deadline, refused (with the reason) when it does not fit the
+    /// load's day.
+    pub fn set_runtime(
+        &mut self,
+        load: usize,
+        ms: Option<u64>,
+        deadline_ms: Option<u64>,
+    ) -> Result<(), String> {
+        let Some(l) = self.loads.get_mut(load) else {
+            return Err("no such load".into());
+        };
+        let Some(r) = l.runtime else {
+            return Err("this load has no runtime target".into());
+        };
+        let new = load::Runtime {
+            ms: ms.unwrap_or(r.ms),
+            deadline_ms: deadline_ms.unwrap_or(r.deadline_ms),
+        };
+        new.fits(l.window).map_err(|(_, why)| why)?;
+        l.runtime = Some(new);
+        Ok(())
     }
 
     /// A wallbox's charge plan (met or missed, it is gone) and the time a plan is due by.
