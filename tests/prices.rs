@@ -346,3 +346,109 @@ async fn while_dimmed_under_14a_the_battery_charges_from_the_grid_within_the_lim
     holds(&battery, FORCIBLE_POWER, &[0, 5000], "full power again").await;
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn awattar_hourly_on_the_day_the_clocks_go_forward_has_23_slots() {
+    // 29 March 2026 from 00:00 CET to 00:00 CEST: 23 hours, asked for in Unix milliseconds.
+    let (from_ms, to_ms) = (1_774_738_800_000_i64, 1_774_821_600_000_i64);
+    let (port, _server) = serve(move |head| {
+        let expected = format!("get /v1/marketdata?start={from_ms}&end={to_ms} ");
+        if !head.starts_with(&expected) {
+            return Response::json("400 Bad Request", &format!("{{\"asked\":\"{head}\"}}"));
+        }
+        let data: Vec<serde_json::Value> = (0..23)
+            .map(|h| {
+                let start = from_ms + h * 3_600_000;
+                serde_json::json!({"start_timestamp": start, "end_timestamp": start + 3_600_000,
+                                   "marketprice": 60.0 + h as f64, "unit": "Eur/MWh"})
+            })
+            .collect();
+        Response::json(
+            "200 OK",
+            &serde_json::json!({"object": "list", "data": data, "url": "/de/v1/marketdata"})
+                .to_string(),
+        )
+    })
+    .await;
+    let args = |date: &str| {
+        vec![
+            "--source".to_string(),
+            "awattar".into(),
+            "--url".into(),
+            format!("http://127.0.0.1:{port}"),
+            "--date".into(),
+            date.into(),
+        ]
+    };
+    let (code, out, err) = prices(args("2026-03-29")).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 23);
+    assert_eq!(lines[2]["start"], "2026-03-29T03:00:00+02:00");
+    assert_eq!(lines[2]["end"], "2026-03-29T04:00:00+02:00");
+    assert_eq!(lines[22]["spot_eur_kwh"], 0.082);
+    // Another day: the server's 400 is named, with no panic.
+    let (code, _, err) = prices(args("2026-03-30")).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("answered 400 Bad Request"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tibber_quarter_hours_on_the_day_the_clocks_go_back_are_100_with_the_token_sent() {
+    let (port, _server) = common::http::serve_exact(|head| {
+        let authorised = head
+            .lines()
+            .any(|l| l == "authorization: Bearer secret-token");
+        if !head.starts_with("POST / ") || !authorised {
+            return Response::json("401 Unauthorized", "{\"errors\":[{\"message\":\"no\"}]}");
+        }
+        // 25 October 2026 from 00:00 CEST: 02:00–03:00 comes twice.
+        let start = 1_792_879_200_i64;
+        let today: Vec<serde_json::Value> = (0..100)
+            .map(|q| {
+                let at = jiff::Timestamp::from_second(start + q * 900)
+                    .unwrap()
+                    .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").unwrap());
+                serde_json::json!({"total": 0.25 + q as f64 / 10_000.0, "energy": 0.1,
+                    "tax": 0.15, "currency": "EUR",
+                    "startsAt": at.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string()})
+            })
+            .collect();
+        let body = serde_json::json!({"data": {"viewer": {"homes": [{"currentSubscription": {
+            "priceInfo": {"today": today, "tomorrow": []}}}]}}});
+        Response::json("200 OK", &body.to_string())
+    })
+    .await;
+    let args = |token: &str| {
+        vec![
+            "--source".to_string(),
+            "tibber".into(),
+            "--token".into(),
+            token.into(),
+            "--url".into(),
+            format!("http://127.0.0.1:{port}/"),
+            "--date".into(),
+            "2026-10-25".into(),
+        ]
+    };
+    let (code, out, err) = prices(args("secret-token")).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 100);
+    assert_eq!(lines[8]["start"], "2026-10-25T02:00:00+02:00");
+    assert_eq!(lines[12]["start"], "2026-10-25T02:00:00+01:00");
+    assert_eq!(lines[99]["end"], "2026-10-26T00:00:00+01:00");
+    assert_eq!(
+        lines[4]["spot_eur_kwh"], 0.2504,
+        "Tibber's total as it comes"
+    );
+    let (code, _, err) = prices(args("wrong")).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("401 Unauthorized"), "{err}");
+}
