@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::connection::{Bus, ReadError};
-use crate::modbus::sunspec::{BASES, END, MARKER, MAX_MODELS, Model};
+use crate::modbus::sunspec::{BASES, MARKER, MAX_MODELS, Model, step};
 use crate::modbus::value::Fc;
 
 /// Finds the models of `unit`. Exceptions at a base mean "not here"; anything else is an error.
@@ -29,18 +29,11 @@ async fn walk(
     let mut models = Vec::new();
     while models.len() < MAX_MODELS {
         let header = bus.read(unit, Fc::Holding, address, 2, timeout).await?;
-        if header[0] == END || header[0] == 0 {
+        let Some((model, next)) = step(address, [header[0], header[1]]) else {
             break;
-        }
-        models.push(Model {
-            id: header[0],
-            address,
-            len: header[1],
-        });
-        match address
-            .checked_add(2)
-            .and_then(|a| a.checked_add(header[1]))
-        {
+        };
+        models.push(model);
+        match next {
             Some(next) => address = next,
             None => break,
         }

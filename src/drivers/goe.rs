@@ -63,18 +63,7 @@ impl Wallbox for GoE {
                 }
             ),
         };
-        let body = self.get(&format!("/api/set?{query}")).await?;
-        // go-e answers {"key": true} per key, or the key with an error text.
-        let reply: serde_json::Value = serde_json::from_str(&body)
-            .map_err(|e| ActuatorError::Garbage(format!("{e}: {body}")))?;
-        if let Some((key, err)) = reply
-            .as_object()
-            .and_then(|m| m.iter().find(|(_, v)| !v.as_bool().unwrap_or(false)))
-        {
-            return Err(ActuatorError::Garbage(format!(
-                "the charger refused {key}: {err}"
-            )));
-        }
+        set_reply(&self.get(&format!("/api/set?{query}")).await?)?;
         self.state().await
     }
 
@@ -82,35 +71,55 @@ impl Wallbox for GoE {
         let body = self
             .get("/api/status?filter=amp,frc,psm,car,nrg,eto,acu")
             .await?;
-        let s: Status = serde_json::from_str(&body).map_err(|e| {
-            ActuatorError::Garbage(format!(
-                "{e}: {}",
-                body.chars().take(80).collect::<String>()
-            ))
-        })?;
-        Ok(WallboxState {
-            enabled: s.frc != 1,
-            current_a: s.amp,
-            phases: match s.psm {
-                1 => Some(1),
-                2 => Some(3),
-                _ => None,
-            },
-            power: s.nrg.get(11).copied(),
-            energy_wh: s.eto,
-            status: match s.car {
-                1 => "idle",
-                2 => "charging",
-                3 => "waiting",
-                4 => "complete",
-                _ => "error",
-            },
-            online: true,
-            extra: s
-                .acu
-                .zip(crate::quantity::named("current_applied"))
-                .map(|(a, q)| vec![(q.clone(), a)])
-                .unwrap_or_default(),
-        })
+        status(&body)
     }
+}
+
+/// go-e's answer to `/api/set`: `{"key": true}` per key, or the key with an error text.
+pub fn set_reply(body: &str) -> Result<(), ActuatorError> {
+    let reply: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| ActuatorError::Garbage(format!("{e}: {body}")))?;
+    if let Some((key, err)) = reply
+        .as_object()
+        .and_then(|m| m.iter().find(|(_, v)| !v.as_bool().unwrap_or(false)))
+    {
+        return Err(ActuatorError::Garbage(format!(
+            "the charger refused {key}: {err}"
+        )));
+    }
+    Ok(())
+}
+
+/// go-e's `/api/status` as a wallbox state.
+pub fn status(body: &str) -> Result<WallboxState, ActuatorError> {
+    let s: Status = serde_json::from_str(body).map_err(|e| {
+        ActuatorError::Garbage(format!(
+            "{e}: {}",
+            body.chars().take(80).collect::<String>()
+        ))
+    })?;
+    Ok(WallboxState {
+        enabled: s.frc != 1,
+        current_a: s.amp,
+        phases: match s.psm {
+            1 => Some(1),
+            2 => Some(3),
+            _ => None,
+        },
+        power: s.nrg.get(11).copied(),
+        energy_wh: s.eto,
+        status: match s.car {
+            1 => "idle",
+            2 => "charging",
+            3 => "waiting",
+            4 => "complete",
+            _ => "error",
+        },
+        online: true,
+        extra: s
+            .acu
+            .zip(crate::quantity::named("current_applied"))
+            .map(|(a, q)| vec![(q.clone(), a)])
+            .unwrap_or_default(),
+    })
 }

@@ -177,26 +177,9 @@ impl Switch for Shelly {
     async fn state(&mut self) -> Result<PlugState, ActuatorError> {
         let ch = usize::from(self.channel);
         match self.generation {
-            Generation::One => {
-                let s: Gen1Status = parse(&self.get("/status").await?)?;
-                let relay = s
-                    .relays
-                    .get(ch)
-                    .ok_or_else(|| ActuatorError::Garbage(format!("no relay {ch}")))?;
-                Ok(PlugState {
-                    on: Some(relay.ison),
-                    power: s.meters.get(ch).map(|m| m.power),
-                    online: true,
-                })
-            }
+            Generation::One => gen1_status(&self.get("/status").await?, ch),
             Generation::Two => {
-                let s: Gen2Status =
-                    parse(&self.get(&format!("/rpc/Switch.GetStatus?id={ch}")).await?)?;
-                Ok(PlugState {
-                    on: Some(s.output),
-                    power: s.apower,
-                    online: true,
-                })
+                gen2_status(&self.get(&format!("/rpc/Switch.GetStatus?id={ch}")).await?)
             }
         }
     }
@@ -213,4 +196,28 @@ impl Switch for Shelly {
         let info: serde_json::Value = serde_json::from_str(&self.get(path).await.ok()?).ok()?;
         info[key].as_str().map(str::to_string)
     }
+}
+
+/// A first-generation Shelly's `/status`, for relay `ch`.
+pub fn gen1_status(body: &str, ch: usize) -> Result<PlugState, ActuatorError> {
+    let s: Gen1Status = parse(body)?;
+    let relay = s
+        .relays
+        .get(ch)
+        .ok_or_else(|| ActuatorError::Garbage(format!("no relay {ch}")))?;
+    Ok(PlugState {
+        on: Some(relay.ison),
+        power: s.meters.get(ch).map(|m| m.power),
+        online: true,
+    })
+}
+
+/// A Shelly Plus or Pro's `Switch.GetStatus`.
+pub fn gen2_status(body: &str) -> Result<PlugState, ActuatorError> {
+    let s: Gen2Status = parse(body)?;
+    Ok(PlugState {
+        on: Some(s.output),
+        power: s.apower,
+        online: true,
+    })
 }

@@ -23,6 +23,18 @@ pub struct Model {
     pub len: u16,
 }
 
+/// One step along the chain: the model whose two-register header (ID, length) sits at
+/// `address`, and where the next header is (`None` past the end of the address space).
+/// `None` at the end of the chain.
+pub fn step(address: u16, header: [u16; 2]) -> Option<(Model, Option<u16>)> {
+    let [id, len] = header;
+    if id == END || id == 0 {
+        return None;
+    }
+    let next = address.checked_add(2).and_then(|a| a.checked_add(len));
+    Some((Model { id, address, len }, next))
+}
+
 /// Meter models: 201 to 204 with scale factors, 211 to 214 in float32.
 fn is_meter(id: u16) -> bool {
     (201..=204).contains(&id) || (211..=214).contains(&id)
