@@ -33,6 +33,8 @@ pub struct Bus {
     ctx: Option<Context>,
     /// Longest delay any device on this bus needs after connecting (Huawei: about 1.5 s).
     pub connect_delay: Duration,
+    /// The last request got an answer that was not Modbus, rather than none.
+    garbled: bool,
 }
 
 impl Bus {
@@ -41,6 +43,7 @@ impl Bus {
             transport,
             ctx: None,
             connect_delay: Duration::ZERO,
+            garbled: false,
         }
     }
 
@@ -106,6 +109,27 @@ impl Bus {
         count: u16,
         timeout: Duration,
     ) -> Result<Vec<u16>, ReadError> {
+        // A garbled answer (noise on a gateway, a device that mixes up its frames) is asked
+        // again once on a fresh connection: one bad frame must not cost a whole poll, nor a
+        // SunSpec discovery its chain. A timeout is not repeated; it would only wait again.
+        match self.read_once(unit, fc, start, count, timeout).await {
+            Err(ReadError::Transport(why)) if self.garbled => {
+                tracing::debug!(unit, start, count, %why, "A garbled answer; asking again.");
+                self.read_once(unit, fc, start, count, timeout).await
+            }
+            other => other,
+        }
+    }
+
+    async fn read_once(
+        &mut self,
+        unit: u8,
+        fc: Fc,
+        start: u16,
+        count: u16,
+        timeout: Duration,
+    ) -> Result<Vec<u16>, ReadError> {
+        self.garbled = false;
         let ctx = self.connect().await?;
         ctx.set_slave(Slave(unit));
         let request = async {
@@ -120,16 +144,16 @@ impl Bus {
             }
         };
         let result = tokio::time::timeout(timeout, request).await;
-        match self.settle(result, timeout)? {
-            words if words.len() != usize::from(count) => {
-                self.ctx = None;
-                Err(ReadError::Transport(format!(
-                    "asked for {count} registers, got {}",
-                    words.len()
-                )))
-            }
-            words => Ok(words),
+        let words = self.settle(result, timeout)?;
+        if words.len() != usize::from(count) {
+            self.ctx = None;
+            self.garbled = true;
+            return Err(ReadError::Transport(format!(
+                "asked for {count} registers, got {}",
+                words.len()
+            )));
         }
+        Ok(words)
     }
 
     /// Writes `words` at `address` of `unit` with function code 6 (one word) or 16.
@@ -167,6 +191,14 @@ impl Bus {
             }
             Ok(Err(e)) => {
                 self.ctx = None;
+                // Noise or a mismatched header, not a closed connection: a dropped link must
+                // reach the device's owner, which sets the device up again.
+                self.garbled = match &e {
+                    tokio_modbus::Error::Protocol(_) => true,
+                    tokio_modbus::Error::Transport(io) => {
+                        io.kind() == std::io::ErrorKind::InvalidData
+                    }
+                };
                 Err(ReadError::Transport(e.to_string()))
             }
             Ok(Ok(Err(code))) => Err(ReadError::Exception(code)),

@@ -4,6 +4,7 @@ pub mod actuators;
 pub mod bridge;
 pub mod broker;
 pub mod every_kind;
+pub mod faulty;
 pub mod fixtures;
 pub mod goe;
 pub mod http;
