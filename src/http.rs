@@ -14,6 +14,15 @@ pub fn why(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "no answer in time: is the device on, and is the address right?".into();
     }
+    if e.is_redirect() {
+        let to = e
+            .url()
+            .map(|u| format!(" (last to {u})"))
+            .unwrap_or_default();
+        return format!(
+            "it redirects in a loop{to}: is the address right, or does the device want https?"
+        );
+    }
     // The innermost I/O error says what happened on the wire.
     let mut io = None;
     let mut source = e.source();

@@ -72,3 +72,62 @@ async fn a_device_that_never_answers_or_stops_mid_answer_costs_one_timeout_per_p
         }
     }
 }
+
+/// A go-e that answers after `delay`, with `status` and `headers`.
+async fn charger(
+    delay: Duration,
+    status: &'static str,
+    headers: &'static str,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let body = r#"{"amp":16,"frc":0,"psm":2,"car":2,"nrg":[],"eto":1}"#;
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn an_http_device_that_is_slow_fails_or_redirects_in_a_loop_is_named_and_never_hangs() {
+    use stromwart::drivers::Wallbox;
+    use stromwart::drivers::goe::GoE;
+    let cases = [
+        (Duration::from_secs(60), "200 OK", "", "no answer in time"),
+        (
+            Duration::ZERO,
+            "500 Internal Server Error",
+            "",
+            "500 Internal Server Error from http://127.0.0.1",
+        ),
+        (
+            Duration::ZERO,
+            "302 Found",
+            "Location: /api/status\r\n",
+            "redirects in a loop",
+        ),
+    ];
+    for (delay, status, headers, says) in cases {
+        let (port, _server) = charger(delay, status, headers).await;
+        let mut goe = GoE::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        let started = Instant::now();
+        let err = goe.state().await.unwrap_err().to_string();
+        assert!(err.contains(says), "{status}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{status}: within the HTTP timeout"
+        );
+    }
+}
