@@ -351,10 +351,16 @@ pub async fn run(
         if let Some(json) = core.take_totals(now) {
             save(&totals_path, &json, "the energy totals");
         }
-        if let Some(json) = core.take_settings() {
-            if let Err(e) = crate::journal::write_atomically(&settings_path, json.as_bytes()) {
-                tracing::error!(path = %settings_path.display(), "Cannot save the settings: {e}. They apply until the bridge restarts.");
+        if let Some(json) = core.take_settings(now) {
+            let result = crate::journal::write_atomically(&settings_path, json.as_bytes());
+            if let Err(e) = &result {
+                tracing::error!(path = %settings_path.display(), "Cannot save the settings: {e}. They apply, and saving is tried again; the file keeps the ones saved before.");
             }
+            core.handle(
+                Event::SettingsSaved(result.map_err(|e| e.to_string())),
+                now,
+                &mut out,
+            );
         }
     }
     for m in core.meters() {

@@ -292,6 +292,7 @@ pub static NAMED: &[Quantity] = &[
     Quantity::known("price_cheap", "Electricity cheap now", Kind::Binary),
     Quantity::known("price_band", "Network fee window (Modul 3)", Kind::Text),
     Quantity::known("price_status", "Prices", Kind::Text),
+    Quantity::known("storage", "Storage", Kind::Text),
     Quantity::known(
         "grid_charging",
         "Battery charging from the grid",

@@ -131,3 +131,53 @@ async fn an_http_device_that_is_slow_fails_or_redirects_in_a_loop_is_named_and_n
         );
     }
 }
+
+#[tokio::test]
+async fn a_full_disk_while_settings_are_written_keeps_the_old_file_and_says_so() {
+    use common::bridge::Bridge;
+    use common::broker::{Mosquitto, scratch_dir};
+    use common::observer::Observer;
+    let broker = Mosquitto::start();
+    let data = scratch_dir("faults-enospc");
+    let settings = data.join("settings.json");
+    std::fs::write(&settings, "{\"site_name\": \"Before\"}").unwrap();
+    // The file the settings are first written to is /dev/full: every write ends in ENOSPC,
+    // as on a full disk.
+    let tmp = data.join("settings.json.tmp");
+    std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+    let yaml = format!(
+        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nmeters:\n  - id: grid\n    file: {}\n    hex: true\n    repeat: true\n",
+        data.display(),
+        broker.port,
+        common::bridge::fixture("iskra-mt691-1"),
+    );
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&yaml);
+    obs.wait_value("stromwart/bridge/site_name", "Before").await;
+    obs.send("stromwart/bridge/site_name/set", "After").await;
+    obs.wait_value("stromwart/bridge/site_name", "After").await;
+    let said = obs
+        .wait_for(10, "the storage problem", |r| {
+            r.topic == "stromwart/site/storage" && r.payload.starts_with("cannot save")
+        })
+        .await;
+    assert!(
+        said.payload.contains("No space left on device"),
+        "{}",
+        said.payload
+    );
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(kept["site_name"], "Before", "the old file stays valid");
+
+    // Space again: the settings are saved on the next try, and the entity says so.
+    std::fs::remove_file(&tmp).unwrap();
+    obs.wait_for(30, "saved again", |r| {
+        r.topic == "stromwart/site/storage" && r.payload == "ok"
+    })
+    .await;
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(saved["site_name"], "After", "nothing lost");
+    bridge.stop().await.unwrap();
+}

@@ -86,6 +86,9 @@ fn so_far(n: u32) -> String {
     }
 }
 
+/// While saving fails, it is tried again this often.
+pub const SAVE_RETRY_MS: u64 = 10_000;
+
 impl Core {
     /// Applies settings saved by earlier runs, before anything is published.
     pub(super) fn apply_saved(&mut self, saved: Settings) {
@@ -120,12 +123,37 @@ impl Core {
         self.settings = saved;
     }
 
-    /// The settings as they should be saved, once after each change.
-    pub fn take_settings(&mut self) -> Option<String> {
-        if !std::mem::take(&mut self.settings_dirty) {
+    /// The settings as they should be saved, once after each change, and again every
+    /// [`SAVE_RETRY_MS`] while saving fails.
+    pub fn take_settings(&mut self, now: Now) -> Option<String> {
+        let retry = self.save_retry_at.is_some_and(|at| now.mono_ms >= at);
+        if !std::mem::take(&mut self.settings_dirty) && !retry {
             return None;
         }
+        self.save_retry_at = None;
         serde_json::to_string_pretty(&self.settings).ok()
+    }
+
+    /// How saving went: a failure is shown on the site's *Storage* entity and tried again; the
+    /// settings in force stay in memory meanwhile.
+    pub(super) fn saved(&mut self, result: Result<(), String>, now: Now, out: &mut Vec<Message>) {
+        let problem = match result {
+            Ok(()) => None,
+            Err(e) => {
+                self.save_retry_at = Some(now.mono_ms + SAVE_RETRY_MS);
+                Some(format!(
+                    "cannot save the settings: {e}; they apply and saving is tried again every {} s",
+                    SAVE_RETRY_MS / 1000
+                ))
+            }
+        };
+        if problem != self.storage_problem {
+            if problem.is_none() {
+                tracing::info!("The settings are saved again.");
+            }
+            self.storage_problem = problem;
+            self.decide(now, out);
+        }
     }
 
     fn current(&self, owner: Owner, c: &Control) -> String {

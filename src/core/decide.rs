@@ -11,6 +11,10 @@ impl Core {
     /// The controllers decide, and their decisions are carried out on the site's device.
     pub(super) fn decide(&mut self, now: Now, out: &mut Vec<Message>) {
         let mut decisions = self.site.decide(&self.house, now);
+        let storage = self.storage_problem.as_deref().unwrap_or("ok");
+        decisions
+            .diagnostics
+            .push(("storage", State::Text(storage.into())));
         // What the price and the surplus ask of the devices.
         let mut wishes = Decisions::default();
         if let Some(view) = &self.prices {

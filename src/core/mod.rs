@@ -113,6 +113,9 @@ pub struct Core {
     bridge: device::Device,
     settings: controls::Settings,
     settings_dirty: bool,
+    /// Saving the settings failed; when to try again, and why it failed.
+    save_retry_at: Option<u64>,
+    storage_problem: Option<String>,
     /// §14a: the operator's signal and the limits it puts on the driven devices.
     dimmer: Option<Dimmer>,
     /// The PV surplus allocator, with `loads:` configured.
@@ -181,6 +184,8 @@ impl Core {
             bridge,
             settings: controls::Settings::default(),
             settings_dirty: false,
+            save_retry_at: None,
+            storage_problem: None,
             dimmer: None,
             allocator: None,
             prices: None,
@@ -596,6 +601,7 @@ impl Core {
                     d.flush(now, out);
                 }
             }
+            Event::SettingsSaved(result) => self.saved(result, now, out),
             Event::Tick => {
                 self.reconcile.tick(now.mono_ms, out);
                 let republish = self.republish_states_at.is_some_and(|at| now.mono_ms >= at);

@@ -98,6 +98,8 @@ pub enum Event {
         payload: String,
         retained: bool,
     },
+    /// The settings the core handed out were written to disk, or why not (a full disk).
+    SettingsSaved(Result<(), String>),
     /// Prices from a fetch or the cache, or why fetching failed.
     Prices(Result<Vec<Slot>, String>),
     /// A control of a Modbus device (under `devices:`) was written: the value it reads back,
