@@ -428,4 +428,10 @@ fn prices_are_read_with_the_operators_windows_and_mistakes_named() {
             "prices.modul3.q2: 'LT' is not NT, ST or HT",
         ]
     );
+    // Found by fuzzing (config_options_json): an hour past u64 overflowed while read.
+    let e = errors(
+        "meters:\n  - id: grid\n    tcp: h:1\nprices:\n  source: energy-charts\n  modul3:\n    st: 6.54\n    q4: NT 18446744073709551615:00-06:00\n",
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("prices.modul3.q4: "), "{e:?}");
 }

@@ -306,7 +306,7 @@ pub fn clock(ms_of_day: u64) -> String {
 pub fn parse_clock(text: &str) -> Option<u64> {
     let (h, m) = text.trim().split_once(':')?;
     let (h, m): (u64, u64) = (h.parse().ok()?, m.parse().ok()?);
-    (h < 24 && m < 60 || h == 24 && m == 0).then_some((h * 60 + m) * 60_000)
+    (h < 24 && m < 60 || h == 24 && m == 0).then(|| (h * 60 + m) * 60_000)
 }
 
 /// A span for people: "45 s", "4 min", "1 h 20 min".
