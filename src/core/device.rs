@@ -460,10 +460,14 @@ fn entity_name(device: &str, entity: &str) -> String {
 
 fn policy_for(spec: &EntitySpec, policy: Policy) -> Policy {
     match spec.category {
-        // Counters and timestamps change with every frame and are paced; a status in words
-        // (prices, storage) changes seldom and is news at once.
-        Some(Category::Diagnostic) if spec.kind != Kind::Text => Policy {
-            min_interval_ms: policy.min_interval_ms.max(DIAGNOSTIC_INTERVAL_MS),
+        Some(Category::Diagnostic) => Policy {
+            // Counters and timestamps change with every frame and are paced; a status in
+            // words (prices, storage) changes seldom and is news at once.
+            min_interval_ms: if spec.kind == Kind::Text {
+                policy.min_interval_ms
+            } else {
+                policy.min_interval_ms.max(DIAGNOSTIC_INTERVAL_MS)
+            },
             heartbeat_ms: policy.heartbeat_ms.max(DIAGNOSTIC_INTERVAL_MS),
         },
         _ => policy,
