@@ -181,3 +181,121 @@ async fn a_full_disk_while_settings_are_written_keeps_the_old_file_and_says_so()
     assert_eq!(saved["site_name"], "After", "nothing lost");
     bridge.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_command_the_broker_took_during_its_restart_is_carried_out_or_refused() {
+    use common::bridge::spawn_process;
+    use common::broker::{Mosquitto, scratch_dir};
+    use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    let mut broker = Mosquitto::persistent();
+    let data = scratch_dir("faults-burst");
+    let config = data.join("stromwart.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\nmeters:\n  - id: grid\n    file: {}\n    hex: true\n    repeat: true\n",
+            data.display(),
+            broker.port,
+            common::bridge::fixture("iskra-mt691-1"),
+        ),
+    )
+    .unwrap();
+    let log = data.join("log");
+    let _bridge = spawn_process(&["run"], &config, &log);
+    let ready = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Connected to the MQTT broker")
+    {
+        assert!(
+            ready.elapsed() < Duration::from_secs(10),
+            "the bridge never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // A sender like Home Assistant's: QoS 1, its own persistent session. Which payload each
+    // acknowledgement belongs to follows from the packet ids, in the order they went out.
+    let mut opts = MqttOptions::new("burst-sender", "127.0.0.1", broker.port);
+    opts.set_clean_session(false);
+    let (client, mut eventloop) = AsyncClient::new(opts, 100);
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let acks = acked.clone();
+    let events = tokio::spawn(async move {
+        // Unacknowledged payloads by packet id; a packet id seen again before its
+        // acknowledgement is the client sending it again after the reconnect.
+        let mut by_pkid = BTreeMap::new();
+        let mut next = 1000;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                    by_pkid.entry(pkid).or_insert_with(|| {
+                        next += 1;
+                        next.to_string()
+                    });
+                }
+                Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                    if let Some(p) = by_pkid.remove(&ack.pkid) {
+                        acks.lock().unwrap().push(p);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    for n in 1..=40u32 {
+        client
+            .publish(
+                "stromwart/bridge/surplus_on/set",
+                QoS::AtLeastOnce,
+                false,
+                (1000 + n).to_string(),
+            )
+            .await
+            .unwrap();
+        if n == 20 {
+            broker.restart_gracefully();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let until = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 40 && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let acked: Vec<String> = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 30,
+        "most commands were acknowledged: {acked:?}"
+    );
+
+    // Each of them shows in the bridge's log, accepted (or refused), once the link is back.
+    let until = Instant::now() + Duration::from_secs(30);
+    let missing = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let missing: Vec<&String> = acked
+            .iter()
+            .filter(|n| {
+                !text.lines().any(|l| {
+                    (l.contains("Accepted a command") || l.contains("Rejected a command"))
+                        && l.contains(&format!("payload={n}"))
+                        && l.contains("surplus_on")
+                })
+            })
+            .collect();
+        if missing.is_empty() || Instant::now() > until {
+            break missing.into_iter().cloned().collect::<Vec<_>>();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    events.abort();
+    assert!(
+        missing.is_empty(),
+        "acknowledged by the broker but never carried out: {missing:?}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("panicked"), "{text}");
+}

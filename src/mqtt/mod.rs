@@ -89,6 +89,9 @@ pub enum Link {
 pub fn options(s: &Settings) -> Result<MqttOptions, String> {
     let mut o = MqttOptions::new(&s.client_id, &s.host, s.port);
     o.set_keep_alive(s.keep_alive);
+    // A persistent session: commands the broker accepted while the link was down (a broker
+    // restart, a Wi-Fi gap) wait there for the bridge and are carried out when it is back.
+    o.set_clean_session(false);
     o.set_max_packet_size(MAX_INCOMING, MAX_PACKET);
     o.set_last_will(LastWill::new(
         &s.availability_topic,

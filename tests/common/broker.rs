@@ -42,6 +42,37 @@ impl Mosquitto {
         Self::start_with(Some((user, password)), free_port())
     }
 
+    /// A broker that keeps sessions and queued messages across a restart
+    /// ([`Mosquitto::restart_gracefully`]), as one with `persistence true` does.
+    pub fn persistent() -> Self {
+        let mut m = Self::start_with(None, free_port());
+        // Run as root, mosquitto drops to its own user: that user writes the database here.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&m.dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let conf = m.dir.join("mosquitto.conf");
+        let text = std::fs::read_to_string(&conf).unwrap().replace(
+            "persistence false\n",
+            &format!(
+                "persistence true\npersistence_location {0}/\nlog_dest file {0}/mosquitto.log\nlog_type all\n",
+                m.dir.display()
+            ),
+        );
+        std::fs::write(&conf, text).unwrap();
+        m.restart();
+        m
+    }
+
+    /// Stops the broker as a service manager does (SIGTERM: it saves its state) and starts it
+    /// again on the same port.
+    pub fn restart_gracefully(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid; no memory is involved.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
+
     fn start_with(auth: Option<(&str, &str)>, port: u16) -> Self {
         let dir = scratch_dir("mosquitto");
         let mut conf = format!("listener {port} 127.0.0.1\npersistence false\n");
@@ -109,6 +140,9 @@ impl Mosquitto {
 impl Drop for Mosquitto {
     fn drop(&mut self) {
         self.stop();
+        if std::env::var_os("KEEP_BROKER").is_some() {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
