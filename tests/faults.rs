@@ -299,3 +299,70 @@ async fn every_command_the_broker_took_during_its_restart_is_carried_out_or_refu
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(!text.contains("panicked"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sml_source_that_floods_is_read_at_the_pace_of_publishing_and_commands_still_answer() {
+    use common::bridge::Bridge;
+    use common::broker::Mosquitto;
+    use common::fixtures::frames_of;
+    use common::observer::Observer;
+    use tokio::io::AsyncWriteExt;
+
+    let broker = Mosquitto::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let frames = frames_of("iskra-mt175-1");
+    // A reading head gone wild: frames back to back, as fast as the socket takes them, for
+    // four seconds.
+    let flood = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let until = Instant::now() + Duration::from_secs(4);
+        let mut sent = 0u64;
+        while Instant::now() < until {
+            for f in &frames {
+                if s.write_all(f).await.is_err() {
+                    return sent;
+                }
+                sent += 1;
+            }
+        }
+        sent
+    });
+    let obs = Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = Bridge::start(&format!(
+        "mqtt:\n  port: {}\nmeters:\n  - id: grid\n    tcp: 127.0.0.1:{port}\n",
+        broker.port
+    ));
+    obs.wait_for(10, "the first reading", |r| {
+        r.topic == "stromwart/grid/power"
+    })
+    .await;
+    // Mid-flood, a command from Home Assistant is answered at once.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let asked = Instant::now();
+    obs.send("stromwart/bridge/site_name/set", "Flooded").await;
+    obs.wait_value("stromwart/bridge/site_name", "Flooded")
+        .await;
+    let answered = asked.elapsed();
+    let sent = flood.await.unwrap();
+    assert!(sent > 10_000, "a real flood: {sent} frames");
+    assert!(
+        answered < Duration::from_secs(5),
+        "a command waited {answered:?} behind the flood"
+    );
+    // Published at most once a second, however fast the frames came.
+    let powers = obs
+        .all()
+        .into_iter()
+        .filter(|r| r.topic == "stromwart/grid/power")
+        .count();
+    assert!(powers <= 8, "{powers} power states in about 5 s");
+    let frames_ok = obs
+        .wait_for(10, "the frame count", |r| {
+            r.topic == "stromwart/grid/frames_ok"
+                && r.payload.parse::<u64>().is_ok_and(|n| n > 1000)
+        })
+        .await;
+    assert!(frames_ok.payload.parse::<u64>().unwrap() <= sent);
+    bridge.stop().await.unwrap();
+}
