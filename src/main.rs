@@ -30,6 +30,10 @@ enum Command {
         /// Port of the embedded MQTT broker (a free one is taken if it is in use).
         #[arg(long, default_value_t = 1883)]
         port: u16,
+        /// Address the embedded broker listens on: 127.0.0.1 (only this machine), or 0.0.0.0
+        /// so that a Home Assistant on another machine can connect.
+        #[arg(long, default_value = "127.0.0.1")]
+        listen: std::net::IpAddr,
         /// Stop after this many seconds instead of waiting for Ctrl-C.
         #[arg(long)]
         duration: Option<f64>,
@@ -145,7 +149,11 @@ fn main() -> ExitCode {
         Command::Run { config } => run(config),
         Command::CheckConfig { path } => check_config(&path),
         Command::Healthcheck { config } => healthcheck(config),
-        Command::Demo { port, duration } => demo(port, duration),
+        Command::Demo {
+            port,
+            listen,
+            duration,
+        } => demo(port, listen, duration),
         Command::Sml {
             command: SmlCommand::Decode { file, hex },
         } => sml_decode(file, hex),
@@ -467,12 +475,17 @@ fn healthcheck(path: Option<PathBuf>) -> Result<ExitCode, String> {
     print_out(&summary)
 }
 
-fn demo(port: u16, duration: Option<f64>) -> Result<ExitCode, String> {
-    // The view owns the terminal; only real failures should interrupt it.
-    init_logging("error");
+fn demo(port: u16, listen: std::net::IpAddr, duration: Option<f64>) -> Result<ExitCode, String> {
+    // The view owns the terminal; only real failures should interrupt it. The embedded broker
+    // reports every client that leaves as an error; those lines are no failure of the demo.
+    init_logging_quiet("error", &["rumqttd"]);
     let duration = duration.map(std::time::Duration::from_secs_f64);
     runtime()?.block_on(stromwart::demo::run(
-        stromwart::demo::Options { port, duration },
+        stromwart::demo::Options {
+            port,
+            listen,
+            duration,
+        },
         shutdown_signal(),
     ))?;
     Ok(ExitCode::SUCCESS)
@@ -508,13 +521,21 @@ async fn shutdown_signal() {
 }
 
 fn init_logging(level: &str) {
+    init_logging_quiet(level, &[]);
+}
+
+/// Logging with some libraries silenced.
+fn init_logging_quiet(level: &str, quiet: &[&str]) {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
     let level: LevelFilter = level.parse().unwrap_or(LevelFilter::INFO);
     // Our own messages at the chosen level; libraries only when something is wrong.
-    let filter = Targets::new()
+    let mut filter = Targets::new()
         .with_target("stromwart", level)
         .with_default(LevelFilter::WARN.min(level));
+    for target in quiet {
+        filter = filter.with_target(*target, LevelFilter::OFF);
+    }
     // Colour only for a person at a terminal: Docker, systemd and the add-on log keep the codes
     // as garbage. NO_COLOR (no-color.org) switches it off there too.
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();

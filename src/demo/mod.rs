@@ -9,12 +9,11 @@ mod inverter;
 mod view;
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-
-pub use broker::Broker;
 
 use crate::config::Config;
 
@@ -39,31 +38,29 @@ const CAPTURES: [(&str, &str, &str, &str); 2] = [
 pub struct Options {
     /// Broker port; when taken, a free one is used instead.
     pub port: u16,
+    /// Where the broker listens: loopback, or every interface for a Home Assistant elsewhere.
+    pub listen: IpAddr,
     pub duration: Option<Duration>,
 }
 
 pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), String> {
-    let listener = match TcpListener::bind(("127.0.0.1", opts.port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!(
-                "Port {} is taken ({e}); using a free port instead.",
-                opts.port
-            );
-            TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| format!("cannot open a port: {e}"))?
-        }
+    let port = broker_port(opts.listen, opts.port)?;
+    broker::start(SocketAddr::new(opts.listen, port))?;
+    // The bridge and the view are on this machine: loopback, unless the broker listens on one
+    // address only.
+    let host = if opts.listen.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        opts.listen
     };
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let broker = tokio::spawn(Broker::default().serve(listener));
+    wait_for_broker(host, port).await?;
     let modbus = TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("cannot open a port: {e}"))?;
     let modbus_port = modbus.local_addr().map_err(|e| e.to_string())?.port();
     let inverter = tokio::spawn(inverter::serve(modbus));
-    let config = demo_config(port, modbus_port)?;
-    let view = tokio::spawn(view::run(port));
+    let config = demo_config(host, port, modbus_port)?;
+    let view = tokio::spawn(view::run(host, port));
     let duration = opts.duration;
     let stop = async move {
         match duration {
@@ -78,16 +75,47 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
     };
     let result = crate::app::run(config, stop, None).await;
     view.abort();
-    broker.abort();
     inverter.abort();
     result
 }
 
-fn demo_config(port: u16, modbus_port: u16) -> Result<Config, String> {
+/// The port asked for, or a free one when it is taken (or 0).
+fn broker_port(listen: IpAddr, port: u16) -> Result<u16, String> {
+    let free = || {
+        std::net::TcpListener::bind((listen, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("cannot open a port on {listen}: {e}"))
+    };
+    if port == 0 {
+        return free();
+    }
+    match std::net::TcpListener::bind((listen, port)) {
+        Ok(_) => Ok(port),
+        Err(e) => {
+            eprintln!("Port {port} is taken ({e}); using a free port instead.");
+            free()
+        }
+    }
+}
+
+/// The broker binds in its own thread; the bridge and the view connect once it accepts.
+async fn wait_for_broker(host: IpAddr, port: u16) -> Result<(), String> {
+    let until = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect((host, port)).await.is_err() {
+        if Instant::now() > until {
+            return Err(format!("the embedded broker did not start on port {port}"));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+fn demo_config(host: IpAddr, port: u16, modbus_port: u16) -> Result<Config, String> {
     let dir = std::env::temp_dir().join(format!("stromwart-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut yaml = format!(
-        "mqtt:\n  host: 127.0.0.1\n  port: {port}\ndata_dir: {}\nmeters:\n",
+        "mqtt:\n  host: {host}\n  port: {port}\ndata_dir: {}\nmeters:\n",
         dir.display()
     );
     for (id, name, role, hex) in CAPTURES {

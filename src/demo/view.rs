@@ -21,8 +21,8 @@ struct Screen {
     online: bool,
 }
 
-pub async fn run(port: u16) {
-    let mut opts = MqttOptions::new("stromwart-demo-view", "127.0.0.1", port);
+pub async fn run(host: std::net::IpAddr, port: u16) {
+    let mut opts = MqttOptions::new("stromwart-demo-view", host.to_string(), port);
     opts.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut el) = AsyncClient::new(opts, 16);
     let mut screen = Screen::default();
