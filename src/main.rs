@@ -34,6 +34,9 @@ enum Command {
         /// so that a Home Assistant on another machine can connect.
         #[arg(long, default_value = "127.0.0.1")]
         listen: std::net::IpAddr,
+        /// List every entity instead of the one-screen summary.
+        #[arg(long)]
+        full: bool,
         /// Stop after this many seconds instead of waiting for Ctrl-C.
         #[arg(long)]
         duration: Option<f64>,
@@ -152,8 +155,14 @@ fn main() -> ExitCode {
         Command::Demo {
             port,
             listen,
+            full,
             duration,
-        } => demo(port, listen, duration),
+        } => demo(stromwart::demo::Options {
+            port,
+            listen,
+            full,
+            duration: duration.map(std::time::Duration::from_secs_f64),
+        }),
         Command::Sml {
             command: SmlCommand::Decode { file, hex },
         } => sml_decode(file, hex),
@@ -475,19 +484,11 @@ fn healthcheck(path: Option<PathBuf>) -> Result<ExitCode, String> {
     print_out(&summary)
 }
 
-fn demo(port: u16, listen: std::net::IpAddr, duration: Option<f64>) -> Result<ExitCode, String> {
+fn demo(opts: stromwart::demo::Options) -> Result<ExitCode, String> {
     // The view owns the terminal; only real failures should interrupt it. The embedded broker
     // reports every client that leaves as an error; those lines are no failure of the demo.
     init_logging_quiet("error", &["rumqttd"]);
-    let duration = duration.map(std::time::Duration::from_secs_f64);
-    runtime()?.block_on(stromwart::demo::run(
-        stromwart::demo::Options {
-            port,
-            listen,
-            duration,
-        },
-        shutdown_signal(),
-    ))?;
+    runtime()?.block_on(stromwart::demo::run(opts, shutdown_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
 

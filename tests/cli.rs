@@ -142,15 +142,48 @@ fn sml_decode_reads_binary_from_standard_input() {
 }
 
 #[test]
-fn demo_runs_with_nothing_installed_and_shows_live_values() {
-    let (code, out, err) = run(&["demo", "--port", "0", "--duration", "3.5"]);
+fn demo_runs_with_nothing_installed_and_shows_live_values_on_one_screen() {
+    let (code, out, err) = run(&["demo", "--port", "0", "--duration", "5"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    // Screens follow each other in a pipe, each fitting 80 × 24.
+    let screens: Vec<&str> = out.split("Stromwart demo · ").skip(1).collect();
+    assert!(screens.len() >= 2, "{out}");
+    for screen in &screens {
+        let lines: Vec<&str> = screen.trim_end().lines().collect();
+        assert!(lines.len() <= 24, "{screen}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{screen}");
+    }
+    let last = screens.last().unwrap();
+    assert!(last.starts_with("bridge online"), "{last}");
+    // The meters, the simulated inverter and its battery, with live values.
+    let line = |name: &str| {
+        last.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line in {last}"))
+            .to_string()
+    };
+    assert!(line("Grid meter").contains(" W "), "{last}");
+    assert!(line("Grid meter").contains("last telegram "), "{last}");
+    assert!(line("Heat pump meter").contains(" kWh"), "{last}");
+    assert!(line("PV inverter").contains(" W "), "{last}");
+    assert!(line("Home battery").contains("mode auto"), "{last}");
+    assert!(line("grid ").contains("house"), "{last}");
+    assert!(
+        last.contains("mosquitto_pub -p "),
+        "how to send a command: {last}"
+    );
+}
+
+#[test]
+fn the_full_demo_lists_every_entity() {
+    let (code, out, err) = run(&["demo", "--port", "0", "--duration", "3.5", "--full"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("bridge online"), "{out}");
     assert!(
         out.contains("Grid meter") && out.contains("Heat pump meter"),
         "{out}"
     );
-    // The simulated inverter over Modbus, and the site view combining it with the grid meter.
     assert!(
         out.contains("PV inverter") && out.contains("Home energy"),
         "{out}"
@@ -160,7 +193,6 @@ fn demo_runs_with_nothing_installed_and_shows_live_values() {
             .any(|l| l.trim_start().starts_with("House consumption")),
         "{out}"
     );
-    // The battery behind the simulated inverter, with the entities Stromwart steers it by.
     assert!(out.contains("Home battery"), "{out}");
     assert!(
         out.lines()

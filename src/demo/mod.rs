@@ -40,6 +40,8 @@ pub struct Options {
     pub port: u16,
     /// Where the broker listens: loopback, or every interface for a Home Assistant elsewhere.
     pub listen: IpAddr,
+    /// Every entity rather than the one-screen summary.
+    pub full: bool,
     pub duration: Option<Duration>,
 }
 
@@ -60,7 +62,7 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
     let modbus_port = modbus.local_addr().map_err(|e| e.to_string())?.port();
     let inverter = tokio::spawn(inverter::serve(modbus));
     let config = demo_config(host, port, modbus_port)?;
-    let view = tokio::spawn(view::run(host, port));
+    let view = tokio::spawn(view::run(host, port, opts.full));
     let duration = opts.duration;
     let stop = async move {
         match duration {
