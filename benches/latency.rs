@@ -15,30 +15,12 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use stromwart::core::{Core, CoreConfig, DeviceSettings};
 use stromwart::model::Now;
-use stromwart::sml::decode::parse_hex;
 use stromwart::source::MeterDecoder;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
-fn frames(name: &str) -> Vec<Vec<u8>> {
-    let path = format!(
-        "{}/tests/fixtures/sml/{name}.hex",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let bytes = parse_hex(&std::fs::read_to_string(path).expect("fixture")).expect("hex");
-    let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
-    let mut cuts: Vec<usize> = (0..bytes.len() - 8)
-        .filter(|&i| bytes[i..i + 8] == start)
-        .collect();
-    cuts.push(bytes.len());
-    cuts.windows(2)
-        .map(|w| bytes[w[0]..w[1]].to_vec())
-        .filter(|f| f.len() > 100)
-        .collect()
-}
-
 fn core_path(c: &mut Criterion) {
-    let frames = frames("dzg-dwsb20-1");
+    let frames = support::frames("dzg-dwsb20-1");
     let grid = DeviceSettings::new("grid", "Grid meter", stromwart::model::Role::Grid);
     let mut core = Core::new(CoreConfig {
         meters: vec![grid],
@@ -141,7 +123,7 @@ fn end_to_end(c: &mut Criterion) {
     });
     let _ = &client;
     // Two frames with different power, alternated, so every frame changes the published value.
-    let all = frames("dzg-dwsb20-1");
+    let all = support::frames("dzg-dwsb20-1");
     let pair = [all[0].clone(), all[1].clone()];
     let expected: Vec<String> = pair.iter().map(|f| power_of(f)).collect();
     assert_ne!(
@@ -206,7 +188,7 @@ fn one_per_second(_c: &mut Criterion) {
         return;
     };
     // Only the chunks that hold a whole frame (the capture ends in a cut one).
-    let all: Vec<Vec<u8>> = frames("dzg-dwsb20-1")
+    let all: Vec<Vec<u8>> = support::frames("dzg-dwsb20-1")
         .into_iter()
         .filter(|f| !power_of(f).is_empty())
         .collect();

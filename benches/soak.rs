@@ -32,24 +32,6 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-fn frames() -> Vec<Vec<u8>> {
-    let path = format!(
-        "{}/tests/fixtures/sml/dzg-dwsb20-1.hex",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path).expect("fixture");
-    let bytes = stromwart::sml::decode::parse_hex(&text).expect("hex");
-    let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
-    let mut cuts: Vec<usize> = (0..bytes.len() - 8)
-        .filter(|&i| bytes[i..i + 8] == start)
-        .collect();
-    cuts.push(bytes.len());
-    cuts.windows(2)
-        .map(|w| bytes[w[0]..w[1]].to_vec())
-        .filter(|f| f.len() > 100)
-        .collect()
-}
-
 struct Broker {
     conf: PathBuf,
     child: Option<Child>,
@@ -112,7 +94,7 @@ impl Drop for Broker {
 
 /// A reading head on TCP: frames at a fixed rate, to whoever connects, again after a drop.
 fn meter(listener: TcpListener, stop: Arc<AtomicBool>, sent: Arc<AtomicU64>) {
-    let frames = frames();
+    let frames = support::frames("dzg-dwsb20-1");
     let gap = Duration::from_micros(1_000_000 / FRAMES_PER_S);
     while !stop.load(Ordering::Relaxed) {
         let Ok((mut s, _)) = listener.accept() else {

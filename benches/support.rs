@@ -64,3 +64,23 @@ pub fn bridge(binary: &str, config: &Path) -> Kill {
             .unwrap(),
     )
 }
+
+/// The whole frames of a capture in `tests/fixtures/sml/`, each from its start sequence.
+#[allow(dead_code)] // the benches that drive devices read no captures
+pub fn frames(name: &str) -> Vec<Vec<u8>> {
+    let path = format!(
+        "{}/tests/fixtures/sml/{name}.hex",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).expect("fixture");
+    let bytes = stromwart::sml::decode::parse_hex(&text).expect("hex");
+    let start = [0x1b, 0x1b, 0x1b, 0x1b, 1, 1, 1, 1];
+    let mut cuts: Vec<usize> = (0..bytes.len() - 8)
+        .filter(|&i| bytes[i..i + 8] == start)
+        .collect();
+    cuts.push(bytes.len());
+    cuts.windows(2)
+        .map(|w| bytes[w[0]..w[1]].to_vec())
+        .filter(|f| f.len() > 100)
+        .collect()
+}

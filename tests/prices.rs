@@ -22,6 +22,15 @@ fn energy_charts_dst_day() -> String {
     .to_string()
 }
 
+/// The slots `stromwart prices` prints, one JSON object a line; the command must succeed.
+async fn slots(args: Vec<String>) -> Vec<serde_json::Value> {
+    let (code, out, err) = prices(args).await;
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 async fn prices(args: Vec<String>) -> (i32, String, String) {
     tokio::task::spawn_blocking(move || {
         let out = Command::new(binary())
@@ -251,12 +260,7 @@ async fn with_a_config_each_slot_has_the_customers_price_and_its_modul_3_window(
         "--date".into(),
         "2026-11-30".into(),
     ];
-    let (code, out, err) = prices(args).await;
-    assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = slots(args).await;
     assert_eq!(lines.len(), 96);
     // 05:45: NT. Spot 80 + 23 × 0.1 = 82.3 EUR/MWh; (8.23 + 1.5 + 1.31 + 2.5) × 1.19 ct.
     assert_eq!(lines[23]["start"], "2026-11-30T05:45:00+01:00");
@@ -380,12 +384,7 @@ async fn awattar_hourly_on_the_day_the_clocks_go_forward_has_23_slots() {
             date.into(),
         ]
     };
-    let (code, out, err) = prices(args("2026-03-29")).await;
-    assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = slots(args("2026-03-29")).await;
     assert_eq!(lines.len(), 23);
     assert_eq!(lines[2]["start"], "2026-03-29T03:00:00+02:00");
     assert_eq!(lines[2]["end"], "2026-03-29T04:00:00+02:00");
@@ -434,12 +433,7 @@ async fn tibber_quarter_hours_on_the_day_the_clocks_go_back_are_100_with_the_tok
             "2026-10-25".into(),
         ]
     };
-    let (code, out, err) = prices(args("secret-token")).await;
-    assert_eq!(code, 0, "{err}");
-    let lines: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = slots(args("secret-token")).await;
     assert_eq!(lines.len(), 100);
     assert_eq!(lines[8]["start"], "2026-10-25T02:00:00+02:00");
     assert_eq!(lines[12]["start"], "2026-10-25T02:00:00+01:00");

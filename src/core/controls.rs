@@ -40,6 +40,19 @@ const fn number(
     }
 }
 
+/// A time of day as text, `HH:MM`.
+const fn time_of_day(key: &'static str, name: &'static str) -> Control {
+    Control {
+        key,
+        name,
+        platform: Platform::Text,
+        kind: Kind::Text,
+        range: None,
+        options: None,
+        max_len: Some(5),
+    }
+}
+
 pub const SURPLUS_ON: Control = number(
     "surplus_on",
     "Surplus on threshold",
@@ -162,15 +175,7 @@ pub const LOAD_RUNTIME: Control = number(
     (0.0, 1440.0, 1.0),
 );
 /// The time of day a load's daily runtime is due by, for loads configured with a deadline.
-pub const LOAD_DEADLINE: Control = Control {
-    key: "load_deadline",
-    name: "Runtime deadline",
-    platform: Platform::Text,
-    kind: Kind::Text,
-    range: None,
-    options: None,
-    max_len: Some(5),
-};
+pub const LOAD_DEADLINE: Control = time_of_day("load_deadline", "Runtime deadline");
 /// A wallbox's charge plan: the energy (0: no plan) and the time it is due by.
 pub const CHARGE_PLAN_ENERGY: Control = number(
     "charge_plan_energy",
@@ -178,15 +183,7 @@ pub const CHARGE_PLAN_ENERGY: Control = number(
     Kind::Energy,
     (0.0, 200.0, 0.5),
 );
-pub const CHARGE_PLAN_TIME: Control = Control {
-    key: "charge_plan_time",
-    name: "Charge plan ready by",
-    platform: Platform::Text,
-    kind: Kind::Text,
-    range: None,
-    options: None,
-    max_len: Some(5),
-};
+pub const CHARGE_PLAN_TIME: Control = time_of_day("charge_plan_time", "Charge plan ready by");
 /// Grid charging of the battery: the price limit (ct/kWh with VAT) and the target SoC.
 pub const GRID_CHARGE_BELOW: Control = number(
     "grid_charge_below",

@@ -586,6 +586,18 @@ fn a_load_starts_once_the_averaged_surplus_covers_it_too() {
     assert_eq!(h.switchings, 0);
 }
 
+/// The day's quarter hours at 30 ct, but 13:00–14:00 at 12 ct.
+fn cheap_after_one() -> Vec<(i64, i64, f64)> {
+    let midnight = at(0).unix_ms / 1000;
+    (0..96)
+        .map(|q| {
+            let start = midnight + q * 900;
+            let price = if (52..56).contains(&q) { 0.12 } else { 0.30 };
+            (start, start + 900, price)
+        })
+        .collect()
+}
+
 #[test]
 fn with_prices_a_runtime_target_runs_in_the_cheapest_slots_before_its_deadline() {
     let mut load = plug_load("boiler", 0, 2000, 0);
@@ -595,15 +607,7 @@ fn with_prices_a_runtime_target_runs_in_the_cheapest_slots_before_its_deadline()
     });
     let mut alloc = Allocator::new(instant(), vec![load]);
     let mut h = House::new(&alloc, 1);
-    // The day's hours priced 30 ct, but 13:00–14:00 at 12 ct (local quarter hours).
-    let midnight = at(0).unix_ms / 1000;
-    h.snap.prices = (0..96)
-        .map(|q| {
-            let start = midnight + q * 900;
-            let price = if (52..56).contains(&q) { 0.12 } else { 0.30 };
-            (start, start + 900, price)
-        })
-        .collect();
+    h.snap.prices = cheap_after_one();
     h.run(&mut alloc, 12 * H, 13 * H - 1);
     assert!(!h.on(0), "not yet: dearer");
     let d = h.run(&mut alloc, 13 * H, 13 * H + 10);
@@ -623,14 +627,7 @@ fn a_charge_plan_charges_at_full_power_in_the_cheapest_slots_and_ends_when_met()
     let mut h = House::new(&alloc, 0);
     // 16 A on one phase is 3.68 kW: 3 kWh take 49 min, 54 with the margin. 13:00–14:00 is
     // the cheapest hour before 18:00.
-    let midnight = at(0).unix_ms / 1000;
-    h.snap.prices = (0..96)
-        .map(|q| {
-            let start = midnight + q * 900;
-            let price = if (52..56).contains(&q) { 0.12 } else { 0.30 };
-            (start, start + 900, price)
-        })
-        .collect();
+    h.snap.prices = cheap_after_one();
     alloc.set_plan_time(0, 18 * H * 1000);
     alloc.set_plan(0, 3000.0);
     h.run(&mut alloc, 12 * H, 13 * H - 1);
