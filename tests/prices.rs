@@ -270,37 +270,59 @@ async fn with_a_config_each_slot_has_the_customers_price_and_its_modul_3_window(
     assert_eq!(lines[68]["window"], "ht", "17:00");
 }
 
-#[tokio::test]
-async fn the_battery_charges_from_the_grid_while_cheap_and_stops_at_its_target() {
-    use common::bridge::Bridge;
+/// A Huawei battery at 50 % and a bridge that charges it from the grid at or below 50 ct up to
+/// 80 %, every slot priced about 10 ct; `battery` and `more` add to the config.
+struct GridCharging {
+    _broker: common::broker::Mosquitto,
+    battery: common::modbus_sim::Sim,
+    bridge: common::bridge::Bridge,
+    obs: common::observer::Observer,
+    _prices: tokio::task::JoinHandle<()>,
+}
+
+async fn grid_charging(tag: &str, battery: &str, more: &str) -> GridCharging {
     use common::broker::{Mosquitto, scratch_dir};
-    use common::modbus_sim::{Sim, holds, huawei};
-    use common::observer::Observer;
+    use common::modbus_sim::{Sim, huawei};
     let broker = Mosquitto::start();
-    let battery = Sim::tcp().await;
-    huawei(&battery);
-    battery.set(1, 3, 37760, &[500]); // 50 %
+    let sim = Sim::tcp().await;
+    huawei(&sim);
+    sim.set(1, 3, 37760, &[500]); // 50 %
     // Every slot at 80 EUR/MWh and up: with no surcharges, about 9.5–10 ct/kWh with VAT.
-    let (port, _server) = serve(energy_charts_for).await;
+    let (port, prices) = serve(energy_charts_for).await;
     let yaml = format!(
         "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
-         batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    poll_interval: 0.5\n    min_change_interval: 0\n\
-         prices:\n  source: energy-charts\n  url: http://127.0.0.1:{port}\n  grid_charge:\n    battery: luna\n    below: 50\n    target: 80\n",
-        scratch_dir("prices-charge").display(),
+         batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    poll_interval: 0.5\n    min_change_interval: 0\n    rewrite_interval: 0.3\n{battery}\
+         prices:\n  source: energy-charts\n  url: http://127.0.0.1:{port}\n  grid_charge:\n    battery: luna\n    below: 50\n    target: 80\n{more}",
+        scratch_dir(tag).display(),
         broker.port,
-        battery.url("tcp"),
+        sim.url("tcp"),
     );
-    let obs = Observer::connect(broker.port, "stromwart/#").await;
-    let bridge = Bridge::start(&yaml);
+    let obs = common::observer::Observer::connect(broker.port, "stromwart/#").await;
+    let bridge = common::bridge::Bridge::start(&yaml);
+    GridCharging {
+        _broker: broker,
+        battery: sim,
+        bridge,
+        obs,
+        _prices: prices,
+    }
+}
+
+#[tokio::test]
+async fn the_battery_charges_from_the_grid_while_cheap_and_stops_at_its_target() {
+    use common::modbus_sim::holds;
+    // The broker and the price service live as long as `g`.
+    let g = grid_charging("prices-charge", "", "").await;
+    let (battery, obs, bridge) = (&g.battery, &g.obs, g.bridge);
     obs.wait_value("stromwart/site/grid_charging", "ON").await;
-    holds(&battery, 47100, &[1], "forced charging").await;
+    holds(battery, 47100, &[1], "forced charging").await;
     // The limit and the target are settings: a limit below the price stops the charging.
     obs.wait_value("stromwart/bridge/grid_charge_below", "50")
         .await;
     obs.send("stromwart/bridge/grid_charge_below/set", "5")
         .await;
     obs.wait_value("stromwart/site/grid_charging", "OFF").await;
-    holds(&battery, 47100, &[0], "too dear now").await;
+    holds(battery, 47100, &[0], "too dear now").await;
     obs.send("stromwart/bridge/grid_charge_below/set", "50")
         .await;
     obs.clear();
@@ -308,46 +330,34 @@ async fn the_battery_charges_from_the_grid_while_cheap_and_stops_at_its_target()
     // Full enough: back to the mode it had.
     battery.set(1, 3, 37760, &[800]);
     obs.wait_value("stromwart/site/grid_charging", "OFF").await;
-    holds(&battery, 47100, &[0], "automatic again").await;
+    holds(battery, 47100, &[0], "automatic again").await;
     bridge.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn while_dimmed_under_14a_the_battery_charges_from_the_grid_within_the_limit() {
-    use common::bridge::Bridge;
-    use common::broker::{Mosquitto, scratch_dir};
-    use common::modbus_sim::{Sim, holds, huawei};
-    use common::observer::Observer;
+    use common::modbus_sim::holds;
     /// Huawei LUNA2000: forced charging, on or off, and its power in W (two registers).
     const FORCIBLE_MODE: u16 = 47100;
     const FORCIBLE_POWER: u16 = 47247;
-    let broker = Mosquitto::start();
-    let battery = Sim::tcp().await;
-    huawei(&battery);
-    battery.set(1, 3, 37760, &[500]); // 50 %
-    let (port, _server) = serve(energy_charts_for).await;
-    let yaml = format!(
-        "data_dir: {}\nmqtt:\n  host: 127.0.0.1\n  port: {}\n\
-         batteries:\n  - id: luna\n    profile: huawei-luna2000\n    address: {}\n    connect_delay: 0\n    max_charge_power: 5000\n    rewrite_interval: 0.3\n    poll_interval: 0.5\n    min_change_interval: 0\n\
-         prices:\n  source: energy-charts\n  url: http://127.0.0.1:{port}\n  grid_charge:\n    battery: luna\n    below: 50\n    target: 80\n\
-         p14a:\n  signals:\n    - name: box\n      mqtt: box/input/0\n      debounce: 0\n\
+    let g = grid_charging(
+        "prices-p14a",
+        "    max_charge_power: 5000\n",
+        "p14a:\n  signals:\n    - name: box\n      mqtt: box/input/0\n      debounce: 0\n\
          \x20 devices:\n    - kind: battery\n      rated_power: 5\n      battery: luna\n",
-        scratch_dir("prices-p14a").display(),
-        broker.port,
-        battery.url("tcp"),
-    );
-    let obs = Observer::connect(broker.port, "stromwart/#").await;
-    let bridge = Bridge::start(&yaml);
+    )
+    .await;
+    let (battery, obs, bridge) = (&g.battery, &g.obs, g.bridge);
     obs.wait_value("stromwart/site/grid_charging", "ON").await;
-    holds(&battery, FORCIBLE_MODE, &[1], "forced charging").await;
-    holds(&battery, FORCIBLE_POWER, &[0, 5000], "at full power").await;
+    holds(battery, FORCIBLE_MODE, &[1], "forced charging").await;
+    holds(battery, FORCIBLE_POWER, &[0, 5000], "at full power").await;
     // Dimmed: one device under §14a keeps 4.2 kW; the grid charging goes on within it.
     obs.send("box/input/0", "on").await;
     obs.wait_value("stromwart/site/p14a_dimmed", "ON").await;
-    holds(&battery, FORCIBLE_POWER, &[0, 4200], "within the limit").await;
-    holds(&battery, FORCIBLE_MODE, &[1], "still charging").await;
+    holds(battery, FORCIBLE_POWER, &[0, 4200], "within the limit").await;
+    holds(battery, FORCIBLE_MODE, &[1], "still charging").await;
     obs.send("box/input/0", "off").await;
-    holds(&battery, FORCIBLE_POWER, &[0, 5000], "full power again").await;
+    holds(battery, FORCIBLE_POWER, &[0, 5000], "full power again").await;
     bridge.stop().await.unwrap();
 }
 
