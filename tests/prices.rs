@@ -96,6 +96,11 @@ async fn a_broken_or_busy_service_is_named_with_what_it_said() {
             r
         } else if head.contains("bzn=down") {
             Response::json("500 Internal Server Error", "oops")
+        } else if head.contains("bzn=empty") {
+            Response::json(
+                "200 OK",
+                r#"{"unix_seconds":[],"price":[],"unit":"EUR / MWh"}"#,
+            )
         } else {
             Response::json("200 OK", "<html>maintenance</html>")
         }
@@ -105,6 +110,7 @@ async fn a_broken_or_busy_service_is_named_with_what_it_said() {
     for (zone, says) in [
         ("busy", "asks to wait 120 s before asking again (HTTP 429)"),
         ("down", "answered 500 Internal Server Error"),
+        ("empty", "has no prices for 2026-11-30"),
         ("DE-LU", "not JSON"),
     ] {
         let args = vec![
