@@ -527,3 +527,18 @@ pub fn slug(s: &str) -> String {
 fn availability_payload(answers: bool) -> String {
     if answers { "online" } else { "offline" }.to_string()
 }
+
+/// New or changed discovery goes out before the states that follow it.
+pub(super) fn announce_then(
+    device: &mut Device,
+    cfg: &super::CoreConfig,
+    availability: &str,
+    states: Vec<Message>,
+    out: &mut Vec<Message>,
+) {
+    if let Some(d) = device.take_discovery(&cfg.discovery_prefix, cfg.discovery_mode, availability)
+    {
+        out.extend(d);
+    }
+    out.extend(states);
+}

@@ -21,6 +21,7 @@ pub mod throttle;
 pub mod wallbox;
 
 pub use device::DeviceSettings;
+use device::announce_then;
 pub use meter::Meter;
 pub use modbus_device::{ModbusDevice, ModbusSettings};
 pub use throttle::Policy;
@@ -684,19 +685,4 @@ impl Core {
 
 pub fn availability_topic(base: &str) -> String {
     format!("{base}/status")
-}
-
-/// New or changed discovery goes out before the states that follow it.
-fn announce_then(
-    device: &mut device::Device,
-    cfg: &CoreConfig,
-    availability: &str,
-    states: Vec<Message>,
-    out: &mut Vec<Message>,
-) {
-    if let Some(d) = device.take_discovery(&cfg.discovery_prefix, cfg.discovery_mode, availability)
-    {
-        out.extend(d);
-    }
-    out.extend(states);
 }
