@@ -325,6 +325,8 @@ async fn the_battery_charges_from_the_grid_while_cheap_and_stops_at_its_target()
     // The limit and the target are settings: a limit below the price stops the charging.
     obs.wait_value("stromwart/bridge/grid_charge_below", "50")
         .await;
+    // Cleared first: the OFF of the start, before the battery was read, must not count.
+    obs.clear();
     obs.send("stromwart/bridge/grid_charge_below/set", "5")
         .await;
     obs.wait_value("stromwart/site/grid_charging", "OFF").await;

@@ -459,18 +459,20 @@ fn entity_name(device: &str, entity: &str) -> String {
 }
 
 fn policy_for(spec: &EntitySpec, policy: Policy) -> Policy {
+    // A state in words or on/off (grid charging, dimming, storage) changes seldom and is news
+    // at once: automations act on it, and pacing would hide a change and its undoing.
+    let seldom = matches!(spec.kind, Kind::Text | Kind::Binary);
+    let min_interval_ms = if seldom { 0 } else { policy.min_interval_ms };
     match spec.category {
+        // Counters and timestamps change with every frame and are paced.
         Some(Category::Diagnostic) => Policy {
-            // Counters and timestamps change with every frame and are paced; a status in
-            // words (prices, storage) changes seldom and is news at once.
-            min_interval_ms: if spec.kind == Kind::Text {
-                policy.min_interval_ms
-            } else {
-                policy.min_interval_ms.max(DIAGNOSTIC_INTERVAL_MS)
-            },
+            min_interval_ms: if seldom { 0 } else { DIAGNOSTIC_INTERVAL_MS }.max(min_interval_ms),
             heartbeat_ms: policy.heartbeat_ms.max(DIAGNOSTIC_INTERVAL_MS),
         },
-        _ => policy,
+        _ => Policy {
+            min_interval_ms,
+            ..policy
+        },
     }
 }
 
@@ -541,4 +543,37 @@ pub(super) fn announce_then(
         out.extend(d);
     }
     out.extend(states);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(d: &mut Device, key: &str, offers: &[(u64, &str)]) -> Vec<String> {
+        let q = crate::quantity::named(key).unwrap();
+        let mut out = Vec::new();
+        for &(s, value) in offers {
+            let now = Now::at_s(s);
+            d.offer(Offer::value(q, value.into()), "sw", now, &mut out);
+        }
+        let topic = format!("sw/site/{key}");
+        out.into_iter()
+            .filter(|m| m.topic == topic)
+            .map(|m| m.payload)
+            .collect()
+    }
+
+    #[test]
+    fn an_on_off_state_goes_out_at_once_however_paced_its_device_is() {
+        // The site paces its values to one per 5 s; a switch that changes is news at once.
+        let mut site = super::super::site_device::device("home");
+        let offers = [(0, "OFF"), (1, "ON"), (2, "OFF"), (3, "ON")];
+        assert_eq!(
+            published(&mut site, "grid_charging", &offers),
+            ["OFF", "ON", "OFF", "ON"]
+        );
+        // A number is still paced.
+        let offers = [(0, "100"), (1, "200"), (2, "300")];
+        assert_eq!(published(&mut site, "surplus_power", &offers), ["100"]);
+    }
 }
