@@ -5,7 +5,9 @@
 //! first; devices of equal priority share evenly, and what one of them does not want goes to
 //! the others. A device that can pause (a wallbox, a battery) gets nothing rather than less
 //! than it runs on: a wallbox is paused only when its share cannot fund 6 A on its phases.
-//! When equals cannot all be funded, the last in the configuration pauses first.
+//! When an even share would starve one but the equals' minimums fit together, each gets its
+//! minimum first and the rest evenly; when they do not fit, the last in the configuration
+//! pauses first.
 
 /// What a device asks of the budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,16 +40,28 @@ pub fn spread(budget_w: u32, claims: &[Claim]) -> Vec<u32> {
         let mut group: Vec<usize> = (0..claims.len())
             .filter(|&i| claims[i].priority == p && claims[i].demand_w > given[i])
             .collect();
+        let mut minimums_funded = false;
         loop {
             let share = fill(left, &group, claims, &given);
             // A pausable device that would get less than it runs on pauses, the last first, and
-            // the rest share again.
+            // the rest share again; unless the group's minimums fit together, when each gets its
+            // minimum first (a wallbox keeps its 6 A beside a battery that runs on any power).
             let starved = group.iter().rposition(|&i| {
                 let c = &claims[i];
                 c.pausable && given[i] == 0 && (c.demand_w - given[i]).min(share) < c.min_run_w
             });
             match starved {
                 Some(pos) => {
+                    let minimum = |i: usize| claims[i].min_run_w.min(claims[i].demand_w);
+                    let minimums: u32 = group.iter().map(|&i| minimum(i)).sum();
+                    if !minimums_funded && minimums <= left {
+                        for &i in &group {
+                            given[i] += minimum(i);
+                        }
+                        left -= minimums;
+                        minimums_funded = true;
+                        continue;
+                    }
                     group.remove(pos);
                 }
                 None => {
@@ -135,6 +149,20 @@ mod tests {
         };
         let given = spread(7560, &[battery, wallbox(1, 3)]);
         assert_eq!(given, [1000, 6560]);
+    }
+
+    #[test]
+    fn a_wallbox_keeps_its_6_a_next_to_a_battery_of_equal_priority() {
+        // Evenly, each would get 3,780 W: too little for the car, so it would pause while the
+        // battery, which runs on any power, kept 5 kW. Minimums first, then the rest evenly.
+        let battery = Claim {
+            priority: 1,
+            demand_w: 5000,
+            min_run_w: 0,
+            pausable: true,
+        };
+        assert_eq!(spread(7560, &[wallbox(1, 3), battery]), [5850, 1710]);
+        assert_eq!(spread(4000, &[wallbox(1, 3), battery]), [0, 4000]);
     }
 
     #[test]
