@@ -196,11 +196,20 @@ const COLLECT_MS: u64 = 2_000;
 
 /// Runs the bridge until `shutdown` completes. Fails only on problems no retry can fix.
 pub async fn run(
-    mut config: Config,
+    config: Config,
     shutdown: impl Future<Output = ()>,
     status: Option<watch::Sender<Link>>,
 ) -> Result<(), String> {
-    let clock = Clock::start();
+    run_with_clock(config, Clock::start(), shutdown, status).await
+}
+
+/// [`run`] on a clock of the caller's: the demo's day runs on one in fast motion.
+pub async fn run_with_clock(
+    mut config: Config,
+    clock: Clock,
+    shutdown: impl Future<Output = ()>,
+    status: Option<watch::Sender<Link>>,
+) -> Result<(), String> {
     let broker_host = resolve_broker(&mut config).await?;
     let settings = mqtt_settings(&config, broker_host);
     mqtt::options(&settings)?; // TLS files and the like fail here, once, with a clear message

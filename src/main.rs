@@ -40,6 +40,16 @@ enum Command {
         /// Stop after this many seconds instead of waiting for Ctrl-C.
         #[arg(long)]
         duration: Option<f64>,
+        /// A summer day in fast motion instead of the captures: sun, loads by priority, the car
+        /// in pv mode, §14a dimming in the evening, prices that move charging into the night.
+        #[arg(long)]
+        day: bool,
+        /// With --day: real seconds a simulated hour takes (2 to 3600).
+        #[arg(long, default_value_t = 60.0, value_parser = hour_seconds, requires = "day")]
+        hour: f64,
+        /// With --day: the local time the day starts at, HH:MM (18:20 for the evening).
+        #[arg(long, default_value = "04:00", value_parser = clock_minute, requires = "day")]
+        start: u32,
     },
     /// Exit 0 when the running bridge is healthy (connected to the broker), else 1. For Docker's
     /// HEALTHCHECK and the add-on watchdog.
@@ -157,11 +167,18 @@ fn main() -> ExitCode {
             listen,
             full,
             duration,
+            day,
+            hour,
+            start,
         } => demo(stromwart::demo::Options {
             port,
             listen,
             full,
             duration: duration.map(std::time::Duration::from_secs_f64),
+            day: day.then(|| stromwart::demo::DayOptions {
+                hour: std::time::Duration::from_secs_f64(hour),
+                start_minute: start,
+            }),
         }),
         Command::Sml {
             command: SmlCommand::Decode { file, hex },
@@ -482,6 +499,21 @@ fn healthcheck(path: Option<PathBuf>) -> Result<ExitCode, String> {
     let socket = stromwart::health::socket_path(&config.data_dir());
     let summary = stromwart::health::check(&socket)?;
     print_out(&summary)
+}
+
+fn clock_minute(s: &str) -> Result<u32, String> {
+    let minute = s.split_once(':').and_then(|(h, m)| {
+        let (h, m) = (h.parse::<u32>().ok()?, m.parse::<u32>().ok()?);
+        (h < 24 && m < 60 && m.to_string().len() <= 2).then_some(h * 60 + m)
+    });
+    minute.ok_or_else(|| format!("{s} is not a time of day as HH:MM"))
+}
+
+fn hour_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (2.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s} is not a number of seconds from 2 to 3600")),
+    }
 }
 
 fn demo(opts: stromwart::demo::Options) -> Result<ExitCode, String> {

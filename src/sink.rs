@@ -30,26 +30,46 @@ impl Sink {
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     start: Instant,
+    /// Simulated milliseconds per real one: 1, or more for a day in fast motion.
+    speed: u32,
+    /// The Unix time the clock starts at, when it is not the real one.
+    origin_unix_ms: Option<i64>,
 }
 
 impl Clock {
     pub fn start() -> Self {
         Self {
             start: Instant::now(),
+            speed: 1,
+            origin_unix_ms: None,
+        }
+    }
+
+    /// A clock that starts at `origin_unix_ms` and runs `speed` times as fast as the real one
+    /// (the demo's day in fast motion): every rule that waits or counts time sees it the same.
+    pub fn fast(origin_unix_ms: i64, speed: u32) -> Self {
+        Self {
+            start: Instant::now(),
+            speed: speed.max(1),
+            origin_unix_ms: Some(origin_unix_ms),
         }
     }
 
     /// The instant of a monotonic time from [`Clock::now`], for sleeping until it.
     pub fn instant(&self, mono_ms: u64) -> Instant {
-        self.start + std::time::Duration::from_millis(mono_ms)
+        self.start + std::time::Duration::from_millis(mono_ms / u64::from(self.speed))
     }
 
     pub fn now(&self) -> Now {
-        let unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let mono_ms = self.start.elapsed().as_millis() as u64 * u64::from(self.speed);
+        let unix_ms = match self.origin_unix_ms {
+            Some(origin) => origin + mono_ms as i64,
+            None => SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        };
         Now {
-            mono_ms: self.start.elapsed().as_millis() as u64,
+            mono_ms,
             unix_ms,
             utc_offset_s: utc_offset(unix_ms / 1000),
         }

@@ -1,24 +1,23 @@
 //! A simulated hybrid inverter for the demo: a SunSpec register map (common model, a
-//! three-phase inverter, storage controls) behind a minimal Modbus TCP responder, with power
-//! following a slow curve and a battery whose charge follows the mode Stromwart writes.
+//! three-phase inverter, storage controls) on unit 1, with power following a slow curve and a
+//! battery whose charge follows the mode Stromwart writes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
+use super::modbus::{Map, Registers, put, put_text};
+
+const UNIT: u8 = 1;
 const MODEL_103: u16 = 40070;
 const MODEL_124: u16 = MODEL_103 + 52;
 /// Battery capacity in Wh, to move the state of charge at a believable pace (sped up).
 const CAPACITY_WH: f64 = 10_000.0;
 
-type Registers = Arc<Mutex<HashMap<u16, u16>>>;
-
 /// Serves the inverter on `listener` and moves its values every second.
 pub async fn serve(listener: TcpListener) {
-    let regs: Registers = Arc::default();
+    let regs = Registers::default();
     fill(&regs, 0);
     let ticker = regs.clone();
     tokio::spawn(async move {
@@ -29,40 +28,38 @@ pub async fn serve(listener: TcpListener) {
             fill(&ticker, t);
         }
     });
-    while let Ok((stream, _)) = listener.accept().await {
-        tokio::spawn(answer(stream, regs.clone()));
-    }
-}
-
-fn text(regs: &mut HashMap<u16, u16>, at: u16, s: &str, words: u16) {
-    let mut b = s.as_bytes().to_vec();
-    b.resize(usize::from(words) * 2, 0);
-    for (i, c) in b.chunks(2).enumerate() {
-        regs.insert(at + i as u16, u16::from_be_bytes([c[0], c[1]]));
-    }
+    // Only the storage controls take writes: the rest of an inverter is read-only.
+    let writable =
+        |unit, first, last| unit == UNIT && first >= MODEL_124 + 2 && last < MODEL_124 + 26;
+    super::modbus::serve(listener, regs, writable).await;
 }
 
 /// The register image at `t` seconds: a sunny day compressed into a few minutes.
 fn fill(regs: &Registers, t: u64) {
-    let mut r = regs.lock().unwrap_or_else(|p| p.into_inner());
-    r.insert(40000, 0x5375);
-    r.insert(40001, 0x6e53);
-    r.insert(40002, 1);
-    r.insert(40003, 66);
-    for a in 40004..40070 {
-        r.entry(a).or_insert(0);
-    }
-    text(&mut r, 40004, "Stromwart", 16);
-    text(&mut r, 40020, "Demo inverter", 16);
-    text(&mut r, 40044, "1.0", 8);
-    text(&mut r, 40052, "DEMO0001", 16);
-    r.insert(MODEL_103, 103);
-    r.insert(MODEL_103 + 1, 50);
-    for a in MODEL_103 + 2..MODEL_103 + 52 {
-        r.entry(a).or_insert(0);
-    }
+    let mut r = regs.lock();
     let watts = 2200.0 + 1400.0 * (t as f64 / 40.0).sin();
-    let energy_wh = 8_123_400 + t * 600;
+    pv(&mut r, UNIT, watts, 8_123_400 + t * 600, true);
+    let mut model = HashMap::new();
+    for a in MODEL_124..MODEL_124 + 26 {
+        model.insert(a, r.get(&(UNIT, a)).copied().unwrap_or(0));
+    }
+    storage(&mut model);
+    for (a, v) in model {
+        r.insert((UNIT, a), v);
+    }
+}
+
+/// A SunSpec inverter on `unit`: the common block and model 103 at `watts`, with the energy
+/// counter at `energy_wh`, and room for model 124 (storage) after it when `storage`.
+pub fn pv(r: &mut Map, unit: u8, watts: f64, energy_wh: u64, storage: bool) {
+    put(r, unit, 40000, &[0x5375, 0x6e53, 1, 66]);
+    put(r, unit, 40004, &[0; 66]);
+    put_text(r, unit, 40004, "Stromwart", 16);
+    put_text(r, unit, 40020, "Demo inverter", 16);
+    put_text(r, unit, 40044, "1.0", 8);
+    put_text(r, unit, 40052, "DEMO0001", 16);
+    put(r, unit, MODEL_103, &[103, 50]);
+    put(r, unit, MODEL_103 + 2, &[0; 50]);
     let sf = |v: i16| v as u16;
     for (offset, value) in [
         (2, (watts / 230.0 * 100.0) as u16), // A
@@ -83,11 +80,11 @@ fn fill(regs: &Registers, t: u64) {
         (33, 412),
         (37, sf(-1)), // TmpCab, Tmp_SF
     ] {
-        r.insert(MODEL_103 + offset, value);
+        r.insert((unit, MODEL_103 + offset), value);
     }
-    storage(&mut r);
-    r.insert(MODEL_124 + 26, 0xffff);
-    r.insert(MODEL_124 + 27, 0);
+    // The end of the chain.
+    let end = if storage { MODEL_124 + 26 } else { MODEL_124 };
+    put(r, unit, end, &[0xffff, 0]);
 }
 
 /// Model 124: WChaMax 5000 W, rates in hundredths of a percent, and a state of charge that
@@ -122,73 +119,4 @@ fn storage(r: &mut HashMap<u16, u16>) {
     };
     let soc = f64::from(r[&(MODEL_124 + 8)]) + watts * 60.0 / 3600.0 / CAPACITY_WH * 1000.0;
     r.insert(MODEL_124 + 8, soc.clamp(50.0, 1000.0) as u16);
-}
-
-/// Modbus TCP: a 7-byte header (transaction, protocol, length, unit) and the request PDU.
-async fn answer(mut s: TcpStream, regs: Registers) {
-    let mut head = [0u8; 7];
-    while s.read_exact(&mut head).await.is_ok() {
-        let len = usize::from(u16::from_be_bytes([head[4], head[5]]));
-        let mut pdu = vec![0u8; len.saturating_sub(1)];
-        if len == 0 || s.read_exact(&mut pdu).await.is_err() {
-            return;
-        }
-        let reply = match pdu.as_slice() {
-            [fc @ (3 | 4), a0, a1, n0, n1] => {
-                let (start, count) = (
-                    u16::from_be_bytes([*a0, *a1]),
-                    u16::from_be_bytes([*n0, *n1]),
-                );
-                let r = regs.lock().unwrap_or_else(|p| p.into_inner());
-                let words: Option<Vec<u16>> = (0..count)
-                    .map(|i| r.get(&start.wrapping_add(i)).copied())
-                    .collect();
-                match words {
-                    Some(w) if count <= 125 => {
-                        let mut out = vec![*fc, (w.len() * 2) as u8];
-                        out.extend(w.iter().flat_map(|x| x.to_be_bytes()));
-                        out
-                    }
-                    _ => vec![fc | 0x80, 0x02], // IllegalDataAddress
-                }
-            }
-            [16, a0, a1, _, _, _, data @ ..] => {
-                let start = u16::from_be_bytes([*a0, *a1]);
-                write(&regs, 16, start, data, &pdu[1..5])
-            }
-            [6, a0, a1, v0, v1] => {
-                let start = u16::from_be_bytes([*a0, *a1]);
-                write(&regs, 6, start, &[*v0, *v1], &pdu[1..5])
-            }
-            [fc, ..] => vec![fc | 0x80, 0x01], // IllegalFunction
-            [] => return,
-        };
-        let mut frame = head[..4].to_vec();
-        frame.extend(((reply.len() + 1) as u16).to_be_bytes());
-        frame.push(head[6]);
-        frame.extend(reply);
-        if s.write_all(&frame).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Writes into the storage model only: the rest of an inverter is read-only. Answers like a
-/// device: the echo of address and count, or IllegalDataAddress.
-fn write(regs: &Registers, fc: u8, start: u16, data: &[u8], echo: &[u8]) -> Vec<u8> {
-    let words: Vec<u16> = data
-        .chunks_exact(2)
-        .map(|c| u16::from_be_bytes([c[0], c[1]]))
-        .collect();
-    let end = start.saturating_add(words.len() as u16);
-    if words.is_empty() || start < MODEL_124 + 2 || end > MODEL_124 + 26 {
-        return vec![fc | 0x80, 0x02];
-    }
-    let mut r = regs.lock().unwrap_or_else(|p| p.into_inner());
-    for (i, w) in words.iter().enumerate() {
-        r.insert(start + i as u16, *w);
-    }
-    let mut reply = vec![fc];
-    reply.extend_from_slice(echo);
-    reply
 }

@@ -5,7 +5,9 @@
 //! back like Home Assistant would. Any MQTT client (or Home Assistant) can connect meanwhile.
 
 mod broker;
+mod day;
 mod inverter;
+mod modbus;
 mod view;
 
 use std::future::Future;
@@ -16,6 +18,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::sink::Clock;
+pub use day::Options as DayOptions;
 
 /// Real captures from the test fixtures: a two-way meter on a house with PV, and a meter with
 /// per-phase power. A simulated inverter adds the PV side.
@@ -43,6 +47,8 @@ pub struct Options {
     /// Every entity rather than the one-screen summary.
     pub full: bool,
     pub duration: Option<Duration>,
+    /// A simulated day instead of the captures.
+    pub day: Option<DayOptions>,
 }
 
 pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), String> {
@@ -56,13 +62,22 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
         opts.listen
     };
     wait_for_broker(host, port).await?;
-    let modbus = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("cannot open a port: {e}"))?;
-    let modbus_port = modbus.local_addr().map_err(|e| e.to_string())?.port();
-    let inverter = tokio::spawn(inverter::serve(modbus));
-    let config = demo_config(host, port, modbus_port)?;
-    let view = tokio::spawn(view::run(host, port, opts.full));
+    let (config, clock, layout, tasks) = match opts.day {
+        Some(day) => {
+            let day = day::start(host, port, day).await?;
+            (day.config, day.clock, day.layout, day.tasks)
+        }
+        None => {
+            let modbus = TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| format!("cannot open a port: {e}"))?;
+            let modbus_port = modbus.local_addr().map_err(|e| e.to_string())?.port();
+            let inverter = tokio::spawn(inverter::serve(modbus));
+            let config = demo_config(host, port, modbus_port)?;
+            (config, Clock::start(), layout(), vec![inverter])
+        }
+    };
+    let view = tokio::spawn(view::run(host, port, opts.full, layout));
     let duration = opts.duration;
     let stop = async move {
         match duration {
@@ -75,10 +90,58 @@ pub async fn run(opts: Options, ctrl_c: impl Future<Output = ()>) -> Result<(), 
             None => ctrl_c.await,
         }
     };
-    let result = crate::app::run(config, stop, None).await;
+    let result = crate::app::run_with_clock(config, clock, stop, None).await;
     view.abort();
-    inverter.abort();
+    for task in tasks {
+        task.abort();
+    }
     result
+}
+
+/// The summary screen of the demo with captures.
+pub(crate) fn layout() -> view::Layout {
+    use view::{Row, field};
+    let heard = |device: &str, verb| Some((format!("stromwart/{device}"), verb));
+    view::Layout {
+        flow: vec![vec![
+            field("grid", "grid/power"),
+            field("PV", "pv/power"),
+            field("house", "site/house_power"),
+            field("surplus", "site/surplus_power"),
+        ]],
+        devices: vec![
+            Row {
+                label: "Grid meter",
+                fields: vec![field("", "grid/power"), field("", "grid/energy_import")],
+                heard: heard("grid", "last telegram"),
+            },
+            Row {
+                label: "Heat pump meter",
+                fields: vec![
+                    field("", "heatpump/power"),
+                    field("", "heatpump/energy_import"),
+                ],
+                heard: heard("heatpump", "last telegram"),
+            },
+            Row {
+                label: "PV inverter",
+                fields: vec![field("", "pv/power"), field("", "pv/energy_production")],
+                heard: heard("pv", "last read"),
+            },
+            Row {
+                label: "Home battery",
+                fields: vec![
+                    field("mode", "battery/mode"),
+                    field("", "battery/battery_soc"),
+                    field("limit", "battery/charge_limit"),
+                ],
+                heard: None,
+            },
+        ],
+        events_also: Vec::new(),
+        hint: "-t stromwart/battery/mode/set -m charge".into(),
+        day: None,
+    }
 }
 
 /// The port asked for, or a free one when it is taken (or 0).

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
+use crate::sink::Clock;
+
 /// The screen a normal terminal shows without scrolling.
 pub const COLUMNS: usize = 80;
 pub const ROWS: usize = 24;
@@ -31,9 +33,44 @@ struct Screen {
     events: VecDeque<String>,
     started: Instant,
     full: bool,
+    layout: Layout,
 }
 
-pub async fn run(host: std::net::IpAddr, port: u16, full: bool) {
+/// What the one-screen summary shows, by state topic: the demo and its day have different
+/// devices.
+pub struct Layout {
+    /// The power flow: a line of labelled values each.
+    pub flow: Vec<Vec<Field>>,
+    pub devices: Vec<Row>,
+    /// Topics whose numbers are events too (the car's current), besides every change in words.
+    pub events_also: Vec<String>,
+    /// The command to try.
+    pub hint: String,
+    /// A simulated day's clock and its local midnight (Unix ms): the time shown is the day's.
+    pub day: Option<(Clock, i64)>,
+}
+
+/// A label and the state topic whose value follows it.
+pub struct Field {
+    pub label: &'static str,
+    pub topic: String,
+}
+
+pub fn field(label: &'static str, topic: &str) -> Field {
+    Field {
+        label,
+        topic: format!("stromwart/{topic}"),
+    }
+}
+
+/// One device: its values, and how long ago it was heard from (`last telegram`, `last read`).
+pub struct Row {
+    pub label: &'static str,
+    pub fields: Vec<Field>,
+    pub heard: Option<(String, &'static str)>,
+}
+
+pub async fn run(host: std::net::IpAddr, port: u16, full: bool, layout: Layout) {
     let mut opts = MqttOptions::new("stromwart-demo-view", host.to_string(), port);
     opts.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut el) = AsyncClient::new(opts, 16);
@@ -44,6 +81,7 @@ pub async fn run(host: std::net::IpAddr, port: u16, full: bool) {
         events: VecDeque::new(),
         started: Instant::now(),
         full,
+        layout,
     };
     let tty = std::io::stdout().is_terminal();
     let every = if tty {
@@ -98,6 +136,7 @@ fn with_unit(value: &str, unit: &str) -> String {
     match value.parse::<f64>() {
         Ok(v) if unit == "W" && v.abs() >= 10_000.0 => format!("{:.1} kW", v / 1000.0),
         Ok(v) if unit == "W" => format!("{v:.0} W"),
+        Ok(v) if unit == "EUR/kWh" => format!("{:.1} ct", v * 100.0),
         Ok(v) if unit.is_empty() => format!("{v}"),
         Ok(v) => format!("{v} {unit}"),
         Err(_) => value.to_string(),
@@ -117,21 +156,24 @@ impl Screen {
         if let Some((device, _)) = topic.rsplit_once('/') {
             self.heard.insert(device.to_string(), Instant::now());
         }
+        // Home Assistant's words for a value that is not known, or no longer.
+        let payload = match payload {
+            "None" => "unknown",
+            "" => "-",
+            p => p,
+        };
         let e = self.entities.entry(topic.to_string()).or_default();
         let before = e.value.replace(payload.to_string());
         // A changed word (a mode, ON/OFF) is an event; numbers and timestamps change all the
-        // time and are not.
+        // time and are not, nor is a value coming or going.
+        let known = |v: &str| v != "-" && v != "unknown";
+        let before = before.filter(|b| known(b) && known(payload));
         let wordy = payload.parse::<f64>().is_err() && !payload.contains(':');
-        if let Some(before) = before.filter(|b| b != payload && wordy && !e.device.is_empty()) {
-            let secs = self.started.elapsed().as_secs();
+        let eventful = wordy || self.layout.events_also.iter().any(|t| t == topic);
+        if let Some(before) = before.filter(|b| b != payload && eventful && !e.device.is_empty()) {
             // The change first: a long device name is what the screen's edge cuts.
-            let line = format!(
-                "{:>3}:{:02}  {}: {before} → {payload} · {}",
-                secs / 60,
-                secs % 60,
-                e.name,
-                e.device
-            );
+            let (name, device) = (e.name.clone(), e.device.clone());
+            let line = format!("{}  {name}: {before} → {payload} · {device}", self.stamp());
             self.events.push_back(line);
             while self.events.len() > EVENTS {
                 self.events.pop_front();
@@ -179,59 +221,69 @@ impl Screen {
         }
     }
 
+    /// When, for the events: the simulated day's time, or minutes since the demo started.
+    fn stamp(&self) -> String {
+        match self.layout.day {
+            Some((clock, midnight_ms)) => {
+                let minutes = (clock.now().unix_ms - midnight_ms).div_euclid(60_000);
+                format!("{:02}:{:02}", minutes / 60 % 24, minutes % 60)
+            }
+            None => {
+                let secs = self.started.elapsed().as_secs();
+                format!("{:>2}:{:02}", secs / 60, secs % 60)
+            }
+        }
+    }
+
+    fn fields(&self, fields: &[Field], gap: &str) -> String {
+        fields
+            .iter()
+            .map(|f| {
+                let value = self.get(&f.topic);
+                // Figures line up on the right, words (a mode) follow their label.
+                let figure = value.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+                match (f.label, figure) {
+                    ("", _) => format!("{value:>9}"),
+                    (label, true) => format!("{label} {value:>9}"),
+                    (label, false) => format!("{label} {value:<9}"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(gap)
+    }
+
     /// The screen that fits 80 × 24.
     fn compact(&self, port: u16) -> String {
         let state = if self.online { "online" } else { "starting" };
-        let mut lines = vec![
-            format!("Stromwart demo · bridge {state} · broker on port {port}"),
-            String::new(),
-            "Power flow".to_string(),
-            format!(
-                "  grid {:>9}   PV {:>9}   house {:>9}   surplus {:>9}",
-                self.get("stromwart/grid/power"),
-                self.get("stromwart/pv/power"),
-                self.get("stromwart/site/house_power"),
-                self.get("stromwart/site/surplus_power"),
+        let title = match self.layout.day {
+            Some(_) => format!(
+                "Stromwart demo · a day in fast motion, {} · bridge {state} · port {port}",
+                self.stamp()
             ),
-            String::new(),
-            "Devices".to_string(),
-            format!(
-                "  Grid meter       {:>9}  {:>14}  last telegram {}",
-                self.get("stromwart/grid/power"),
-                self.get("stromwart/grid/energy_import"),
-                self.ago("stromwart/grid"),
-            ),
-            format!(
-                "  Heat pump meter  {:>9}  {:>14}  last telegram {}",
-                self.get("stromwart/heatpump/power"),
-                self.get("stromwart/heatpump/energy_import"),
-                self.ago("stromwart/heatpump"),
-            ),
-            format!(
-                "  PV inverter      {:>9}  {:>14}  last read {}",
-                self.get("stromwart/pv/power"),
-                self.get("stromwart/pv/energy_production"),
-                self.ago("stromwart/pv"),
-            ),
-            format!(
-                "  Home battery     mode {:<9} {:>6} charged   limit {}",
-                self.get("stromwart/battery/mode"),
-                self.get("stromwart/battery/battery_soc"),
-                self.get("stromwart/battery/charge_limit"),
-            ),
-            String::new(),
-            "Last events".to_string(),
-        ];
+            None => format!("Stromwart demo · bridge {state} · broker on port {port}"),
+        };
+        let mut lines = vec![title, String::new(), "Power flow".to_string()];
+        for flow in &self.layout.flow {
+            lines.push(format!("  {}", self.fields(flow, "   ")));
+        }
+        lines.push(String::new());
+        lines.push("Devices".to_string());
+        for row in &self.layout.devices {
+            let mut line = format!("  {:<16} {}", row.label, self.fields(&row.fields, "  "));
+            if let Some((device, verb)) = &row.heard {
+                line.push_str(&format!("  {verb} {}", self.ago(device)));
+            }
+            lines.push(line);
+        }
+        lines.push(String::new());
+        lines.push("Last events".to_string());
         if self.events.is_empty() {
             lines.push("  none yet: send a command below".into());
         }
         lines.extend(self.events.iter().map(|e| format!("  {e}")));
         lines.push(String::new());
         lines.push("Send a command, from any MQTT client:".into());
-        lines.push(format!(
-            "  mosquitto_pub -p {port} -t stromwart/battery/mode/set -m charge"
-        ));
-        lines.push(String::new());
+        lines.push(format!("  mosquitto_pub -p {port} {}", self.layout.hint));
         lines.push("Ctrl-C stops · --full lists every entity · --listen 0.0.0.0 for HA".into());
         lines
             .iter()
@@ -277,6 +329,7 @@ mod tests {
             events: VecDeque::new(),
             started: Instant::now(),
             full: false,
+            layout: crate::demo::layout(),
         }
     }
 
