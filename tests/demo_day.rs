@@ -109,6 +109,8 @@ async fn in_the_evening_the_grid_operator_dims_the_car_and_the_battery() {
         r.topic == "stromwart/car/current_limit" && r.payload == "16"
     })
     .await;
+    // The home battery holds meanwhile, so the car does not empty it.
+    obs.wait_value("stromwart/battery/mode", "hold").await;
     // 19:00: the control box dims. 7.56 kW for the two: the car keeps 8 A (5.85 kW), the
     // battery charges at up to 1.71 kW.
     obs.wait_for(40, "the dimming", |r| {

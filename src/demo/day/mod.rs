@@ -7,8 +7,9 @@
 //!
 //! The story, from 04:00: the battery charges from the grid in the cheap night (Modul 3 NT);
 //! the sun rises, the e-bike charger and the boiler start by priority and the car charges in pv
-//! mode; a cloud after lunch sheds them in reverse order; at 18:30 the car is set to `now`, and
-//! at 19:00 the grid operator dims the wallbox and the battery until 21:00.
+//! mode; a cloud after lunch sheds them in reverse order; at 18:30 the car is set to `now` and
+//! the battery holds, so that the car does not empty it; at 19:00 the grid operator dims the
+//! wallbox and the battery until 21:00.
 
 mod devices;
 mod house;
@@ -254,7 +255,7 @@ wallboxes:
 plugs:
   - {{ id: ebike, name: E-bike charger, driver: tasmota, topic: {ebike} }}
   - {{ id: boiler, name: Boiler, driver: tasmota, topic: {boiler} }}
-surplus: {{ stale_after: {stale_after}, start_average: 60 }}
+surplus: {{ stale_after: {stale_after}, start_average: 60, hold_battery: true }}
 loads:
   - {{ plug: ebike, power: 300, priority: 3 }}
   - {{ plug: boiler, power: 2000, priority: 2, min_on: 15m }}
