@@ -5,7 +5,7 @@
 //! back like Home Assistant would. Any MQTT client (or Home Assistant) can connect meanwhile.
 
 mod broker;
-mod day;
+pub(crate) mod day;
 mod inverter;
 mod modbus;
 mod view;

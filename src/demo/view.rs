@@ -252,8 +252,17 @@ impl Screen {
             .join(gap)
     }
 
-    /// The screen that fits 80 × 24.
+    /// The screen that fits 80 × 24; a line too long is cut at the edge.
     fn compact(&self, port: u16) -> String {
+        self.lines(port)
+            .iter()
+            .map(|l| l.chars().take(COLUMNS).collect::<String>())
+            .take(ROWS)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn lines(&self, port: u16) -> Vec<String> {
         let state = if self.online { "online" } else { "starting" };
         let title = match self.layout.day {
             Some(_) => format!(
@@ -286,11 +295,6 @@ impl Screen {
         lines.push(format!("  mosquitto_pub -p {port} {}", self.layout.hint));
         lines.push("Ctrl-C stops · --full lists every entity · --listen 0.0.0.0 for HA".into());
         lines
-            .iter()
-            .map(|l| l.chars().take(COLUMNS).collect::<String>())
-            .take(ROWS)
-            .collect::<Vec<_>>()
-            .join("\n")
     }
 
     /// Every entity, device by device.
@@ -322,6 +326,10 @@ mod tests {
     use super::*;
 
     fn screen() -> Screen {
+        with(crate::demo::layout())
+    }
+
+    fn with(layout: Layout) -> Screen {
         Screen {
             entities: BTreeMap::new(),
             online: true,
@@ -329,8 +337,41 @@ mod tests {
             events: VecDeque::new(),
             started: Instant::now(),
             full: false,
-            layout: crate::demo::layout(),
+            layout,
         }
+    }
+
+    #[test]
+    fn the_days_screen_fits_80_by_24_uncut_with_wide_values() {
+        let mut s = with(crate::demo::day::layout(Clock::start(), 0));
+        let d = r#"{"device":{"name":"Wallbox"},"components":{"p":{"name":"Power","state_topic":"stromwart/TOPIC","unit_of_measurement":"UNIT"}}}"#;
+        let topics: Vec<String> = (s.layout.flow.iter().flatten())
+            .chain(s.layout.devices.iter().flat_map(|r| &r.fields))
+            .map(|f| f.topic.clone())
+            .collect();
+        for full in topics {
+            let topic = full.trim_start_matches("stromwart/").to_string();
+            let (unit, value) = if topic.ends_with("price_now") {
+                ("EUR/kWh", "0.4754")
+            } else if topic.contains("energy") {
+                ("kWh", "17352.2964")
+            } else if topic.ends_with("power") {
+                ("W", "-12345.6")
+            } else {
+                ("", "discharge")
+            };
+            s.discovery(&d.replace("TOPIC", &topic).replace("UNIT", unit));
+            s.take(&full, value);
+        }
+        for i in 0..10 {
+            s.take("stromwart/car/current_limit", &(6 + i).to_string());
+        }
+        let lines = s.lines(1883);
+        assert!(lines.len() <= ROWS, "{lines:#?}");
+        for line in &lines {
+            assert!(line.chars().count() <= COLUMNS, "{line}");
+        }
+        assert_eq!(s.events.len(), EVENTS, "the car's current is an event");
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn init(r: &mut Map) {
     put(r, GRID, 342, &[0; 16]);
     put_u32(r, GRID, 64512, 22_080_417);
     put(r, WALLBOX, 5, &[0; 14]);
+    put(r, WALLBOX, 5, &[5]); // B: a car plugged in, waiting
     put(r, WALLBOX, 257, &[0; 6]);
     put(r, BATTERY, 37758, &[0; 26]);
     put(r, BATTERY, 47075, &[0; 176]);

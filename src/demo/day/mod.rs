@@ -286,7 +286,7 @@ prices:
 }
 
 /// The day's screen.
-fn layout(clock: Clock, midnight_ms: i64) -> Layout {
+pub(crate) fn layout(clock: Clock, midnight_ms: i64) -> Layout {
     let heard = |device: &str, verb| Some((format!("stromwart/{device}"), verb));
     let row = |label, fields: Vec<Field>| Row {
         label,
