@@ -4,7 +4,7 @@
 //!
 //! The figures are chosen to tell the story in one pass, not taken from a measured house: a
 //! 9 kWp roof on a clear June day with one cloud after lunch, a household of 3,500 kWh a year
-//! with its morning and evening peaks, a 10 kWh battery, and a car that wants 25 kWh.
+//! with its morning and evening peaks, a 10 kWh battery, and a car that wants 40 kWh.
 
 use std::f64::consts::PI;
 

@@ -122,7 +122,7 @@ async fn simulate(regs: Registers, plugs: Plugs, clock: Clock, midnight_ms: i64)
     };
     let mut battery = Battery::new(10_000.0, soc);
     let mut car = Car {
-        wanted_wh: 25_000.0,
+        wanted_wh: 40_000.0,
         power_w: 0.0,
         charged_wh: 0.0,
     };
