@@ -52,8 +52,12 @@ impl Allocator {
         if !self.settings.hold_battery {
             return;
         }
+        // A car that is full draws nothing though its charger stays on in mode now: the
+        // battery is not held for it, or the house would draw the evening from the grid.
         let fast = (0..self.loads.len()).any(|i| {
-            self.memory[i].charge_mode == Some(ChargeMode::Now) && self.memory[i].held.level > 0
+            self.memory[i].charge_mode == Some(ChargeMode::Now)
+                && self.memory[i].held.level > 0
+                && !self.car_done(i, house)
         });
         match (fast, self.held_batteries.take()) {
             (true, None) => {
@@ -161,6 +165,19 @@ pub(super) fn phase_cap(load: &LoadSettings, m: &Memory, want: usize, now: Now) 
 }
 
 /// The level a load's devices report, where they do.
+impl Allocator {
+    /// Whether a wallbox load's charger says the car takes nothing: not charging and drawing
+    /// (almost) nothing. Unknown counts as charging.
+    fn car_done(&self, i: usize, house: &Snapshot) -> bool {
+        let LoadKind::Variable { wallbox, .. } = &self.loads[i].kind else {
+            return false;
+        };
+        house.wallboxes.get(*wallbox).is_some_and(|w| {
+            w.status != "charging" && !w.status.is_empty() && w.power.is_some_and(|p| p < 100.0)
+        })
+    }
+}
+
 fn reported(load: &LoadSettings, house: &Snapshot) -> Option<usize> {
     match &load.kind {
         LoadKind::Switched { plug, .. } => {

@@ -556,6 +556,46 @@ fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
 }
 
 #[test]
+fn a_full_car_no_longer_holds_the_battery() {
+    let settings = SurplusSettings {
+        hold_battery: true,
+        ..instant()
+    };
+    let mut alloc = Allocator::new(settings, vec![wallbox_load()]);
+    let mut h = House::new(&alloc, 0);
+    h.snap.batteries[0] = BatteryState {
+        mode: "auto",
+        online: true,
+        ..BatteryState::default()
+    };
+    let modes = |d: &Decisions| -> Vec<&'static str> {
+        d.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Battery {
+                    command: crate::model::BatteryCommand::Mode(m),
+                    ..
+                } => Some(*m),
+                _ => None,
+            })
+            .collect()
+    };
+    alloc.set_charge_mode(0, ChargeMode::Now);
+    h.snap.wallboxes[0].status = "charging";
+    let held: Vec<_> = (0..10)
+        .flat_map(|s| modes(&h.second(&mut alloc, s)))
+        .collect();
+    assert_eq!(held, ["hold"]);
+    // The car is full: the charger is still enabled in mode now, but nothing flows. The house
+    // would otherwise draw the evening from the grid while the battery waits.
+    h.snap.wallboxes[0].status = "complete";
+    h.snap.wallboxes[0].power = Some(0.0);
+    let d = h.second(&mut alloc, 10);
+    assert_eq!(modes(&d), ["auto"]);
+    assert!(h.snap.wallboxes[0].enabled, "the car stays in mode now");
+}
+
+#[test]
 fn a_load_starts_once_the_averaged_surplus_covers_it_too() {
     let mut boiler = plug_load("boiler", 0, 2000, 0);
     boiler.on_delay_ms = 0;
