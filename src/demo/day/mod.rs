@@ -175,53 +175,76 @@ async fn mqtt_side(host: IpAddr, port: u16, plugs: Plugs, clock: Clock, midnight
     loop {
         tokio::select! {
             ev = el.poll() => match ev {
-                Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    let on = *plugs.lock().unwrap_or_else(|p| p.into_inner());
-                    let _ = client.try_subscribe("stromwart/status", QoS::AtLeastOnce);
-                    for ((topic, _), on) in PLUGS.iter().zip(on) {
-                        let _ = client.try_subscribe(format!("cmnd/{topic}/POWER"), QoS::AtLeastOnce);
-                        // As Tasmota does when it connects: its relay's state.
-                        let state = if on { "ON" } else { "OFF" };
-                        let _ = client.try_publish(format!("stat/{topic}/POWER"), QoS::AtLeastOnce, false, state);
-                    }
-                    // The control box's contact is open at the start of the day.
-                    let _ = client.try_publish(P14A_TOPIC, QoS::AtLeastOnce, true, "off");
-                }
+                Ok(Event::Incoming(Packet::ConnAck(_))) => connected(&client, &plugs),
                 Ok(Event::Incoming(Packet::Publish(p))) if p.topic == "stromwart/status" => {
                     bridge_online = &p.payload[..] == b"online";
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let Some(i) = PLUGS.iter().position(|(t, _)| p.topic == format!("cmnd/{t}/POWER")) else {
-                        continue;
-                    };
-                    let mut on = plugs.lock().unwrap_or_else(|p| p.into_inner());
-                    on[i] = match String::from_utf8_lossy(&p.payload).trim() {
-                        "ON" | "1" => true,
-                        "OFF" | "0" => false,
-                        "TOGGLE" => !on[i],
-                        _ => on[i],
-                    };
-                    let state = if on[i] { "ON" } else { "OFF" };
-                    let _ = client.try_publish(format!("stat/{}/POWER", PLUGS[i].0), QoS::AtLeastOnce, false, state);
+                    switch(&client, &plugs, &p.topic, &String::from_utf8_lossy(&p.payload));
                 }
                 Ok(_) => {}
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             },
             _ = report.tick() => {
-                let on = *plugs.lock().unwrap_or_else(|p| p.into_inner());
-                for ((topic, watts), on) in PLUGS.iter().zip(on) {
-                    let power = if on { *watts } else { 0.0 };
-                    let sensor = serde_json::json!({"ENERGY": {"Power": power}}).to_string();
-                    let _ = client.try_publish(format!("tele/{topic}/SENSOR"), QoS::AtMostOnce, false, sensor);
-                }
+                sensors(&client, &plugs);
                 let hour = hour_of(&clock, midnight_ms);
-                while let Some((at, topic, payload)) = SCRIPT.get(next).filter(|(at, _, _)| bridge_online && *at <= hour) {
-                    let _ = client.try_publish(*topic, QoS::AtLeastOnce, *topic == P14A_TOPIC, *payload);
-                    tracing::debug!(at, topic, payload, "The demo's script.");
+                while let Some((_, topic, payload)) = SCRIPT
+                    .get(next)
+                    .filter(|(at, _, _)| bridge_online && *at <= hour)
+                {
+                    let retain = *topic == P14A_TOPIC;
+                    let _ = client.try_publish(*topic, QoS::AtLeastOnce, retain, *payload);
                     next += 1;
                 }
             }
         }
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "ON" } else { "OFF" }
+}
+
+/// As Tasmota does when it connects: its relays' states. The control box's contact is open
+/// at the start of the day.
+fn connected(client: &AsyncClient, plugs: &Plugs) {
+    let on = *plugs.lock().unwrap_or_else(|p| p.into_inner());
+    let _ = client.try_subscribe("stromwart/status", QoS::AtLeastOnce);
+    for ((topic, _), on) in PLUGS.iter().zip(on) {
+        let _ = client.try_subscribe(format!("cmnd/{topic}/POWER"), QoS::AtLeastOnce);
+        let stat = format!("stat/{topic}/POWER");
+        let _ = client.try_publish(stat, QoS::AtLeastOnce, false, on_off(on));
+    }
+    let _ = client.try_publish(P14A_TOPIC, QoS::AtLeastOnce, true, "off");
+}
+
+/// A plug told to switch does, and says so.
+fn switch(client: &AsyncClient, plugs: &Plugs, topic: &str, payload: &str) {
+    let Some(i) = PLUGS
+        .iter()
+        .position(|(t, _)| topic == format!("cmnd/{t}/POWER"))
+    else {
+        return;
+    };
+    let mut on = plugs.lock().unwrap_or_else(|p| p.into_inner());
+    on[i] = match payload.trim() {
+        "ON" | "1" => true,
+        "OFF" | "0" => false,
+        "TOGGLE" => !on[i],
+        _ => on[i],
+    };
+    let stat = format!("stat/{}/POWER", PLUGS[i].0);
+    let _ = client.try_publish(stat, QoS::AtLeastOnce, false, on_off(on[i]));
+}
+
+/// What each plug measures, as Tasmota's telemetry.
+fn sensors(client: &AsyncClient, plugs: &Plugs) {
+    let on = *plugs.lock().unwrap_or_else(|p| p.into_inner());
+    for ((topic, watts), on) in PLUGS.iter().zip(on) {
+        let power = if on { *watts } else { 0.0 };
+        let sensor = serde_json::json!({"ENERGY": {"Power": power}}).to_string();
+        let tele = format!("tele/{topic}/SENSOR");
+        let _ = client.try_publish(tele, QoS::AtMostOnce, false, sensor);
     }
 }
 
