@@ -524,28 +524,41 @@ fn a_wallbox_switches_between_one_phase_and_three_with_its_delay_and_cap() {
     assert_eq!(h.snap.wallboxes[0].phases, Some(3));
 }
 
-#[test]
-fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
+/// An allocator that holds the battery for a fast charge, and a house whose battery is in
+/// `mode`.
+fn holding(mode: &'static str) -> (Allocator, House) {
     let settings = SurplusSettings {
         hold_battery: true,
         ..instant()
     };
-    let mut alloc = Allocator::new(settings, vec![wallbox_load()]);
+    let alloc = Allocator::new(settings, vec![wallbox_load()]);
     let mut h = House::new(&alloc, 0);
     h.snap.batteries[0] = BatteryState {
-        mode: "discharge",
+        mode,
         online: true,
         ..BatteryState::default()
     };
-    let mode = |d: &Decisions| {
-        d.actions.iter().find_map(|a| match a {
+    (alloc, h)
+}
+
+/// The battery modes commanded.
+fn battery_modes(d: &Decisions) -> Vec<&'static str> {
+    d.actions
+        .iter()
+        .filter_map(|a| match a {
             Action::Battery {
                 command: crate::model::BatteryCommand::Mode(m),
                 ..
             } => Some(*m),
             _ => None,
         })
-    };
+        .collect()
+}
+
+#[test]
+fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
+    let (mut alloc, mut h) = holding("discharge");
+    let mode = |d: &Decisions| battery_modes(d).first().copied();
     assert_eq!(mode(&h.second(&mut alloc, 0)), None);
     alloc.set_charge_mode(0, ChargeMode::Now);
     assert_eq!(mode(&h.second(&mut alloc, 1)), Some("hold"));
@@ -557,33 +570,11 @@ fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
 
 #[test]
 fn a_full_car_no_longer_holds_the_battery() {
-    let settings = SurplusSettings {
-        hold_battery: true,
-        ..instant()
-    };
-    let mut alloc = Allocator::new(settings, vec![wallbox_load()]);
-    let mut h = House::new(&alloc, 0);
-    h.snap.batteries[0] = BatteryState {
-        mode: "auto",
-        online: true,
-        ..BatteryState::default()
-    };
-    let modes = |d: &Decisions| -> Vec<&'static str> {
-        d.actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Battery {
-                    command: crate::model::BatteryCommand::Mode(m),
-                    ..
-                } => Some(*m),
-                _ => None,
-            })
-            .collect()
-    };
+    let (mut alloc, mut h) = holding("auto");
     alloc.set_charge_mode(0, ChargeMode::Now);
     h.snap.wallboxes[0].status = "charging";
     let held: Vec<_> = (0..10)
-        .flat_map(|s| modes(&h.second(&mut alloc, s)))
+        .flat_map(|s| battery_modes(&h.second(&mut alloc, s)))
         .collect();
     assert_eq!(held, ["hold"]);
     // The car is full: the charger is still enabled in mode now, but nothing flows. The house
@@ -591,7 +582,7 @@ fn a_full_car_no_longer_holds_the_battery() {
     h.snap.wallboxes[0].status = "complete";
     h.snap.wallboxes[0].power = Some(0.0);
     let d = h.second(&mut alloc, 10);
-    assert_eq!(modes(&d), ["auto"]);
+    assert_eq!(battery_modes(&d), ["auto"]);
     assert!(h.snap.wallboxes[0].enabled, "the car stays in mode now");
 }
 
