@@ -466,7 +466,11 @@ fn policy_for(spec: &EntitySpec, policy: Policy) -> Policy {
     match spec.category {
         // Counters and timestamps change with every frame and are paced.
         Some(Category::Diagnostic) => Policy {
-            min_interval_ms: if seldom { 0 } else { DIAGNOSTIC_INTERVAL_MS }.max(min_interval_ms),
+            min_interval_ms: if seldom {
+                0
+            } else {
+                policy.min_interval_ms.max(DIAGNOSTIC_INTERVAL_MS)
+            },
             heartbeat_ms: policy.heartbeat_ms.max(DIAGNOSTIC_INTERVAL_MS),
         },
         _ => Policy {

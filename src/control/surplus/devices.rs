@@ -46,6 +46,17 @@ impl Allocator {
         }
     }
 
+    /// Whether a wallbox load's charger says the car takes nothing: not charging and drawing
+    /// (almost) nothing. Unknown counts as charging.
+    fn car_done(&self, i: usize, house: &Snapshot) -> bool {
+        let LoadKind::Variable { wallbox, .. } = &self.loads[i].kind else {
+            return false;
+        };
+        house.wallboxes.get(*wallbox).is_some_and(|w| {
+            w.status != "charging" && !w.status.is_empty() && w.power.is_some_and(|p| p < 100.0)
+        })
+    }
+
     /// While a car charges in mode now, the batteries hold; afterwards each gets back the mode
     /// it had.
     pub(super) fn hold_batteries(&mut self, house: &Snapshot, d: &mut Decisions) {
@@ -165,19 +176,6 @@ pub(super) fn phase_cap(load: &LoadSettings, m: &Memory, want: usize, now: Now) 
 }
 
 /// The level a load's devices report, where they do.
-impl Allocator {
-    /// Whether a wallbox load's charger says the car takes nothing: not charging and drawing
-    /// (almost) nothing. Unknown counts as charging.
-    fn car_done(&self, i: usize, house: &Snapshot) -> bool {
-        let LoadKind::Variable { wallbox, .. } = &self.loads[i].kind else {
-            return false;
-        };
-        house.wallboxes.get(*wallbox).is_some_and(|w| {
-            w.status != "charging" && !w.status.is_empty() && w.power.is_some_and(|p| p < 100.0)
-        })
-    }
-}
-
 fn reported(load: &LoadSettings, house: &Snapshot) -> Option<usize> {
     match &load.kind {
         LoadKind::Switched { plug, .. } => {
