@@ -258,9 +258,11 @@ pub fn hold(load: &LoadSettings, held: Held, want: &Want, now_ms: u64) -> (Held,
     if phase_switch {
         // Meanwhile as near as the phases it has allow: 16 A on one phase while three are
         // due, 6 A on three while one is.
-        let phases = load.charge(current).0;
-        let same = (1..load.levels().len()).filter(|l| load.charge(*l).0 == phases);
-        let level = if up { same.max() } else { same.min() }.unwrap_or(current);
+        let level = if up {
+            highest_on(load, current)
+        } else {
+            lowest_on(load, current)
+        };
         let held = Held {
             level,
             pending: Some(pending),
@@ -275,7 +277,17 @@ pub fn hold(load: &LoadSettings, held: Held, want: &Want, now_ms: u64) -> (Held,
         );
         return (held, why);
     }
+    // Waiting to switch off, a car charges at 6 A and a heating rod runs on one step, as
+    // evcc does: whatever the delay is for, drawing more than the lowest level from the grid
+    // meanwhile serves none of it.
+    let level = if !up && want.level == 0 {
+        lowest_on(load, current)
+    } else {
+        current
+    };
+    let now_state = state(load, level);
     let held = Held {
+        level,
         pending: Some(pending),
         ..held
     };
@@ -291,4 +303,18 @@ pub fn hold(load: &LoadSettings, held: Held, want: &Want, now_ms: u64) -> (Held,
         format!("waiting: {}, {to} in {}", want.why, span(delay_left))
     };
     (held, why)
+}
+
+/// The lowest and highest levels on the phases a load has now (all levels but a wallbox's).
+fn lowest_on(load: &LoadSettings, current: usize) -> usize {
+    same_phases(load, current).min().unwrap_or(current)
+}
+
+fn highest_on(load: &LoadSettings, current: usize) -> usize {
+    same_phases(load, current).max().unwrap_or(current)
+}
+
+fn same_phases(load: &LoadSettings, current: usize) -> impl Iterator<Item = usize> + '_ {
+    let phases = load.charge(current).0;
+    (1..load.levels().len()).filter(move |l| load.charge(*l).0 == phases)
 }

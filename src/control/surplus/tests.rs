@@ -357,6 +357,33 @@ fn a_heating_rod_takes_the_steps_that_fit() {
 }
 
 #[test]
+fn a_heating_rod_waits_out_its_off_delay_on_its_lowest_step() {
+    let rod = LoadSettings {
+        kind: LoadKind::Stepped {
+            plugs: vec![0, 1, 2],
+            step_w: vec![1000, 1000, 1000],
+        },
+        on_delay_ms: 0,
+        ..plug_load("rod", 0, 0, 0)
+    };
+    let mut alloc = Allocator::new(instant(), vec![rod]);
+    let mut h = House::new(&alloc, 3);
+    h.pv_w = 3500.0;
+    h.run(&mut alloc, 0, 400);
+    assert!(h.on(0) && h.on(1) && h.on(2));
+    // A cloud: nothing fits, so one step draws from the grid until the delay is over, not three.
+    h.pv_w = 500.0;
+    let d = h.run(&mut alloc, 401, 402);
+    assert!(h.on(0) && !h.on(1) && !h.on(2));
+    assert_eq!(
+        reason(&d, Driven::Plug(0)),
+        "waiting: 800 W short, off in 3 min"
+    );
+    h.run(&mut alloc, 403, 581);
+    assert!(!h.on(0));
+}
+
+#[test]
 fn a_wallbox_in_pv_mode_follows_the_surplus_with_evccs_delays() {
     let mut car = wallbox_load();
     car.off_delay_ms = 180_000;
@@ -378,8 +405,13 @@ fn a_wallbox_in_pv_mode_follows_the_surplus_with_evccs_delays() {
     assert_eq!(h.snap.wallboxes[0].current_a, 7);
     // Below 6 A: it keeps 6 A for the disable delay, then stops.
     h.pv_w = 300.0 + 1000.0;
-    h.run(&mut alloc, 65, 200);
+    let d = h.run(&mut alloc, 65, 200);
     assert!(h.snap.wallboxes[0].enabled);
+    assert_eq!(h.snap.wallboxes[0].current_a, 6);
+    assert_eq!(
+        reason(&d, Driven::Wallbox(0)),
+        "waiting: 380 W short, off in 45 s"
+    );
     h.run(&mut alloc, 201, 250);
     assert!(!h.snap.wallboxes[0].enabled);
 }
