@@ -44,8 +44,16 @@ fn plug_power(loads: &[(LoadSettings, f64)], draws: &[f64], plug: usize, d: &Dev
 /// Stromwart's allocator, asked every second with the meter's reading and the devices'
 /// read-backs, as the bridge asks it.
 pub fn allocator(day: &Day, loads: &[(LoadSettings, f64)]) -> Tally {
-    let settings: Vec<LoadSettings> = loads.iter().map(|(l, _)| l.clone()).collect();
-    let mut alloc = Allocator::new(SurplusSettings::default(), settings);
+    let mut settings: Vec<LoadSettings> = loads.iter().map(|(l, _)| l.clone()).collect();
+    let mut surplus = SurplusSettings::default();
+    if let Some([average_s, on_s, off_s]) = variant() {
+        surplus.start_average_s = average_s as f64;
+        for l in &mut settings {
+            l.on_delay_ms = on_s * 1000;
+            l.off_delay_ms = off_s * 1000;
+        }
+    }
+    let mut alloc = Allocator::new(surplus, settings);
     let mut house = Snapshot::new(PLUGS, 1, 0);
     let mut devices = Devices::new(loads.len());
     let mut tally = Tally::new(loads.len());
@@ -73,6 +81,20 @@ pub fn allocator(day: &Day, loads: &[(LoadSettings, f64)]) -> Tally {
         tally.second(t, day, loads, &mut devices);
     }
     tally
+}
+
+/// `DAY_TRACE_VARIANT=AVERAGE,ON,OFF` (seconds): the allocator with another start average and
+/// every load's enable and disable delays changed, for the variants in `docs/benchmarks.md`.
+fn variant() -> Option<[u64; 3]> {
+    let text = std::env::var("DAY_TRACE_VARIANT").ok()?;
+    let seconds: Vec<u64> = text
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    match seconds[..] {
+        [a, on, off] => Some([a, on, off]),
+        _ => panic!("DAY_TRACE_VARIANT={text}: give three whole seconds, AVERAGE,ON,OFF"),
+    }
 }
 
 /// The way evcc works: a decision every 30 s for one load at a time, in turn; a load starts
