@@ -31,6 +31,18 @@ fn plug_load(name: &str, plug: usize, power_w: u32, priority: i32) -> LoadSettin
     }
 }
 
+/// A heating rod on three 1 kW relays (plugs 0 to 2) that steps up without delay.
+fn rod_load() -> LoadSettings {
+    LoadSettings {
+        kind: LoadKind::Stepped {
+            plugs: vec![0, 1, 2],
+            step_w: vec![1000, 1000, 1000],
+        },
+        on_delay_ms: 0,
+        ..plug_load("rod", 0, 0, 0)
+    }
+}
+
 fn wallbox_load() -> LoadSettings {
     LoadSettings {
         kind: LoadKind::Variable {
@@ -334,13 +346,8 @@ fn a_window_and_a_daily_maximum_bound_the_runtime() {
 #[test]
 fn a_heating_rod_takes_the_steps_that_fit() {
     let rod = LoadSettings {
-        kind: LoadKind::Stepped {
-            plugs: vec![0, 1, 2],
-            step_w: vec![1000, 1000, 1000],
-        },
-        on_delay_ms: 0,
         off_delay_ms: 0,
-        ..plug_load("rod", 0, 0, 0)
+        ..rod_load()
     };
     let mut alloc = Allocator::new(instant(), vec![rod]);
     let mut h = House::new(&alloc, 3);
@@ -358,15 +365,7 @@ fn a_heating_rod_takes_the_steps_that_fit() {
 
 #[test]
 fn a_heating_rod_waits_out_its_off_delay_on_its_lowest_step() {
-    let rod = LoadSettings {
-        kind: LoadKind::Stepped {
-            plugs: vec![0, 1, 2],
-            step_w: vec![1000, 1000, 1000],
-        },
-        on_delay_ms: 0,
-        ..plug_load("rod", 0, 0, 0)
-    };
-    let mut alloc = Allocator::new(instant(), vec![rod]);
+    let mut alloc = Allocator::new(instant(), vec![rod_load()]);
     let mut h = House::new(&alloc, 3);
     h.pv_w = 3500.0;
     h.run(&mut alloc, 0, 400);
