@@ -432,45 +432,6 @@ fn minpv_never_goes_below_6_a_and_now_charges_at_the_maximum() {
 }
 
 #[test]
-fn the_battery_charges_first_below_its_priority_soc_and_carries_loads_above_its_buffer() {
-    let settings = SurplusSettings {
-        priority_soc: Some(50.0),
-        buffer_soc: Some(80.0),
-        ..instant()
-    };
-    let mut load = plug_load("boiler", 0, 2000, 0);
-    load.on_delay_ms = 0;
-    load.off_delay_ms = 0;
-    let mut alloc = Allocator::new(settings, vec![load]);
-    let mut h = House::new(&alloc, 1);
-    let battery = |soc: f64| BatteryState {
-        online: true,
-        readings: vec![(crate::quantity::named("battery_soc").unwrap().clone(), soc)],
-        ..BatteryState::default()
-    };
-    // The battery takes the whole 2.5 kW surplus; at 40 % that is not offered.
-    h.snap.batteries[0] = battery(40.0);
-    h.base_w = 0.0;
-    h.pv_w = 2500.0;
-    h.battery_w = -2500.0;
-    h.run(&mut alloc, 0, 5);
-    assert!(!h.on(0));
-    // At 60 % it is.
-    h.snap.batteries[0] = battery(60.0);
-    h.run(&mut alloc, 6, 7);
-    assert!(h.on(0));
-    // A cloud: the battery discharges 1 kW into the boiler. At 85 % it may.
-    h.snap.batteries[0] = battery(85.0);
-    h.pv_w = 1000.0;
-    h.battery_w = 1000.0;
-    h.run(&mut alloc, 8, 9);
-    assert!(h.on(0), "rides through on the battery");
-    h.snap.batteries[0] = battery(70.0);
-    h.run(&mut alloc, 10, 11);
-    assert!(!h.on(0), "not below the buffer");
-}
-
-#[test]
 fn a_load_that_stops_drawing_on_its_own_leaves_the_surplus_to_the_others() {
     let mut boiler = plug_load("boiler", 0, 2000, 10);
     boiler.on_delay_ms = 0;
@@ -555,68 +516,6 @@ fn a_wallbox_switches_between_one_phase_and_three_with_its_delay_and_cap() {
     assert_eq!(h.snap.wallboxes[0].phases, Some(3));
 }
 
-/// An allocator that holds the battery for a fast charge, and a house whose battery is in
-/// `mode`.
-fn holding(mode: &'static str) -> (Allocator, House) {
-    let settings = SurplusSettings {
-        hold_battery: true,
-        ..instant()
-    };
-    let alloc = Allocator::new(settings, vec![wallbox_load()]);
-    let mut h = House::new(&alloc, 0);
-    h.snap.batteries[0] = BatteryState {
-        mode,
-        online: true,
-        ..BatteryState::default()
-    };
-    (alloc, h)
-}
-
-/// The battery modes commanded.
-fn battery_modes(d: &Decisions) -> Vec<&'static str> {
-    d.actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Battery {
-                command: crate::model::BatteryCommand::Mode(m),
-                ..
-            } => Some(*m),
-            _ => None,
-        })
-        .collect()
-}
-
-#[test]
-fn the_battery_holds_while_the_car_charges_fast_and_gets_its_mode_back() {
-    let (mut alloc, mut h) = holding("discharge");
-    let mode = |d: &Decisions| battery_modes(d).first().copied();
-    assert_eq!(mode(&h.second(&mut alloc, 0)), None);
-    alloc.set_charge_mode(0, ChargeMode::Now);
-    assert_eq!(mode(&h.second(&mut alloc, 1)), Some("hold"));
-    assert_eq!(mode(&h.second(&mut alloc, 2)), None, "once");
-    alloc.set_charge_mode(0, ChargeMode::Pv);
-    let back = (3..400).find_map(|s| mode(&h.second(&mut alloc, s)));
-    assert_eq!(back, Some("discharge"), "the mode it had");
-}
-
-#[test]
-fn a_full_car_no_longer_holds_the_battery() {
-    let (mut alloc, mut h) = holding("auto");
-    alloc.set_charge_mode(0, ChargeMode::Now);
-    h.snap.wallboxes[0].status = "charging";
-    let held: Vec<_> = (0..10)
-        .flat_map(|s| battery_modes(&h.second(&mut alloc, s)))
-        .collect();
-    assert_eq!(held, ["hold"]);
-    // The car is full: the charger is still enabled in mode now, but nothing flows. The house
-    // would otherwise draw the evening from the grid while the battery waits.
-    h.snap.wallboxes[0].status = "complete";
-    h.snap.wallboxes[0].power = Some(0.0);
-    let d = h.second(&mut alloc, 10);
-    assert_eq!(battery_modes(&d), ["auto"]);
-    assert!(h.snap.wallboxes[0].enabled, "the car stays in mode now");
-}
-
 #[test]
 fn a_load_starts_once_the_averaged_surplus_covers_it_too() {
     let mut boiler = plug_load("boiler", 0, 2000, 0);
@@ -648,69 +547,5 @@ fn a_load_starts_once_the_averaged_surplus_covers_it_too() {
     assert_eq!(h.switchings, 0);
 }
 
-/// The day's quarter hours at 30 ct, but 13:00–14:00 at 12 ct.
-fn cheap_after_one() -> Vec<(i64, i64, f64)> {
-    let midnight = at(0).unix_ms / 1000;
-    (0..96)
-        .map(|q| {
-            let start = midnight + q * 900;
-            let price = if (52..56).contains(&q) { 0.12 } else { 0.30 };
-            (start, start + 900, price)
-        })
-        .collect()
-}
-
-#[test]
-fn with_prices_a_runtime_target_runs_in_the_cheapest_slots_before_its_deadline() {
-    let mut load = plug_load("boiler", 0, 2000, 0);
-    load.runtime = Some(Runtime {
-        ms: H * 1000,
-        deadline_ms: 18 * H * 1000,
-    });
-    let mut alloc = Allocator::new(instant(), vec![load]);
-    let mut h = House::new(&alloc, 1);
-    h.snap.prices = cheap_after_one();
-    h.run(&mut alloc, 12 * H, 13 * H - 1);
-    assert!(!h.on(0), "not yet: dearer");
-    let d = h.run(&mut alloc, 13 * H, 13 * H + 10);
-    assert!(h.on(0));
-    let why = reason(&d, Driven::Plug(0));
-    assert!(
-        why.ends_with("of 1 h left before 18:00, in the cheapest slots"),
-        "{why}"
-    );
-    h.run(&mut alloc, 13 * H + 11, 14 * H + 120);
-    assert!(!h.on(0), "its hour is done");
-}
-
-#[test]
-fn a_charge_plan_charges_at_full_power_in_the_cheapest_slots_and_ends_when_met() {
-    let mut alloc = Allocator::new(instant(), vec![wallbox_load()]);
-    let mut h = House::new(&alloc, 0);
-    // 16 A on one phase is 3.68 kW: 3 kWh take 49 min, 54 with the margin. 13:00–14:00 is
-    // the cheapest hour before 18:00.
-    h.snap.prices = cheap_after_one();
-    alloc.set_plan_time(0, 18 * H * 1000);
-    alloc.set_plan(0, 3000.0);
-    h.run(&mut alloc, 12 * H, 13 * H - 1);
-    assert!(!h.snap.wallboxes[0].enabled, "no sun, dearer: it waits");
-    let d = h.run(&mut alloc, 13 * H, 13 * H + 5);
-    assert!(h.snap.wallboxes[0].enabled);
-    assert_eq!(h.snap.wallboxes[0].current_a, 16, "full power");
-    assert_eq!(
-        reason(&d, Driven::Wallbox(0)),
-        "charging at 16 A: plan: 3.0 kWh left before 18:00, in the cheapest slots"
-    );
-    let mut ended = Vec::new();
-    for s in 13 * H + 6..=14 * H {
-        ended.extend(h.second(&mut alloc, s).log);
-    }
-    assert_eq!(ended.len(), 1, "{ended:?} {:?}", alloc.plan(0));
-    assert_eq!(
-        ended[0].message,
-        "car: charge plan met, 3.0 kWh before 18:00."
-    );
-    assert_eq!(alloc.plan(0).0, None, "a plan met is gone");
-    h.run(&mut alloc, 14 * H + 1, 14 * H + 300);
-    assert!(!h.snap.wallboxes[0].enabled, "pv mode again, no sun");
-}
+mod battery;
+mod prices;
