@@ -18,6 +18,19 @@ pub struct Day {
     pub base_w: Vec<f64>,
 }
 
+impl Day {
+    /// PV and the house, each averaged over slots of `slot_s` seconds: what the programs of
+    /// perfect foresight plan with.
+    pub fn means(&self, slot_s: usize) -> (Vec<f64>, Vec<f64>) {
+        let mean = |v: &[f64]| -> Vec<f64> {
+            v.chunks(slot_s)
+                .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+                .collect()
+        };
+        (mean(&self.pv_w), mean(&self.base_w))
+    }
+}
+
 const PEAK_W: f64 = 6_400.0;
 const SUNRISE_S: f64 = 5.0 * 3600.0;
 const SUNSET_S: f64 = 21.5 * 3600.0;

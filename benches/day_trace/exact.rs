@@ -137,10 +137,7 @@ fn solve(
     start_from: Option<&[f64]>,
     time_limit_s: f64,
 ) -> Solved {
-    let mean =
-        |v: &[f64], m: usize| v[m * SLOT_S..(m + 1) * SLOT_S].iter().sum::<f64>() / SLOT_S as f64;
-    let pv: Vec<f64> = (0..SLOTS).map(|m| mean(&day.pv_w, m)).collect();
-    let base: Vec<f64> = (0..SLOTS).map(|m| mean(&day.base_w, m)).collect();
+    let (pv, base) = day.means(SLOT_S);
     let mut vars = variables!();
     let per_load: Vec<LoadVars> = loads
         .iter()

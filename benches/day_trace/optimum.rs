@@ -24,10 +24,7 @@ const SLOT_S: usize = 60;
 
 pub fn optimum(day: &Day, loads: &[(LoadSettings, f64)]) -> Bound {
     let slots = day.pv_w.len() / SLOT_S;
-    let mean =
-        |v: &[f64], m: usize| v[m * SLOT_S..(m + 1) * SLOT_S].iter().sum::<f64>() / SLOT_S as f64;
-    let pv: Vec<f64> = (0..slots).map(|m| mean(&day.pv_w, m)).collect();
-    let base: Vec<f64> = (0..slots).map(|m| mean(&day.base_w, m)).collect();
+    let (pv, base) = day.means(SLOT_S);
     let mut vars = variables!();
     let power: Vec<Vec<_>> = loads
         .iter()
